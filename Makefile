@@ -1,0 +1,41 @@
+# gitops-platform: `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+STACK  ?= dev
+
+.DEFAULT_GOAL := help
+.PHONY: help venv plan test lint typecheck pytest fmt clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv and install the pinned dependencies
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+plan: $(STAMP) ## Offline preview of STACK (default dev); PLAN_JSON=path also writes the plan as JSON
+	$(PY) -m offline.plan --stack $(STACK) $(if $(PLAN_JSON),--json $(PLAN_JSON))
+
+test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)
+
+lint: $(STAMP) ## ruff: lint and formatting
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP) ## mypy on the program, the offline preview and the tests' helpers
+	$(PY) -m mypy
+
+pytest: $(STAMP) ## The test suite
+	$(PY) -m pytest
+
+fmt: $(STAMP) ## Apply ruff's fixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The platform's components: one module per part of the stack, plus the typed config."""

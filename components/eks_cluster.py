@@ -1,0 +1,293 @@
+"""`cluster.mode: eks`: VPC, EKS control plane, managed nodes and the OIDC provider for IRSA."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import ClusterComponent, kubernetes_provider
+from components.config import EksClusterConfig, NetworkConfig, NodeGroupConfig
+from components.iam import managed_policy_arn, policy_document, service_trust
+from components.network import Network, NetworkArgs
+
+CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+)
+
+
+@dataclass
+class EksClusterArgs:
+    cluster: EksClusterConfig
+    network: NetworkConfig
+    nodes: NodeGroupConfig
+    cluster_name: str
+    region: str
+    admin_cidrs: list[str]
+    """The only ranges that reach the public API endpoint."""
+    protect: bool
+    """Protect stateful resources (the cluster, its secrets key) from deletion."""
+
+
+class EksCluster(ClusterComponent):
+    kubeconfig: pulumi.Output[str]
+    """Secret: uses `aws eks get-token`, so it holds no credential itself, but it names the
+    cluster's endpoint and is treated as sensitive everywhere."""
+
+    def __init__(
+        self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("gitops-platform:cluster:EksCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        config = args.cluster
+
+        network = Network(
+            f"{name}-network",
+            NetworkArgs(config=args.network, cluster_name=args.cluster_name),
+            child,
+        )
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30 if args.protect else 7,
+            opts=stateful,
+        )
+        aws.kms.Alias(
+            f"{name}-secrets",
+            name=f"alias/{args.cluster_name}-secrets",
+            target_key_id=secrets_key.key_id,
+            opts=child,
+        )
+        cluster_role = self._create_cluster_role(name, args.region, secrets_key, child)
+        # Created before the cluster: otherwise EKS creates it with no expiry and a destroy
+        # leaves it behind.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
+        cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            name=args.cluster_name,
+            version=config.kubernetes_version,
+            role_arn=cluster_role.role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=network.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=True,
+                public_access_cidrs=args.admin_cidrs,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"],
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+            ),
+            enabled_cluster_log_types=list(config.log_types),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                bootstrap_cluster_creator_admin_permissions=True,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                stateful,
+                pulumi.ResourceOptions(depends_on=[log_group, *cluster_role.attachments]),
+            ),
+        )
+        issuer_url = cluster.identities.apply(_oidc_issuer)
+        oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=issuer_url,
+            client_id_lists=["sts.amazonaws.com"],
+            opts=child,
+        )
+        nodes = self._create_node_group(name, args, cluster, network, child)
+
+        self.cluster_name = cluster.name
+        self.region = args.region
+        self.vpc_id = network.vpc_id
+        self.public_subnet_ids = network.public_subnet_ids
+        self.private_subnet_ids = network.private_subnet_ids
+        self.oidc_provider_arn = oidc_provider.arn
+        self.oidc_issuer_url = issuer_url
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(
+                cluster.name, cluster.endpoint, cluster.certificate_authority.data
+            ).apply(lambda parts: _kubeconfig(parts[0], parts[1], parts[2], args.region))
+        )
+        self.kubernetes = kubernetes_provider(f"{name}-k8s", self.kubeconfig, self)
+        self.workloads_ready = [nodes]
+        self._register_cluster_outputs(kubeconfig=self.kubeconfig)
+
+    def extra_outputs(self) -> dict[str, pulumi.Input[object]]:
+        return {"kubeconfig": self.kubeconfig}
+
+    @staticmethod
+    def _create_cluster_role(
+        name: str, region: str, secrets_key: aws.kms.Key, child: pulumi.ResourceOptions
+    ) -> _Role:
+        role = aws.iam.Role(
+            f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com"), opts=child
+        )
+        attachments: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-cluster-{policy}",
+                role=role.name,
+                policy_arn=managed_policy_arn(region, policy),
+                opts=child,
+            )
+            for policy in CLUSTER_POLICIES
+        ]
+        # The control plane encrypts and decrypts secrets with this key only.
+        attachments.append(
+            aws.iam.RolePolicy(
+                f"{name}-cluster-secrets-key",
+                role=role.name,
+                policy=policy_document(
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "kms:Encrypt",
+                            "kms:Decrypt",
+                            "kms:ListGrants",
+                            "kms:DescribeKey",
+                        ],
+                        "Resource": secrets_key.arn,
+                    }
+                ),
+                opts=child,
+            )
+        )
+        return _Role(role, attachments)
+
+    @staticmethod
+    def _create_node_group(
+        name: str,
+        args: EksClusterArgs,
+        cluster: aws.eks.Cluster,
+        network: Network,
+        child: pulumi.ResourceOptions,
+    ) -> aws.eks.NodeGroup:
+        nodes = args.nodes
+        role = aws.iam.Role(
+            f"{name}-nodes", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-nodes-{policy}",
+                role=role.name,
+                policy_arn=managed_policy_arn(args.region, policy),
+                opts=child,
+            )
+            for policy in NODE_POLICIES
+        ]
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            description=f"Nodes of EKS cluster {args.cluster_name}",
+            # IMDSv2 only, one hop: pods cannot borrow the node's role; they use IRSA.
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=nodes.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            update_default_version=True,
+            opts=child,
+        )
+        return aws.eks.NodeGroup(
+            f"{name}-nodes",
+            cluster_name=cluster.name,
+            node_role_arn=role.arn,
+            subnet_ids=network.private_subnet_ids,
+            ami_type=args.cluster.ami_type,
+            instance_types=nodes.instance_types,
+            capacity_type="ON_DEMAND",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=nodes.min_size,
+                desired_size=nodes.desired_size,
+                max_size=nodes.max_size,
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id,
+                version=launch_template.latest_version.apply(str),
+            ),
+            # Nodes need their policies to join; a destroy must remove nodes before them.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=attachments)
+            ),
+        )
+
+
+@dataclass
+class _Role:
+    role: aws.iam.Role
+    attachments: list[pulumi.Resource]
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:
+    oidcs = identities[0].oidcs if identities else None
+    if not oidcs or not oidcs[0].issuer:
+        raise ValueError("EKS returned no OIDC issuer for the cluster")
+    return oidcs[0].issuer
+
+
+def _kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (short-lived tokens)."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster_name,
+                    "cluster": {
+                        "server": endpoint,
+                        "certificate-authority-data": certificate_authority,
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}
+            ],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": cluster_name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": [
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                cluster_name,
+                                "--region",
+                                region,
+                                "--output",
+                                "json",
+                            ],
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )

@@ -1,0 +1,293 @@
+"""`cluster.mode: kops`: what kOps needs before it can build a cluster, and the command to run.
+
+Two steps (docs/kops.md): `pulumi up` creates the state store, the OIDC discovery bucket, the
+identity kOps runs as and (optionally) the VPC, and exports `kops_create_cluster_command`. Once
+kOps has built the cluster, `pulumi config set --secret kubeconfig` and a second `pulumi up`
+installs everything in-cluster.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import ClusterComponent, kubernetes_provider
+from components.config import KopsClusterConfig, NetworkConfig, NodeGroupConfig
+from components.iam import managed_policy_arn, partition_of, policy_document
+from components.network import Network, NetworkArgs
+
+# The managed policies kOps documents for the identity that runs it (getting_started/aws).
+OPERATOR_POLICIES = (
+    "AmazonEC2FullAccess",
+    "AmazonRoute53FullAccess",
+    "AmazonS3FullAccess",
+    "IAMFullAccess",
+    "AmazonVPCFullAccess",
+    "AmazonSQSFullAccess",
+    "AmazonEventBridgeFullAccess",
+)
+DISCOVERY_PREFIX = "discovery"
+# kOps' pod identity webhook requests tokens for this audience, and the OIDC provider kOps
+# creates trusts it (EKS uses sts.amazonaws.com).
+KOPS_TOKEN_AUDIENCE = "amazonaws.com"
+
+
+@dataclass
+class KopsClusterArgs:
+    cluster: KopsClusterConfig
+    network: NetworkConfig
+    nodes: NodeGroupConfig
+    cluster_name: str
+    region: str
+    admin_cidrs: list[str]
+    kubeconfig: pulumi.Output[str] | None
+    """Set once kOps has built the cluster (step two)."""
+    tags: dict[str, str]
+    """Passed to kOps as cloud labels so the cluster's own resources carry them too."""
+    protect: bool
+
+
+class KopsCluster(ClusterComponent):
+    state_store: pulumi.Output[str]
+    discovery_store: pulumi.Output[str]
+    operator_role_arn: pulumi.Output[str]
+    kops_create_cluster_command: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: KopsClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("gitops-platform:cluster:KopsCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        config = args.cluster
+
+        state = self._create_bucket(
+            f"{name}-kops-state", versioned=True, protect=args.protect, child=child
+        )
+        discovery = self._create_bucket(
+            f"{name}-kops-oidc", versioned=False, protect=False, child=child
+        )
+        self._publish_discovery_documents(name, discovery, child)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        operator = self._create_operator_role(name, args, account.account_id, child)
+
+        if config.create_vpc:
+            network = Network(
+                f"{name}-network",
+                NetworkArgs(config=args.network, cluster_name=args.cluster_name),
+                child,
+            )
+            self.vpc_id = network.vpc_id
+            self.public_subnet_ids = network.public_subnet_ids
+            self.private_subnet_ids = network.private_subnet_ids
+        else:
+            assert config.vpc_id is not None  # validated: required without create_vpc
+            self.vpc_id = pulumi.Output.from_input(config.vpc_id)
+            self.public_subnet_ids = pulumi.Output.from_input(config.public_subnet_ids)
+            self.private_subnet_ids = pulumi.Output.from_input(config.private_subnet_ids)
+
+        # kOps publishes the discovery documents under <store>/<cluster name>, and its issuer
+        # is that folder's virtual-hosted S3 URL; kOps also creates the IAM OIDC provider.
+        issuer_host_path = pulumi.Output.concat(
+            discovery.bucket,
+            f".s3.{args.region}.amazonaws.com/{DISCOVERY_PREFIX}/{args.cluster_name}",
+        )
+        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+        self.region = args.region
+        self.oidc_issuer_url = pulumi.Output.concat("https://", issuer_host_path)
+        self.oidc_provider_arn = pulumi.Output.concat(
+            f"arn:{partition_of(args.region)}:iam::",
+            account.account_id,
+            ":oidc-provider/",
+            issuer_host_path,
+        )
+        self.oidc_audience = KOPS_TOKEN_AUDIENCE
+        self.state_store = pulumi.Output.concat("s3://", state.bucket)
+        self.discovery_store = pulumi.Output.concat(
+            "s3://", discovery.bucket, f"/{DISCOVERY_PREFIX}"
+        )
+        self.operator_role_arn = operator.arn
+        self.kops_create_cluster_command = pulumi.Output.all(
+            self.state_store,
+            self.discovery_store,
+            self.vpc_id,
+            self.private_subnet_ids,
+            self.public_subnet_ids,
+        ).apply(lambda values: _create_cluster_command(args, *values))
+        self.kubernetes = (
+            kubernetes_provider(f"{name}-k8s", args.kubeconfig, self) if args.kubeconfig else None
+        )
+        # kOps builds the nodes; by the time a kubeconfig is configured they exist.
+        self.workloads_ready = []
+        self._register_cluster_outputs(
+            state_store=self.state_store,
+            discovery_store=self.discovery_store,
+            operator_role_arn=self.operator_role_arn,
+            kops_create_cluster_command=self.kops_create_cluster_command,
+        )
+
+    def extra_outputs(self) -> dict[str, pulumi.Input[object]]:
+        return {
+            "kops_state_store": self.state_store,
+            "kops_discovery_store": self.discovery_store,
+            "kops_operator_role_arn": self.operator_role_arn,
+            "kops_create_cluster_command": self.kops_create_cluster_command,
+        }
+
+    @staticmethod
+    def _create_bucket(
+        name: str, versioned: bool, protect: bool, child: pulumi.ResourceOptions
+    ) -> aws.s3.Bucket:
+        bucket = aws.s3.Bucket(
+            name,
+            # An unprotected (non-production) stack may delete its buckets with their objects,
+            # so a destroy completes; a protected one never does.
+            force_destroy=not protect,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect)),
+        )
+        aws.s3.BucketOwnershipControls(
+            name,
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            name,
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        if versioned:
+            aws.s3.BucketVersioning(
+                name,
+                bucket=bucket.id,
+                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                    status="Enabled"
+                ),
+                opts=child,
+            )
+            aws.s3.BucketPublicAccessBlock(
+                name,
+                bucket=bucket.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                opts=child,
+            )
+        return bucket
+
+    @staticmethod
+    def _publish_discovery_documents(
+        name: str, bucket: aws.s3.Bucket, child: pulumi.ResourceOptions
+    ) -> None:
+        """AWS STS must read the OIDC discovery documents anonymously, and only those: the
+        bucket is public by policy for two object keys under the prefix, ACLs stay off."""
+        access = aws.s3.BucketPublicAccessBlock(
+            name,
+            bucket=bucket.id,
+            block_public_acls=True,
+            ignore_public_acls=True,
+            block_public_policy=False,
+            restrict_public_buckets=False,
+            opts=child,
+        )
+        documents = [
+            pulumi.Output.concat(
+                bucket.arn, f"/{DISCOVERY_PREFIX}/*/.well-known/openid-configuration"
+            ),
+            pulumi.Output.concat(bucket.arn, f"/{DISCOVERY_PREFIX}/*/openid/v1/jwks"),
+        ]
+        aws.s3.BucketPolicy(
+            name,
+            bucket=bucket.id,
+            policy=policy_document(
+                {
+                    "Sid": "PublicOidcDiscovery",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "s3:GetObject",
+                    "Resource": documents,
+                }
+            ),
+            # S3 rejects a public policy until the public access block allows it.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[access])),
+        )
+
+    @staticmethod
+    def _create_operator_role(
+        name: str,
+        args: KopsClusterArgs,
+        account_id: pulumi.Output[str],
+        child: pulumi.ResourceOptions,
+    ) -> aws.iam.Role:
+        # Default: anyone in this account whose own IAM permissions allow assuming the role.
+        principals: list[pulumi.Input[str]] = list(args.cluster.operator_arns) or [
+            pulumi.Output.concat(f"arn:{partition_of(args.region)}:iam::", account_id, ":root")
+        ]
+        role = aws.iam.Role(
+            f"{name}-kops-operator",
+            description="The identity kOps runs as (assume it before running kops)",
+            assume_role_policy=policy_document(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": principals},
+                    "Action": "sts:AssumeRole",
+                }
+            ),
+            max_session_duration=3600,
+            opts=child,
+        )
+        for policy in OPERATOR_POLICIES:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-kops-operator-{policy}",
+                role=role.name,
+                policy_arn=managed_policy_arn(args.region, policy),
+                opts=child,
+            )
+        return role
+
+
+def _create_cluster_command(
+    args: KopsClusterArgs,
+    state_store: str,
+    discovery_store: str,
+    vpc_id: str,
+    private_subnet_ids: list[str],
+    public_subnet_ids: list[str],
+) -> str:
+    """The `kops create cluster` invocation for what this stack created: private topology in
+    the stack's subnets, API limited to the admin ranges, IRSA through the discovery store."""
+    config = args.cluster
+    zones = ",".join(args.network.availability_zones)
+    labels = ",".join(f"{k}={v}" for k, v in sorted(args.tags.items()))
+    flags = [
+        ("--name", args.cluster_name),
+        ("--state", state_store),
+        ("--cloud", "aws"),
+        ("--zones", zones),
+        ("--control-plane-zones", zones),
+        ("--network-id", vpc_id),
+        ("--subnets", ",".join(private_subnet_ids)),
+        ("--utility-subnets", ",".join(public_subnet_ids)),
+        ("--topology", "private"),
+        ("--dns", "none"),
+        ("--kubernetes-version", config.kubernetes_version),
+        ("--control-plane-size", config.control_plane_size),
+        ("--node-size", ",".join(args.nodes.instance_types)),
+        ("--node-count", str(args.nodes.desired_size)),
+        ("--admin-access", ",".join(args.admin_cidrs)),
+        ("--discovery-store", discovery_store),
+        ("--cloud-labels", labels),
+    ]
+    return "kops create cluster " + " ".join(
+        f"{flag}={shlex.quote(value)}" for flag, value in flags
+    )

@@ -1,0 +1,192 @@
+"""What AWS and Kubernetes would answer, offline: realistic, deterministic resource outputs.
+
+Each value is derived from the resource's type and name, so the same program gives the same
+plan byte for byte. Outputs are shaped like the real ones (ids with their AWS prefixes, ARNs,
+an EKS endpoint and OIDC issuer, a certificate authority) because the plan's data flow depends
+on them: an input built from an output the mock did not return resolves to None, and its
+dependency edge silently vanishes from the plan.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+
+State = dict[str, Any]
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("::".join(parts).encode()).hexdigest()[:length]
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.partition = (
+            "aws-cn"
+            if region.startswith("cn-")
+            else "aws-us-gov"
+            if region.startswith("us-gov-")
+            else "aws"
+        )
+        self._outputs: dict[str, Callable[[str, State, str], tuple[str, State]]] = {
+            "aws:ec2/vpc:Vpc": self._ec2("vpc"),
+            "aws:ec2/subnet:Subnet": self._ec2("subnet"),
+            "aws:ec2/internetGateway:InternetGateway": self._ec2(
+                "igw", arn_type="internet-gateway"
+            ),
+            "aws:ec2/natGateway:NatGateway": self._ec2("nat", arn_type="natgateway"),
+            "aws:ec2/routeTable:RouteTable": self._ec2("rtb", arn_type="route-table"),
+            "aws:ec2/routeTableAssociation:RouteTableAssociation": self._ec2("rtbassoc"),
+            "aws:ec2/route:Route": self._ec2("r"),
+            "aws:ec2/eip:Eip": self._eip,
+            "aws:ec2/launchTemplate:LaunchTemplate": self._launch_template,
+            "aws:ec2/securityGroup:SecurityGroup": self._ec2("sg", arn_type="security-group"),
+            "aws:iam/role:Role": self._iam("role"),
+            "aws:iam/policy:Policy": self._iam("policy"),
+            "aws:iam/user:User": self._iam("user"),
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:eks/cluster:Cluster": self._eks_cluster,
+            "aws:eks/nodeGroup:NodeGroup": self._eks_node_group,
+            "aws:s3/bucket:Bucket": self._bucket,
+        }
+
+    # -- pulumi.runtime.Mocks -----------------------------------------------------------------
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, State]:
+        state = dict(args.inputs)
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{_digest(args.typ, args.name, length=8)}-provider", state
+        handler = self._outputs.get(args.typ)
+        if handler is None:
+            return f"{args.name}-{_digest(args.typ, args.name, length=7)}", state
+        return handler(args.name, state, args.typ)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/offline-preview",
+                "userId": "AIDAOFFLINEPREVIEW",
+                "id": ACCOUNT_ID,
+            }, None
+        # An unmocked invoke would silently return nothing and drop data from the plan.
+        raise NotImplementedError(f"the offline preview has no answer for invoke {args.token}")
+
+    # -- per-type outputs ---------------------------------------------------------------------
+
+    def _arn(self, service: str, resource: str, region: bool = True) -> str:
+        where = self.region if region else ""
+        return f"arn:{self.partition}:{service}:{where}:{ACCOUNT_ID}:{resource}"
+
+    def _ec2(
+        self, prefix: str, arn_type: str | None = None
+    ) -> Callable[[str, State, str], tuple[str, State]]:
+        def outputs(name: str, state: State, typ: str) -> tuple[str, State]:
+            resource_id = f"{prefix}-{_digest(typ, name)}"
+            state.setdefault(
+                "arn", self._arn("ec2", f"{arn_type or typ.split(':')[-1].lower()}/{resource_id}")
+            )
+            return resource_id, state
+
+        return outputs
+
+    def _eip(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        octet = int(_digest(typ, name, length=2), 16) % 254 + 1
+        # TEST-NET-3: a documentation range, never a real address.
+        state.update(publicIp=f"203.0.113.{octet}", allocationId=f"eipalloc-{_digest(typ, name)}")
+        return state["allocationId"], state
+
+    def _launch_template(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        resource_id = f"lt-{_digest(typ, name)}"
+        state.update(
+            arn=self._arn("ec2", f"launch-template/{resource_id}"),
+            latestVersion=1,
+            defaultVersion=1,
+        )
+        return resource_id, state
+
+    def _iam(self, kind: str) -> Callable[[str, State, str], tuple[str, State]]:
+        def outputs(name: str, state: State, typ: str) -> tuple[str, State]:
+            physical = state.get("name") or f"{name}-{_digest(typ, name, length=7)}"
+            state.update(name=physical, arn=self._arn("iam", f"{kind}/{physical}", region=False))
+            if kind == "role":
+                state["uniqueId"] = f"AROA{_digest(typ, name, length=17).upper()}"
+            return (state["arn"] if kind == "policy" else physical), state
+
+        return outputs
+
+    def _oidc_provider(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        host_path = str(state.get("url", "")).removeprefix("https://")
+        state["arn"] = self._arn("iam", f"oidc-provider/{host_path}", region=False)
+        return state["arn"], state
+
+    def _kms_key(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        d = _digest(typ, name, length=32)
+        key_id = f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}"
+        state.update(keyId=key_id, arn=self._arn("kms", f"key/{key_id}"))
+        return key_id, state
+
+    def _log_group(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        physical = state.get("name") or f"{name}-{_digest(typ, name, length=7)}"
+        state.update(name=physical, arn=self._arn("logs", f"log-group:{physical}"))
+        return physical, state
+
+    def _eks_cluster(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        physical = state.get("name") or f"{name}-{_digest(typ, name, length=7)}"
+        endpoint_id = _digest(typ, name, length=32).upper()
+        authority = base64.b64encode(
+            f"-----BEGIN CERTIFICATE-----\noffline preview CA for {physical}\n"
+            "-----END CERTIFICATE-----\n".encode()
+        ).decode()
+        vpc_config = dict(state.get("vpcConfig") or {})
+        vpc_config.update(
+            clusterSecurityGroupId=f"sg-{_digest(typ, name, 'cluster-sg')}",
+            vpcId=f"vpc-{_digest('aws:ec2/vpc:Vpc', name)}",
+        )
+        state.update(
+            name=physical,
+            arn=self._arn("eks", f"cluster/{physical}"),
+            endpoint=f"https://{endpoint_id}.gr7.{self.region}.eks.amazonaws.com",
+            certificateAuthority={"data": authority},
+            identities=[
+                {
+                    "oidcs": [
+                        {"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{endpoint_id}"}
+                    ]
+                }
+            ],
+            vpcConfig=vpc_config,
+            platformVersion="eks.1",
+            status="ACTIVE",
+        )
+        return physical, state
+
+    def _eks_node_group(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        physical = state.get("nodeGroupName") or f"{name}-{_digest(typ, name, length=7)}"
+        cluster = state.get("clusterName", "cluster")
+        state.update(
+            nodeGroupName=physical,
+            arn=self._arn("eks", f"nodegroup/{cluster}/{physical}/{_digest(typ, name, length=8)}"),
+            status="ACTIVE",
+        )
+        return f"{cluster}:{physical}", state
+
+    def _bucket(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        physical = state.get("bucket") or f"{name}-{_digest(typ, name, length=7)}"
+        state.update(
+            bucket=physical,
+            arn=f"arn:{self.partition}:s3:::{physical}",
+            bucketDomainName=f"{physical}.s3.amazonaws.com",
+            bucketRegionalDomainName=f"{physical}.s3.{self.region}.amazonaws.com",
+            region=self.region,
+        )
+        return physical, state

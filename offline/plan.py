@@ -1,0 +1,255 @@
+"""The offline preview: run the unchanged `__main__.py` under Pulumi's mock runtime.
+
+It needs no credentials, no Pulumi CLI and no network. Every resource registration is
+recorded as the engine would receive it (type, name, parent, provider, dependencies, inputs
+with camelCase wire names), secrets replaced by a marker, and rendered as a readable summary
+and, optionally, as JSON that the same inputs reproduce byte for byte.
+
+    python -m offline.plan --stack dev [--json plan.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import runpy
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import empty_pb2, json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_in_stack
+
+from offline.mocks import PlatformMocks
+from offline.stack_files import StackFileError, StackSettings, load_stack
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    diagnostics: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        resources = sorted(self.resources, key=lambda r: r["urn"])
+        document = {
+            "stack": self.stack,
+            "project": self.project,
+            "resources": resources,
+            "outputs": self.outputs,
+            "diagnostics": self.diagnostics,
+        }
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+    def by_urn(self) -> dict[str, dict[str, Any]]:
+        return {r["urn"]: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return sorted((r for r in self.resources if r["type"] == type_), key=lambda r: r["urn"])
+
+
+def mask(value: Any) -> Any:
+    """Turn wire-format property values into plain JSON, every secret replaced by a marker."""
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return SECRET
+        if sig == rpc._special_resource_sig:
+            return value.get("urn", UNKNOWN)
+        if sig is not None:
+            return f"[{sig}]"
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire carries every number as a double
+    return value
+
+
+def _struct(message: Any) -> dict[str, Any]:
+    return mask(json_format.MessageToDict(message)) if message is not None else {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, plus a record of what each registration asked the engine."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks, plan: Plan) -> None:
+        super().__init__(mocks)
+        self.plan = plan
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            self.plan.resources.append(
+                {
+                    "urn": response.urn,
+                    "type": request.type,
+                    "name": request.name,
+                    "parent": request.parent or None,
+                    # A provider reference is "<urn>::<id>".
+                    "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
+                    "custom": request.custom,
+                    "protect": request.protect,
+                    "dependencies": sorted(set(request.dependencies)),
+                    "property_dependencies": {
+                        prop: sorted(set(deps.urns))
+                        for prop, deps in sorted(request.propertyDependencies.items())
+                        if deps.urns
+                    },
+                    "inputs": _struct(request.object),
+                    "ignore_changes": sorted(request.ignoreChanges),
+                    "delete_before_replace": request.deleteBeforeReplace,
+                    "retain_on_delete": request.retainOnDelete,
+                    "custom_timeouts": _struct(request.customTimeouts)
+                    if request.HasField("customTimeouts")
+                    else {},
+                }
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            self.plan.outputs = _struct(request.outputs)
+        return empty_pb2.Empty()
+
+
+class _Diagnostics(logging.Handler):
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(logging.INFO)
+        self.plan = plan
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.plan.diagnostics.append(
+            {"severity": record.levelname.lower(), "message": record.getMessage()}
+        )
+
+
+def run_plan(
+    settings: StackSettings, project_dir: Path = PROJECT_DIR, plan: Plan | None = None
+) -> Plan:
+    """Run the program in `project_dir` offline with the given stack settings, recording
+    into `plan` (a new one by default; pass one to see what was recorded before an error)."""
+    plan = plan or Plan(project=settings.project, stack=settings.stack)
+    region = settings.config.get("aws:region") or "us-east-1"
+    monitor = RecordingMonitor(PlatformMocks(region), plan)
+    logger = logging.getLogger(f"offline-plan.{settings.stack}")
+    logger.propagate = False
+    logger.handlers = [_Diagnostics(plan)]
+    logger.setLevel(logging.INFO)
+    pulumi_settings.configure(
+        pulumi_mocks.MockSettings(  # type: ignore[no-untyped-call]
+            monitor=monitor,
+            monitor_features=set(
+                monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures  # type: ignore[no-untyped-call]
+            ),
+            engine=pulumi_mocks.MockEngine(logger),
+            project=settings.project,
+            stack=settings.stack,
+            dry_run=False,
+            organization="organization",
+            callbacks=None,
+        )
+    )
+    pulumi.runtime.set_all_config(dict(settings.config), list(settings.secret_keys))
+    pulumi_settings.ROOT.set(None)
+
+    def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(run_in_stack(program))
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+        loop.close()
+        asyncio.set_event_loop(None)
+    return plan
+
+
+def summary(plan: Plan) -> str:
+    """A review-friendly rendering: resources per component and type, outputs masked."""
+    by_urn = plan.by_urn()
+
+    def top_component(resource: dict[str, Any]) -> str:
+        while resource["parent"] in by_urn:
+            resource = by_urn[resource["parent"]]
+        return f"{resource['type']}  {resource['name']}" if not resource["custom"] else "(stack)"
+
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for resource in plan.resources:
+        if resource["custom"]:
+            groups[top_component(resource)][resource["type"]] += 1
+    custom = sum(1 for r in plan.resources if r["custom"])
+    lines = [
+        f"Offline preview of {plan.project}/{plan.stack}: {custom} resources in "
+        f"{len(plan.resources) - custom} components (mock values, no cloud calls)",
+        "",
+    ]
+    for group in sorted(groups):
+        lines.append(f"{group}  ({sum(groups[group].values())})")
+        width = max(len(t) for t in groups[group])
+        lines += [f"    {t:<{width}}  {n}" for t, n in sorted(groups[group].items())]
+    lines += ["", "Outputs:"]
+    lines += [f"    {k}: {json.dumps(v)}" for k, v in sorted(plan.outputs.items())]
+    if plan.diagnostics:
+        lines += ["", "Diagnostics:"]
+        lines += [f"    {d['severity']}: {d['message']}" for d in plan.diagnostics]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--json", type=Path, help="also write the plan as JSON to this path")
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        help="read this Pulumi.<stack>.yaml instead (stack from its name)",
+    )
+    args = parser.parse_args(argv)
+
+    # Imported late: the config module is part of the program under preview.
+    from components.config import ConfigError
+
+    try:
+        if args.stack_file:
+            stack = args.stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+            settings = load_stack(PROJECT_DIR, stack, args.stack_file)
+        else:
+            settings = load_stack(PROJECT_DIR, args.stack)
+        plan = run_plan(settings)
+    except (ConfigError, StackFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary(plan))
+    if args.json:
+        args.json.write_text(plan.to_json())
+        print(f"\nPlan written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

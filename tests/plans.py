@@ -1,0 +1,74 @@
+"""Helpers for tests: realistic stack configs and their offline plans.
+
+Tests start from the shipped stack files (what users run) or from `tests/stacks/`, change what
+the test is about, and read the plan the unchanged program produces under the mock runtime.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from offline.plan import PROJECT_DIR, Plan, run_plan
+from offline.stack_files import settings_from_config
+
+PROJECT = "gitops-platform"
+STACKS_DIR = Path(__file__).parent / "stacks"
+
+Config = dict[str, Any]
+
+
+def stack_file_config(stack: str) -> Config:
+    """The `config:` mapping of a shipped `Pulumi.<stack>.yaml`, or of one in tests/stacks."""
+    path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        path = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    config: Config = yaml.safe_load(path.read_text())["config"]
+    return config
+
+
+def with_changes(config: Config, **changes: Any) -> Config:
+    """A copy of `config` with project keys replaced (`None` removes a key)."""
+    changed = copy.deepcopy(config)
+    for key, value in changes.items():
+        full_key = f"{PROJECT}:{key}"
+        if value is None:
+            changed.pop(full_key, None)
+        else:
+            changed[full_key] = value
+    return changed
+
+
+_plans: dict[str, Plan] = {}
+
+
+def plan_for(config: Config, stack: str = "test", secrets: dict[str, str] | None = None) -> Plan:
+    """The offline plan of `config`; `secrets` are set as `pulumi config set --secret` would.
+
+    Plans are cached per input: the program is deterministic (a test checks that) and every
+    test only reads the plan.
+    """
+    key = json.dumps([config, stack, secrets], sort_keys=True)
+    if key not in _plans:
+        settings = settings_from_config(PROJECT, stack, config)
+        for name, value in (secrets or {}).items():
+            settings.config[f"{PROJECT}:{name}"] = value
+            settings.secret_keys.append(f"{PROJECT}:{name}")
+        _plans[key] = run_plan(settings)
+    return _plans[key]
+
+
+def one(plan: Plan, type_: str, name_suffix: str = "") -> dict[str, Any]:
+    """The single resource of a type (whose name ends with `name_suffix`)."""
+    found = [r for r in plan.of_type(type_) if r["name"].endswith(name_suffix)]
+    assert len(found) == 1, f"expected one {type_} named *{name_suffix}, found {len(found)}"
+    return found[0]
+
+
+def depends_on(resource: dict[str, Any], other: dict[str, Any]) -> bool:
+    return other["urn"] in resource["dependencies"]
+

@@ -1,0 +1,235 @@
+"""The typed configuration: bad input fails early, with one message naming key, value, expectation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from plans import PROJECT, STACKS_DIR, plan_for, stack_file_config, with_changes
+
+from components.config import ConfigError
+from offline.plan import PROJECT_DIR, Plan, run_plan
+from offline.stack_files import load_stack, settings_from_config
+
+DEV = stack_file_config("dev")
+NETWORK = DEV[f"{PROJECT}:network"]
+CLUSTER = DEV[f"{PROJECT}:cluster"]
+ACCESS = DEV[f"{PROJECT}:access"]
+
+
+def problems_of(config: dict[str, Any], secrets: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        plan_for(config, secrets=secrets)
+    return raised.value.problems
+
+
+def only_problem(config: dict[str, Any]) -> str:
+    problems = problems_of(config)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shipped_stacks_are_valid(stack: str) -> None:
+    plan = plan_for(stack_file_config(stack), stack=stack)
+    assert plan.resources
+
+
+@pytest.mark.parametrize("domain", ["not a domain!", "localhost", "Example.COM", "a..b", "x.123"])
+def test_domain_must_be_a_dns_name(domain: str) -> None:
+    problem = only_problem(with_changes(DEV, domain=domain))
+    assert problem.startswith(f"{PROJECT}:domain = '{domain}': expected a DNS name")
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/33", "300.1.2.0/24", "192.0.2.1/24", "nonsense"])
+def test_cidr_must_parse_as_a_network(cidr: str) -> None:
+    problem = only_problem(with_changes(DEV, access={**ACCESS, "admin_cidrs": [cidr]}))
+    assert problem.startswith(f"{PROJECT}:access.admin_cidrs[0] = '{cidr}': expected a CIDR")
+
+
+def test_production_admin_cidrs_may_not_be_open_to_the_internet() -> None:
+    prod = stack_file_config("prod")
+    access = {**prod[f"{PROJECT}:access"], "admin_cidrs": ["192.0.2.0/24", "0.0.0.0/0"]}
+    problem = only_problem(with_changes(prod, access=access))
+    assert problem.startswith(f"{PROJECT}:access.admin_cidrs[1] = '0.0.0.0/0'")
+    assert "production" in problem
+
+
+def test_open_admin_cidrs_are_allowed_outside_production() -> None:
+    plan = plan_for(with_changes(DEV, access={**ACCESS, "admin_cidrs": ["0.0.0.0/0"]}))
+    assert plan.resources
+
+
+def test_gitlab_open_to_everyone_must_be_explicit() -> None:
+    access = {**ACCESS, "gitlab_cidrs": ["0.0.0.0/0"]}
+    assert "gitlab_public: true" in only_problem(with_changes(DEV, access=access))
+    assert plan_for(with_changes(DEV, access={**access, "gitlab_public": True})).resources
+
+
+def test_unknown_cluster_mode_lists_the_known_ones() -> None:
+    problem = only_problem(with_changes(DEV, cluster={"mode": "gke"}))
+    assert problem == (
+        f"{PROJECT}:cluster.mode = 'gke': unknown cluster mode; "
+        "expected one of 'eks', 'kops', 'existing'"
+    )
+
+
+@pytest.mark.parametrize("key", ["domain", "owner", "environment", "cluster", "access"])
+def test_required_keys_are_named_when_missing(key: str) -> None:
+    assert only_problem(with_changes(DEV, **{key: None})) == (
+        f"{PROJECT}:{key}: missing; this key is required"
+    )
+
+
+def test_region_is_required() -> None:
+    config = dict(DEV)
+    del config["aws:region"]
+    assert problems_of(config)[0] == "aws:region: missing; this key is required"
+
+
+@pytest.mark.parametrize("version", [">=1.0", "latest", "", "1.2", "~1.2.3", "v1.2.3", "1.2.x"])
+def test_chart_versions_must_be_exact(version: str) -> None:
+    charts = {"argo_cd": {"repository": "https://argoproj.github.io/argo-helm", "version": version}}
+    problem = only_problem(with_changes(DEV, charts=charts))
+    assert problem.startswith(f"{PROJECT}:charts.argo_cd.version = '{version}': expected an exact")
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_node_counts_must_be_positive(size: int) -> None:
+    nodes = {"min_size": size, "desired_size": 2, "max_size": 3}
+    assert only_problem(with_changes(DEV, nodes=nodes)) == (
+        f"{PROJECT}:nodes.min_size = {size}: expected a number >= 1"
+    )
+
+
+def test_node_counts_must_be_ordered() -> None:
+    problem = only_problem(with_changes(DEV, nodes={"min_size": 3, "desired_size": 2}))
+    assert problem == (
+        f'{PROJECT}:nodes = {{"min_size": 3, "desired_size": 2}}: '
+        "expected min_size <= desired_size <= max_size, got 3 <= 2 <= 4"
+    )
+
+
+def test_eks_needs_two_availability_zones() -> None:
+    network = {**NETWORK, "availability_zones": ["eu-west-1a"]}
+    problem = only_problem(with_changes(DEV, network=network))
+    assert problem == (
+        f'{PROJECT}:network.availability_zones = ["eu-west-1a"]: expected at least 2 item(s)'
+    )
+
+
+def test_availability_zones_must_be_in_the_region() -> None:
+    network = {**NETWORK, "availability_zones": ["eu-west-1a", "us-east-1b"]}
+    assert "not in it: ['us-east-1b']" in only_problem(with_changes(DEV, network=network))
+
+
+def test_misspelled_key_inside_an_object_names_the_valid_keys() -> None:
+    network = {**NETWORK, "nat_gatways": "per_az"}
+    assert only_problem(with_changes(DEV, network=network)) == (
+        f"{PROJECT}:network.nat_gatways = 'per_az': unknown key (misspelled?); "
+        "expected one of vpc_cidr, availability_zones, nat_gateways"
+    )
+
+
+def test_misspelled_key_inside_the_cluster_names_that_modes_keys() -> None:
+    problem = only_problem(with_changes(DEV, cluster={**CLUSTER, "kubernetes_verison": "1.35"}))
+    assert problem.startswith(f"{PROJECT}:cluster.kubernetes_verison = '1.35': unknown key")
+    assert "kubernetes_version" in problem
+    assert "create_vpc" not in problem  # a kops key, not an eks one
+
+
+def test_misspelled_top_level_key_is_reported() -> None:
+    config = {**DEV, f"{PROJECT}:domian": "example.com"}
+    assert only_problem(config).startswith(f"{PROJECT}:domian = 'example.com': unknown key")
+
+
+def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
+    settings = load_stack(PROJECT_DIR, "broken", STACKS_DIR / "Pulumi.broken.yaml")
+    recorded = Plan(project=PROJECT, stack="broken")
+    with pytest.raises(ConfigError) as raised:
+        run_plan(settings, plan=recorded)
+    keys = [problem.split(" ")[0].rstrip(":") for problem in raised.value.problems]
+    assert keys == [
+        f"{PROJECT}:owner",
+        f"{PROJECT}:domain",
+        f"{PROJECT}:network.vpc_cidr",
+        f"{PROJECT}:network.availability_zones",
+        f"{PROJECT}:network.nat_gatways",
+        f"{PROJECT}:cluster.mode",
+        f"{PROJECT}:nodes.min_size",
+        f"{PROJECT}:nodes.desired_size",
+        f"{PROJECT}:access.admin_cidrs[0]",
+        f"{PROJECT}:access.admin_cidrs[1]",
+        f"{PROJECT}:charts.gitlab.version",
+        f"{PROJECT}:charts.argo_cd.version",
+        f"{PROJECT}:charts.external_dns.version",
+    ]
+    assert recorded.resources == []
+
+
+def test_bad_stack_file_exits_non_zero_with_the_message_and_no_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "offline.plan", "--stack-file", STACKS_DIR / "Pulumi.broken.yaml"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "invalid configuration for stack 'broken' (13 problems)" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_stack_names_the_stacks_there_are() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "offline.plan", "--stack", "nope"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no stack file Pulumi.nope.yaml; stacks here: dev, prod" in result.stderr
+
+
+def test_kubeconfig_stored_in_clear_is_refused() -> None:
+    settings = settings_from_config(PROJECT, "test", existing_cluster_config())
+    settings.config[f"{PROJECT}:kubeconfig"] = "apiVersion: v1"
+    with pytest.raises(ConfigError) as raised:
+        run_plan(settings)
+    assert raised.value.problems == [
+        f"{PROJECT}:kubeconfig: is stored in clear; set it with "
+        "`pulumi config set --secret kubeconfig`"
+    ]
+
+
+def test_existing_mode_requires_a_kubeconfig() -> None:
+    problems = problems_of(existing_cluster_config())
+    assert problems == [
+        f"{PROJECT}:kubeconfig: missing; cluster.mode 'existing' needs the cluster's kubeconfig "
+        "(`pulumi config set --secret kubeconfig < kubeconfig.yaml`)"
+    ]
+
+
+def test_secret_values_inside_config_objects_are_refused() -> None:
+    problems = problems_of(DEV, secrets={"access": '{"admin_cidrs": ["192.0.2.0/24"]}'})
+    assert problems == [
+        f"{PROJECT}:access: holds a secret value; secrets are top-level keys of their own "
+        "(kubeconfig)"
+    ]
+
+
+def existing_cluster_config() -> dict[str, Any]:
+    config = with_changes(DEV, network=None, nodes=None)
+    config[f"{PROJECT}:cluster"] = {
+        "mode": "existing",
+        "name": "shared-cluster",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "public_subnet_ids": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+        "private_subnet_ids": ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"],
+        "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.example.com/id/ABC",
+        "oidc_issuer_url": "https://oidc.example.com/id/ABC",
+    }
+    return config
