@@ -70,14 +70,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return f"{args.name}-{_digest(args.typ, args.name, length=7)}", state
         return handler(args.name, state, args.typ)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
                 "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/offline-preview",
                 "userId": "AIDAOFFLINEPREVIEW",
                 "id": ACCOUNT_ID,
-            }, None
+            }
         # An unmocked invoke would silently return nothing and drop data from the plan.
         raise NotImplementedError(f"the offline preview has no answer for invoke {args.token}")
 

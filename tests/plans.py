@@ -71,4 +71,3 @@ def one(plan: Plan, type_: str, name_suffix: str = "") -> dict[str, Any]:
 
 def depends_on(resource: dict[str, Any], other: dict[str, Any]) -> bool:
     return other["urn"] in resource["dependencies"]
-

@@ -1,4 +1,4 @@
-"""The typed configuration: bad input fails early, with one message naming key, value, expectation."""
+"""The typed configuration: bad input fails early, naming key, value and expectation."""
 
 from __future__ import annotations
 

@@ -1,0 +1,186 @@
+"""`cluster.mode: eks`: the VPC, the control plane, the nodes and IRSA's OIDC provider."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
+
+from components.network import subnet_layout
+from offline.plan import SECRET, Plan
+
+SUBNET = "aws:ec2/subnet:Subnet"
+CLUSTER = "aws:eks/cluster:Cluster"
+KMS_KEY = "aws:kms/key:Key"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+
+
+def subnets(plan: Plan, kind: str) -> list[dict]:
+    return [r for r in plan.of_type(SUBNET) if f"-{kind}-" in r["name"]]
+
+
+@pytest.mark.parametrize("kind", ["public", "private"])
+def test_one_subnet_of_each_kind_per_availability_zone(dev_plan: Plan, kind: str) -> None:
+    zones = sorted(s["inputs"]["availabilityZone"] for s in subnets(dev_plan, kind))
+    assert zones == ["eu-west-1a", "eu-west-1b"]
+
+
+def test_public_subnets_are_tagged_for_internet_facing_load_balancers(dev_plan: Plan) -> None:
+    for subnet in subnets(dev_plan, "public"):
+        assert subnet["inputs"]["tags"]["kubernetes.io/role/elb"] == "1"
+        assert "kubernetes.io/role/internal-elb" not in subnet["inputs"]["tags"]
+        assert subnet["inputs"]["tags"]["kubernetes.io/cluster/gitops-platform-dev"] == "shared"
+
+
+def test_private_subnets_are_tagged_for_internal_load_balancers(dev_plan: Plan) -> None:
+    for subnet in subnets(dev_plan, "private"):
+        assert subnet["inputs"]["tags"]["kubernetes.io/role/internal-elb"] == "1"
+        assert "kubernetes.io/role/elb" not in subnet["inputs"]["tags"]
+        assert subnet["inputs"]["tags"]["kubernetes.io/cluster/gitops-platform-dev"] == "shared"
+
+
+def test_subnet_blocks_lie_inside_the_vpc_and_never_overlap() -> None:
+    for zones in (["z1a", "z1b"], ["z1a", "z1b", "z1c", "z1d", "z1e", "z1f"]):
+        layout = subnet_layout("10.20.0.0/20", zones)
+        blocks = [ipaddress.ip_network(b) for s in layout for b in (s.public, s.private)]
+        assert all(b.subnet_of(ipaddress.IPv4Network("10.20.0.0/20")) for b in blocks)
+        assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+
+
+def test_dev_has_one_nat_gateway_and_prod_one_per_zone(dev_plan: Plan, prod_plan: Plan) -> None:
+    assert len(dev_plan.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(prod_plan.of_type("aws:ec2/natGateway:NatGateway")) == 3
+
+
+def test_every_private_zone_routes_to_the_internet_through_a_nat_gateway(prod_plan: Plan) -> None:
+    nat_urns = {n["urn"] for n in prod_plan.of_type("aws:ec2/natGateway:NatGateway")}
+    private_routes = [
+        r for r in prod_plan.of_type("aws:ec2/route:Route") if "-private-" in r["name"]
+    ]
+    assert len(private_routes) == 3
+    used = {urn for r in private_routes for urn in r["property_dependencies"]["natGatewayId"]}
+    assert used == nat_urns
+
+
+def test_secrets_are_encrypted_with_a_rotating_kms_key(dev_plan: Plan) -> None:
+    cluster, key = one(dev_plan, CLUSTER), one(dev_plan, KMS_KEY)
+    assert key["inputs"]["enableKeyRotation"] is True
+    encryption = cluster["inputs"]["encryptionConfig"]
+    assert encryption["resources"] == ["secrets"]
+    assert cluster["property_dependencies"]["encryptionConfig"] == [key["urn"]]
+
+
+def test_public_endpoint_admits_exactly_the_admin_cidrs(dev_plan: Plan) -> None:
+    vpc_config = one(dev_plan, CLUSTER)["inputs"]["vpcConfig"]
+    admin = stack_file_config("dev")[f"{PROJECT}:access"]["admin_cidrs"]
+    assert vpc_config["publicAccessCidrs"] == admin
+    assert vpc_config["endpointPrivateAccess"] is True
+
+
+def test_public_endpoint_follows_a_change_of_admin_cidrs() -> None:
+    dev = stack_file_config("dev")
+    access = {**dev[f"{PROJECT}:access"], "admin_cidrs": ["203.0.113.7/32", "198.51.100.0/28"]}
+    plan = plan_for(with_changes(dev, access=access), stack="dev")
+    cidrs = one(plan, CLUSTER)["inputs"]["vpcConfig"]["publicAccessCidrs"]
+    assert cidrs == ["203.0.113.7/32", "198.51.100.0/28"]
+
+
+def test_control_plane_logs_every_type_to_a_group_created_first(dev_plan: Plan) -> None:
+    cluster = one(dev_plan, CLUSTER)
+    log_group = one(dev_plan, "aws:cloudwatch/logGroup:LogGroup")
+    assert set(cluster["inputs"]["enabledClusterLogTypes"]) == {
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
+    }
+    assert log_group["inputs"]["name"] == "/aws/eks/gitops-platform-dev/cluster"
+    assert log_group["inputs"]["retentionInDays"] == 90
+    assert depends_on(cluster, log_group)
+
+
+def test_nodes_launch_from_a_template_that_requires_imdsv2(dev_plan: Plan) -> None:
+    nodes, template = one(dev_plan, NODE_GROUP), one(dev_plan, LAUNCH_TEMPLATE)
+    metadata = template["inputs"]["metadataOptions"]
+    assert metadata["httpTokens"] == "required"
+    assert metadata["httpPutResponseHopLimit"] == 1
+    assert nodes["property_dependencies"]["launchTemplate"] == [template["urn"]]
+
+
+def test_nodes_run_in_private_subnets_with_the_configured_sizes(dev_plan: Plan) -> None:
+    nodes = one(dev_plan, NODE_GROUP)
+    private = {s["urn"] for s in subnets(dev_plan, "private")}
+    assert set(nodes["property_dependencies"]["subnetIds"]) == private
+    assert nodes["inputs"]["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 3}
+    assert nodes["inputs"]["instanceTypes"] == ["t3.large"]
+
+
+def test_nodes_wait_for_their_role_policies(dev_plan: Plan) -> None:
+    nodes = one(dev_plan, NODE_GROUP)
+    attachments = [
+        a
+        for a in dev_plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if "-nodes-" in a["name"]
+    ]
+    assert len(attachments) == 3
+    assert all(depends_on(nodes, a) for a in attachments)
+
+
+def test_cluster_role_may_use_only_its_secrets_key(dev_plan: Plan) -> None:
+    policy = one(dev_plan, "aws:iam/rolePolicy:RolePolicy", "-cluster-secrets-key")
+    document = json.loads(policy["inputs"]["policy"])
+    key_arn = one(dev_plan, CLUSTER)["inputs"]["encryptionConfig"]["provider"]["keyArn"]
+    assert [s["Resource"] for s in document["Statement"]] == [key_arn]
+
+
+def test_oidc_provider_trusts_the_clusters_issuer_for_sts(dev_plan: Plan) -> None:
+    provider, cluster = one(dev_plan, OIDC_PROVIDER), one(dev_plan, CLUSTER)
+    assert provider["inputs"]["clientIdLists"] == ["sts.amazonaws.com"]
+    assert provider["property_dependencies"]["url"] == [cluster["urn"]]
+    assert dev_plan.outputs["oidc_issuer_url"] == provider["inputs"]["url"]
+    assert dev_plan.outputs["oidc_provider_arn"].endswith(
+        provider["inputs"]["url"].removeprefix("https://")
+    )
+
+
+def test_kubeconfig_is_a_secret_in_outputs_and_in_the_kubernetes_provider(dev_plan: Plan) -> None:
+    assert dev_plan.outputs["kubeconfig"] == SECRET
+    provider = one(dev_plan, "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == SECRET
+    assert depends_on(provider, one(dev_plan, CLUSTER))
+
+
+def test_production_protects_the_cluster_and_its_secrets_key(
+    dev_plan: Plan, prod_plan: Plan
+) -> None:
+    for resource_type in (CLUSTER, KMS_KEY):
+        assert one(prod_plan, resource_type)["protect"] is True
+        assert one(dev_plan, resource_type)["protect"] is False
+
+
+def test_every_aws_resource_uses_the_tagging_provider(dev_plan: Plan) -> None:
+    provider = one(dev_plan, "pulumi:providers:aws")
+    # Provider configuration travels as JSON text, as the engine receives it.
+    assert json.loads(provider["inputs"]["defaultTags"])["tags"] == {
+        "environment": "dev",
+        "managed-by": "pulumi",
+        "owner": "platform-team",
+        "project": "gitops-platform",
+        "stack": "dev",
+    }
+    aws_resources = [r for r in dev_plan.resources if r["type"].startswith("aws:")]
+    assert {r["provider"] for r in aws_resources} == {provider["urn"]}
+
+
+def test_tags_written_by_kops_and_autoscalers_are_not_fought(dev_plan: Plan) -> None:
+    ignored = json.loads(one(dev_plan, "pulumi:providers:aws")["inputs"]["ignoreTags"])
+    assert "kops.k8s.io/" in ignored["keyPrefixes"]
+    assert "karpenter.sh/" in ignored["keyPrefixes"]
+    assert "SubnetType" in ignored["keys"]
+    # ...but never the tags the load balancer controller needs from us.
+    assert not any("kubernetes.io/role" in p for p in ignored["keyPrefixes"])

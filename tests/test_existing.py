@@ -1,0 +1,44 @@
+"""`cluster.mode: existing`: a cluster built elsewhere, described by config alone."""
+
+from __future__ import annotations
+
+import pytest
+from plans import plan_for
+from test_config import existing_cluster_config
+
+from offline.plan import SECRET, Plan
+
+KUBECONFIG = "apiVersion: v1\nkind: Config\n# canary-7f3a1c kubeconfig body\n"
+
+
+@pytest.fixture(scope="module")
+def existing_plan() -> Plan:
+    return plan_for(existing_cluster_config(), secrets={"kubeconfig": KUBECONFIG})
+
+
+def test_outputs_are_the_configured_cluster(existing_plan: Plan) -> None:
+    cluster = existing_cluster_config()["gitops-platform:cluster"]
+    assert existing_plan.outputs["cluster_name"] == cluster["name"]
+    assert existing_plan.outputs["vpc_id"] == cluster["vpc_id"]
+    assert existing_plan.outputs["private_subnet_ids"] == cluster["private_subnet_ids"]
+    assert existing_plan.outputs["public_subnet_ids"] == cluster["public_subnet_ids"]
+    assert existing_plan.outputs["oidc_provider_arn"] == cluster["oidc_provider_arn"]
+    assert existing_plan.outputs["oidc_issuer_url"] == cluster["oidc_issuer_url"]
+
+
+def test_nothing_is_built_for_the_cluster_itself(existing_plan: Plan) -> None:
+    custom = sorted(r["type"] for r in existing_plan.resources if r["custom"])
+    assert custom == ["pulumi:providers:aws", "pulumi:providers:kubernetes"]
+
+
+def test_kubernetes_provider_gets_the_kubeconfig_as_a_secret(existing_plan: Plan) -> None:
+    (provider,) = existing_plan.of_type("pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == SECRET
+    assert "canary-7f3a1c" not in existing_plan.to_json()
+
+
+def test_network_and_nodes_are_refused_for_an_existing_cluster() -> None:
+    config = existing_cluster_config()
+    config["gitops-platform:nodes"] = {"desired_size": 3}
+    with pytest.raises(Exception, match="brings its own VPC and nodes"):
+        plan_for(config, secrets={"kubeconfig": KUBECONFIG})

@@ -1,0 +1,161 @@
+"""The offline preview itself: its JSON, its determinism, and that secrets never leak into it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pulumi
+import pytest
+from plans import PROJECT, stack_file_config
+from test_config import existing_cluster_config
+
+from offline.mocks import PlatformMocks
+from offline.plan import PROJECT_DIR, SECRET, Plan, run_plan, summary
+from offline.stack_files import load_stack, settings_from_config
+
+RESOURCE_KEYS = {
+    "urn",
+    "type",
+    "name",
+    "parent",
+    "provider",
+    "custom",
+    "protect",
+    "dependencies",
+    "property_dependencies",
+    "inputs",
+    "ignore_changes",
+    "delete_before_replace",
+    "retain_on_delete",
+    "custom_timeouts",
+}
+
+
+def cli_plan(tmp_path: Path, name: str, *args: str, hash_seed: str = "0") -> bytes:
+    out = tmp_path / f"{name}.json"
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    subprocess.run(
+        [sys.executable, "-m", "offline.plan", *args, "--json", str(out)],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return out.read_bytes()
+
+
+def test_same_inputs_give_byte_identical_json_across_processes(tmp_path: Path) -> None:
+    first = cli_plan(tmp_path, "first", "--stack", "dev", hash_seed="1")
+    second = cli_plan(tmp_path, "second", "--stack", "dev", hash_seed="2")
+    assert first == second
+
+
+def test_repeated_runs_in_one_process_give_the_same_plan() -> None:
+    settings = load_stack(PROJECT_DIR, "dev")
+    assert run_plan(settings).to_json() == run_plan(settings).to_json()
+
+
+def test_plan_json_has_the_documented_shape(dev_plan: Plan) -> None:
+    document = json.loads(dev_plan.to_json())
+    assert (document["project"], document["stack"]) == ("gitops-platform", "dev")
+    assert document["resources"]
+    for resource in document["resources"]:
+        assert set(resource) == RESOURCE_KEYS
+    urns = [r["urn"] for r in document["resources"]]
+    assert urns == sorted(urns)
+    assert set(document["outputs"]) >= {"cluster_name", "vpc_id", "oidc_provider_arn"}
+
+
+def test_every_dependency_names_a_resource_in_the_plan(dev_plan: Plan) -> None:
+    urns = set(dev_plan.by_urn())
+    for resource in dev_plan.resources:
+        edges = set(resource["dependencies"])
+        edges |= {u for deps in resource["property_dependencies"].values() for u in deps}
+        assert edges <= urns, f"{resource['urn']} depends on unknown {edges - urns}"
+        assert (
+            resource["parent"] is None
+            or resource["parent"] in urns
+            or resource["parent"].endswith(f"pulumi:pulumi:Stack::{PROJECT}-dev")
+        )
+
+
+def test_inputs_use_the_engines_camel_case_wire_names(dev_plan: Plan) -> None:
+    (vpc,) = dev_plan.of_type("aws:ec2/vpc:Vpc")
+    assert vpc["inputs"]["cidrBlock"] == "10.20.0.0/16"
+    assert vpc["inputs"]["enableDnsHostnames"] is True
+
+
+def test_summary_groups_resources_by_component_and_masks_secrets(dev_plan: Plan) -> None:
+    text = summary(dev_plan)
+    assert "gitops-platform:cluster:EksCluster  gitops-platform-dev" in text
+    assert "aws:eks/cluster:Cluster" in text
+    assert f'kubeconfig: "{SECRET}"' in text
+    assert "certificate-authority-data" not in text
+
+
+def test_eks_kubeconfig_never_appears_in_the_plan(dev_plan: Plan) -> None:
+    # The kubeconfig is built from the cluster's endpoint and CA; only the marker may show.
+    assert "certificate-authority-data" not in dev_plan.to_json()
+    assert "get-token" not in dev_plan.to_json()
+
+
+def test_secure_values_in_a_stack_file_never_reach_the_plan(tmp_path: Path) -> None:
+    config = existing_cluster_config()
+    config[f"{PROJECT}:kubeconfig"] = {"secure": "v1:c2VjcmV0LWNpcGhlcnRleHQ="}
+    stack_file = tmp_path / "Pulumi.byo.yaml"
+    stack_file.write_text(json.dumps({"config": config}))
+    settings = load_stack(PROJECT_DIR, "byo", stack_file)
+    assert settings.secret_keys == [f"{PROJECT}:kubeconfig"]
+    placeholder = settings.config[f"{PROJECT}:kubeconfig"]
+    plan_json = run_plan(settings).to_json()
+    assert placeholder not in plan_json
+    assert "c2VjcmV0LWNpcGhlcnRleHQ" not in plan_json
+    assert f'"kubeconfig": "{SECRET}"' in plan_json
+
+
+def test_nested_secure_values_mark_their_whole_key_secret() -> None:
+    settings = settings_from_config(
+        PROJECT, "x", {"access": {"admin_cidrs": [{"secure": "v1:abc"}]}, "aws:region": "eu-west-1"}
+    )
+    assert settings.secret_keys == [f"{PROJECT}:access"]
+    assert "v1:abc" not in settings.config[f"{PROJECT}:access"]
+    assert settings.config["aws:region"] == "eu-west-1"
+
+
+def test_config_values_reach_the_program_as_the_cli_passes_them() -> None:
+    settings = settings_from_config(
+        PROJECT, "x", {"production": True, "network": {"nat_gateways": "single"}, "count": 3}
+    )
+    assert settings.config == {
+        f"{PROJECT}:production": "true",
+        f"{PROJECT}:network": '{"nat_gateways": "single"}',
+        f"{PROJECT}:count": "3",
+    }
+
+
+def test_an_invoke_without_a_mock_fails_loudly() -> None:
+    mocks = PlatformMocks("eu-west-1")
+    with pytest.raises(NotImplementedError, match="aws:ec2/getAmi:getAmi"):
+        mocks.call(pulumi.runtime.MockCallArgs(token="aws:ec2/getAmi:getAmi", args={}, provider=""))
+
+
+def test_make_plan_writes_the_json(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    result = subprocess.run(
+        ["make", "-s", "plan", "STACK=prod", f"PLAN_JSON={out}"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Offline preview of gitops-platform/prod" in result.stdout
+    assert json.loads(out.read_text())["stack"] == "prod"
+
+
+def test_shipped_dev_stack_uses_eks_mode(dev_plan: Plan) -> None:
+    assert stack_file_config("dev")[f"{PROJECT}:cluster"]["mode"] == "eks"
+    assert dev_plan.of_type("aws:eks/cluster:Cluster")
