@@ -2,18 +2,86 @@
 
 import pulumi
 
+from components.certificate import Certificate, CertificateArgs
 from components.cluster import create_cluster
 from components.config import load_config
+from components.dns import DnsZone, DnsZoneArgs
+from components.external_dns import ExternalDns, ExternalDnsArgs
+from components.load_balancer_controller import (
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+)
 from components.naming import Naming
 from components.providers import create_aws_provider
+from components.security_groups import EndpointAccess, EndpointAccessArgs
 
 config, secrets = load_config()
 naming = Naming.for_stack(config)
 aws_provider = create_aws_provider(naming, config.region)
+on_aws = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
-cluster = create_cluster(
-    naming, config, secrets, pulumi.ResourceOptions(providers={"aws": aws_provider})
+# --- the cluster, and what reaches it from the internet ------------------------------------
+cluster = create_cluster(naming, config, secrets, on_aws)
+zone = DnsZone(
+    f"{naming.prefix}-dns",
+    DnsZoneArgs(domain=config.domain, create=config.dns.create_zone, region=config.region),
+    on_aws,
 )
+# The certificate needs only the zone: it is issued while the cluster is still being built.
+certificate = Certificate(
+    f"{naming.prefix}-tls",
+    CertificateArgs(
+        domain=config.domain,
+        zone_id=zone.zone_id,
+        validation_timeout_minutes=config.tls.validation_timeout_minutes,
+        existing_arn=config.tls.certificate_arn,
+    ),
+    on_aws,
+)
+access = EndpointAccess(
+    f"{naming.prefix}-access",
+    EndpointAccessArgs(vpc_id=cluster.vpc_id, access=config.access),
+    on_aws,
+)
+
+# --- controllers in the cluster (once there is one: kOps step two) --------------------------
+if cluster.kubernetes is not None:
+    in_cluster = pulumi.ResourceOptions(
+        providers={"aws": aws_provider, "kubernetes": cluster.kubernetes}
+    )
+    identity = cluster.workload_identity()
+    load_balancer_controller = LoadBalancerController(
+        f"{naming.prefix}-alb",
+        LoadBalancerControllerArgs(
+            chart=config.charts.aws_load_balancer_controller,
+            cluster_name=cluster.cluster_name,
+            region=config.region,
+            vpc_id=cluster.vpc_id,
+            identity=identity,
+            depends_on=cluster.workloads_ready,
+        ),
+        in_cluster,
+    )
+    external_dns = ExternalDns(
+        f"{naming.prefix}-external-dns",
+        ExternalDnsArgs(
+            chart=config.charts.external_dns,
+            domain=config.domain,
+            zone_id=zone.zone_id,
+            zone_arn=zone.zone_arn,
+            txt_owner_id=naming.prefix,
+            policy=config.dns.external_dns_policy,
+            region=config.region,
+            identity=identity,
+            depends_on=cluster.workloads_ready,
+        ),
+        in_cluster,
+    )
+else:
+    pulumi.log.info(
+        "kOps step one: create the cluster with `kops_create_cluster_command`, then set the "
+        "`kubeconfig` secret and run `pulumi up` again to install the in-cluster components"
+    )
 
 pulumi.export("cluster_name", cluster.cluster_name)
 pulumi.export("region", cluster.region)
@@ -24,3 +92,8 @@ pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
 pulumi.export("oidc_issuer_url", cluster.oidc_issuer_url)
 for key, value in cluster.extra_outputs().items():
     pulumi.export(key, value)
+pulumi.export("zone_id", zone.zone_id)
+pulumi.export("name_servers", zone.name_servers)
+pulumi.export("certificate_arn", certificate.certificate_arn)
+pulumi.export("argocd_security_group_id", access.argocd_security_group_id)
+pulumi.export("gitlab_security_group_id", access.gitlab_security_group_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -13,6 +16,7 @@ from components.config import (
     PlatformSecrets,
 )
 from components.naming import Naming
+from components.workload_identity import WorkloadIdentity
 
 
 class ClusterComponent(pulumi.ComponentResource):
@@ -31,6 +35,20 @@ class ClusterComponent(pulumi.ComponentResource):
     """None while a kOps cluster does not exist yet (step one of the kOps flow)."""
     workloads_ready: list[pulumi.Resource]
     """What in-cluster workloads must wait for: nodes to schedule pods on."""
+    identity_mechanism: Literal["irsa", "pod_identity"] = "irsa"
+    identity_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before service accounts can use their roles."""
+
+    def workload_identity(self) -> WorkloadIdentity:
+        """How this cluster's service accounts get AWS roles."""
+        return WorkloadIdentity(
+            mechanism=self.identity_mechanism,
+            cluster_name=self.cluster_name,
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer_url=self.oidc_issuer_url,
+            oidc_audience=self.oidc_audience,
+            ready=list(self.identity_ready),
+        )
 
     def extra_outputs(self) -> dict[str, pulumi.Input[object]]:
         """Stack outputs particular to this cluster mode."""

@@ -241,6 +241,10 @@ class EksClusterConfig(_Strict):
         "BOTTLEROCKET_x86_64",
         "BOTTLEROCKET_ARM_64",
     ] = "AL2023_x86_64_STANDARD"
+    workload_identity: Literal["irsa", "pod_identity"] = Field(
+        default="irsa",
+        description="How controllers get AWS roles: IRSA, or EKS Pod Identity (with its agent).",
+    )
 
     @field_validator("log_retention_days")
     @classmethod
@@ -297,6 +301,11 @@ class ExistingClusterConfig(_Strict):
     private_subnet_ids: list[SubnetId] = Field(min_length=2)
     oidc_provider_arn: OidcProviderArn
     oidc_issuer_url: HttpsUrl
+    oidc_audience: Literal["sts.amazonaws.com", "amazonaws.com"] = Field(
+        default="sts.amazonaws.com",
+        description="`aud` of the cluster's service-account tokens: sts.amazonaws.com on EKS, "
+        "amazonaws.com on kOps.",
+    )
 
 
 ClusterConfig = Annotated[
@@ -309,7 +318,41 @@ CLUSTER_MODES: dict[str, type[BaseModel]] = {
 }
 
 
-# --- access, charts, the whole stack ---------------------------------------------------------
+# --- DNS, TLS, access, charts, the whole stack ----------------------------------------------
+
+AcmCertificateArn = Annotated[
+    str,
+    _matching(
+        re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"),
+        "an ACM certificate ARN such as 'arn:aws:acm:eu-west-1:123456789012:certificate/<uuid>'",
+    ),
+]
+
+
+class DnsConfig(_Strict):
+    """The Route 53 public zone for `domain`, and how ExternalDNS treats it."""
+
+    create_zone: bool = Field(
+        default=False,
+        description="Create the zone (then delegate it: see the name_servers output); "
+        "default: look up an existing public zone.",
+    )
+    external_dns_policy: Literal["sync", "upsert-only"] = Field(
+        default="sync",
+        description="`sync` deletes the records it created (a destroy leaves none behind); "
+        "`upsert-only` never deletes, for zones shared with others.",
+    )
+
+
+class TlsConfig(_Strict):
+    certificate_arn: AcmCertificateArn | None = Field(
+        default=None,
+        description="Use this ACM certificate (for `domain` and `*.domain`) instead of "
+        "requesting one.",
+    )
+    validation_timeout_minutes: int = Field(
+        default=45, ge=5, le=240, description="How long `pulumi up` waits for DNS validation."
+    )
 
 
 class AccessConfig(_Strict):
@@ -378,6 +421,8 @@ class PlatformConfig(_Strict):
         description="Worker nodes of an eks or kops cluster (defaults apply); not for existing.",
     )
     access: AccessConfig
+    dns: DnsConfig = DnsConfig()
+    tls: TlsConfig = TlsConfig()
     charts: ChartsConfig = ChartsConfig()
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], TagValue] = Field(
         default={}, description="Extra tags on every AWS resource."

@@ -123,6 +123,19 @@ class EksCluster(ClusterComponent):
         )
         self.kubernetes = kubernetes_provider(f"{name}-k8s", self.kubeconfig, self)
         self.workloads_ready = [nodes]
+        if config.workload_identity == "pod_identity":
+            self.identity_mechanism = "pod_identity"
+            # The agent runs as a DaemonSet, so it becomes active only once nodes exist.
+            self.identity_ready = [
+                aws.eks.Addon(
+                    f"{name}-pod-identity-agent",
+                    cluster_name=cluster.name,
+                    addon_name="eks-pod-identity-agent",
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions(depends_on=[nodes])
+                    ),
+                )
+            ]
         self._register_cluster_outputs(kubeconfig=self.kubeconfig)
 
     def extra_outputs(self) -> dict[str, pulumi.Input[object]]:

@@ -30,6 +30,7 @@ class ExistingCluster(ClusterComponent):
         self.private_subnet_ids = pulumi.Output.from_input(config.private_subnet_ids)
         self.oidc_provider_arn = pulumi.Output.from_input(config.oidc_provider_arn)
         self.oidc_issuer_url = pulumi.Output.from_input(config.oidc_issuer_url)
+        self.oidc_audience = config.oidc_audience
         self.kubernetes = kubernetes_provider(f"{name}-k8s", args.kubeconfig, self)
         # The cluster already has nodes; nothing here to wait for.
         self.workloads_ready = []

@@ -18,7 +18,7 @@ class Statement(TypedDict, total=False):
     Principal: Mapping[str, pulumi.Input[str] | Sequence[pulumi.Input[str]]]
     Action: str | Sequence[str]
     Resource: pulumi.Input[str] | Sequence[pulumi.Input[str]]
-    Condition: Mapping[str, Mapping[str, pulumi.Input[str] | Sequence[pulumi.Input[str]]]]
+    Condition: pulumi.Input[Mapping[str, Mapping[str, str | Sequence[str]]]]
 
 
 def policy_document(*statements: Statement) -> pulumi.Output[str]:

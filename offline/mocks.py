@@ -57,6 +57,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:eks/cluster:Cluster": self._eks_cluster,
             "aws:eks/nodeGroup:NodeGroup": self._eks_node_group,
             "aws:s3/bucket:Bucket": self._bucket,
+            "aws:route53/zone:Zone": self._zone,
+            "aws:route53/record:Record": self._record,
+            "aws:acm/certificate:Certificate": self._certificate,
+            "aws:acm/certificateValidation:CertificateValidation": self._certificate_validation,
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": self._ec2(
+                "sgr", arn_type="security-group-rule"
+            ),
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": self._ec2(
+                "sgr", arn_type="security-group-rule"
+            ),
+            "aws:eks/addon:Addon": self._eks_addon,
+            "aws:eks/podIdentityAssociation:PodIdentityAssociation": self._pod_identity,
+            "kubernetes:core/v1:Namespace": self._namespace,
+            "kubernetes:helm.sh/v3:Release": self._helm_release,
         }
 
     # -- pulumi.runtime.Mocks -----------------------------------------------------------------
@@ -77,6 +91,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/offline-preview",
                 "userId": "AIDAOFFLINEPREVIEW",
                 "id": ACCOUNT_ID,
+            }
+        if args.token == "aws:route53/getZone:getZone":
+            name = str(args.args["name"]).rstrip(".")
+            zone_id = self._zone_id(name)
+            return {
+                "id": zone_id,
+                "zoneId": zone_id,
+                "name": f"{name}.",
+                "arn": f"arn:{self.partition}:route53:::hostedzone/{zone_id}",
+                "nameServers": self._name_servers(name),
+                "privateZone": False,
+                "resourceRecordSetCount": 4,
             }
         # An unmocked invoke would silently return nothing and drop data from the plan.
         raise NotImplementedError(f"the offline preview has no answer for invoke {args.token}")
@@ -190,3 +216,87 @@ class PlatformMocks(pulumi.runtime.Mocks):
             region=self.region,
         )
         return physical, state
+
+    def _zone_id(self, domain: str) -> str:
+        return "Z" + _digest("zone", domain, length=20).upper()
+
+    @staticmethod
+    def _name_servers(domain: str) -> list[str]:
+        n = int(_digest("ns", domain, length=4), 16)
+        return [
+            f"ns-{n % 512}.awsdns-{n % 64:02d}.com",
+            f"ns-{(n + 1) % 512 + 512}.awsdns-{(n + 1) % 64:02d}.net",
+            f"ns-{(n + 2) % 512 + 1024}.awsdns-{(n + 2) % 64:02d}.org",
+            f"ns-{(n + 3) % 512 + 1536}.awsdns-{(n + 3) % 64:02d}.co.uk",
+        ]
+
+    def _zone(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        domain = str(state.get("name", name)).rstrip(".")
+        zone_id = self._zone_id(domain)
+        state.update(
+            zoneId=zone_id,
+            arn=f"arn:{self.partition}:route53:::hostedzone/{zone_id}",
+            nameServers=self._name_servers(domain),
+        )
+        return zone_id, state
+
+    def _record(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        fqdn = str(state.get("name", name)).rstrip(".")
+        state["fqdn"] = fqdn
+        return f"{state.get('zoneId')}_{fqdn}_{state.get('type')}", state
+
+    def _certificate(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        d = _digest(typ, name, length=32)
+        arn = self._arn("acm", f"certificate/{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}")
+        domain = str(state.get("domainName", ""))
+        # ACM asks for one CNAME per base name: a name and its wildcard share it.
+        token = _digest("acm", domain, length=32)
+        record = {
+            "resourceRecordName": f"_{token}.{domain}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{_digest('acm-value', domain, length=32)}"
+            ".xlfgrmvvlj.acm-validations.aws.",
+        }
+        names = [domain, *state.get("subjectAlternativeNames", [])]
+        state.update(
+            arn=arn,
+            domainValidationOptions=[{"domainName": n, **record} for n in names],
+            status="PENDING_VALIDATION",
+        )
+        return arn, state
+
+    def _certificate_validation(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        return "2026-01-01 00:00:00 +0000 UTC", state
+
+    def _eks_addon(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        cluster, addon = state.get("clusterName", "cluster"), state.get("addonName", name)
+        state["arn"] = self._arn("eks", f"addon/{cluster}/{addon}/{_digest(typ, name, length=8)}")
+        return f"{cluster}:{addon}", state
+
+    def _pod_identity(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        association_id = f"a-{_digest(typ, name)}"
+        cluster = state.get("clusterName", "cluster")
+        state.update(
+            associationId=association_id,
+            associationArn=self._arn("eks", f"podidentityassociation/{cluster}/{association_id}"),
+        )
+        return f"{cluster},{association_id}", state
+
+    def _namespace(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        metadata = dict(state.get("metadata") or {})
+        metadata.setdefault("name", f"{name}-{_digest(typ, name, length=8)}")
+        state["metadata"] = metadata
+        return str(metadata["name"]), state
+
+    def _helm_release(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        release = state.get("name") or name
+        namespace = state.get("namespace") or "default"
+        state["status"] = {
+            "name": release,
+            "namespace": namespace,
+            "chart": state.get("chart"),
+            "version": state.get("version"),
+            "status": "deployed",
+            "revision": 1,
+        }
+        return f"{namespace}/{release}", state

@@ -27,8 +27,16 @@ def test_outputs_are_the_configured_cluster(existing_plan: Plan) -> None:
 
 
 def test_nothing_is_built_for_the_cluster_itself(existing_plan: Plan) -> None:
-    custom = sorted(r["type"] for r in existing_plan.resources if r["custom"])
-    assert custom == ["pulumi:providers:aws", "pulumi:providers:kubernetes"]
+    (component,) = existing_plan.of_type("gitops-platform:cluster:ExistingCluster")
+    children = [r["type"] for r in existing_plan.resources if r["parent"] == component["urn"]]
+    assert children == ["pulumi:providers:kubernetes"]
+    cluster_types = {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:eks/cluster:Cluster",
+        "aws:eks/nodeGroup:NodeGroup",
+    }
+    assert [r["name"] for r in existing_plan.resources if r["type"] in cluster_types] == []
 
 
 def test_kubernetes_provider_gets_the_kubeconfig_as_a_secret(existing_plan: Plan) -> None:

@@ -1,0 +1,110 @@
+"""Workload identity: the one way a Kubernetes service account gets an AWS IAM role.
+
+IRSA works in every cluster mode: the role trusts the cluster's OIDC provider for exactly one
+service account (`sub`) and audience (`aud`), and the service account carries the role's ARN
+in an annotation. On EKS, Pod Identity is the alternative: the role trusts the Pod Identity
+service and an association binds it to the service account; no annotation is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document
+
+IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """What a cluster offers for giving service accounts AWS roles."""
+
+    mechanism: Literal["irsa", "pod_identity"]
+    cluster_name: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
+    oidc_audience: str
+    ready: list[pulumi.Resource]
+    """What must exist before a role can be used (e.g. the Pod Identity agent)."""
+
+
+@dataclass
+class ServiceAccountRoleArgs:
+    namespace: str
+    service_account: str
+    identity: WorkloadIdentity
+    policy: pulumi.Input[str]
+    """The role's permissions, as an IAM policy document."""
+
+
+class ServiceAccountRole(pulumi.ComponentResource):
+    role_arn: pulumi.Output[str]
+    service_account_annotations: dict[str, pulumi.Output[str]]
+    """Annotations the service account needs (the role ARN for IRSA; none for Pod Identity)."""
+    ready: list[pulumi.Resource]
+    """What a workload using the role must wait for: the permissions and the binding."""
+
+    def __init__(
+        self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("gitops-platform:identity:ServiceAccountRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        identity = args.identity
+        subject = f"system:serviceaccount:{args.namespace}:{args.service_account}"
+
+        if identity.mechanism == "irsa":
+            trust = _irsa_trust(identity, subject)
+        else:
+            trust = policy_document(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": POD_IDENTITY_SERVICE},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                }
+            )
+        role = aws.iam.Role(
+            name,
+            description=f"Assumed by service account {args.namespace}/{args.service_account}",
+            assume_role_policy=trust,
+            opts=child,
+        )
+        permissions = aws.iam.RolePolicy(name, role=role.id, policy=args.policy, opts=child)
+        self.ready = [permissions, *identity.ready]
+        self.role_arn = role.arn
+        if identity.mechanism == "irsa":
+            self.service_account_annotations = {IRSA_ROLE_ANNOTATION: role.arn}
+        else:
+            self.service_account_annotations = {}
+            self.ready.append(
+                aws.eks.PodIdentityAssociation(
+                    name,
+                    cluster_name=identity.cluster_name,
+                    namespace=args.namespace,
+                    service_account=args.service_account,
+                    role_arn=role.arn,
+                    opts=child,
+                )
+            )
+        self.register_outputs({"role_arn": self.role_arn})
+
+
+def _irsa_trust(identity: WorkloadIdentity, subject: str) -> pulumi.Output[str]:
+    """Trust the cluster's OIDC provider for one service account and one audience only."""
+
+    def only(issuer_url: str) -> dict[str, dict[str, str]]:
+        issuer = issuer_url.removeprefix("https://")
+        return {"StringEquals": {f"{issuer}:sub": subject, f"{issuer}:aud": identity.oidc_audience}}
+
+    return policy_document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": identity.oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": identity.oidc_issuer_url.apply(only),
+        }
+    )
