@@ -74,11 +74,7 @@ class ExternalDns(pulumi.ComponentResource):
                     "registry": "txt",
                     "policy": args.policy,
                     "sources": ["ingress", "service"],
-                    "serviceAccount": {
-                        "create": True,
-                        "name": SERVICE_ACCOUNT,
-                        "annotations": role.service_account_annotations,
-                    },
+                    "serviceAccount": role.service_account_values(),
                 },
                 depends_on=[*args.depends_on, *role.ready],
             ),

@@ -76,11 +76,7 @@ class LoadBalancerController(pulumi.ComponentResource):
                     "region": args.region,
                     "vpcId": args.vpc_id,
                     "replicaCount": 2,
-                    "serviceAccount": {
-                        "create": True,
-                        "name": SERVICE_ACCOUNT,
-                        "annotations": role.service_account_annotations,
-                    },
+                    "serviceAccount": role.service_account_values(),
                     "ingressClass": INGRESS_CLASS,
                     "createIngressClassResource": True,
                 },

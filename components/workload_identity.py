@@ -90,7 +90,16 @@ class ServiceAccountRole(pulumi.ComponentResource):
                     opts=child,
                 )
             )
+        self._service_account = args.service_account
         self.register_outputs({"role_arn": self.role_arn})
+
+    def service_account_values(self) -> dict[str, object]:
+        """The `serviceAccount` block Helm charts conventionally take, bound to this role."""
+        return {
+            "create": True,
+            "name": self._service_account,
+            "annotations": self.service_account_annotations,
+        }
 
 
 def _irsa_trust(identity: WorkloadIdentity, subject: str) -> pulumi.Output[str]:
