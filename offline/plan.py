@@ -96,6 +96,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        # The engine marks these outputs secret (e.g. a generated password's `result`); the
+        # SDK's mock monitor does not, so do it here or they would flow on in clear.
+        for key in request.additionalSecretOutputs:
+            if key in response.object.fields:
+                value = json_format.MessageToDict(response.object.fields[key])
+                response.object.fields[key].struct_value.Clear()
+                response.object.fields[key].struct_value.update(
+                    {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+                )
         if request.type != "pulumi:pulumi:Stack":
             self.plan.resources.append(
                 {

@@ -159,3 +159,18 @@ def test_make_plan_writes_the_json(tmp_path: Path) -> None:
 def test_shipped_dev_stack_uses_eks_mode(dev_plan: Plan) -> None:
     assert stack_file_config("dev")[f"{PROJECT}:cluster"]["mode"] == "eks"
     assert dev_plan.of_type("aws:eks/cluster:Cluster")
+
+
+def test_outputs_the_engine_keeps_secret_stay_secret_offline(tmp_path: Path) -> None:
+    # pulumi-random asks the engine to keep `result` secret (additionalSecretOutputs); the
+    # offline run must honour that, or a generated password would flow on in clear.
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi, pulumi_random\n"
+        "password = pulumi_random.RandomPassword('admin', length=24)\n"
+        "pulumi.export('password', password.result)\n"
+        "pulumi.export('hash', password.bcrypt_hash)\n"
+        "pulumi.export('length', password.length)\n"
+    )
+    plan = run_plan(settings_from_config("probe", "test", {}), project_dir=tmp_path)
+    assert plan.outputs == {"password": SECRET, "hash": SECRET, "length": 24}
+    assert "offline-password-" not in plan.to_json()
