@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.argocd import ArgoCd, ArgoCdArgs
 from components.certificate import Certificate, CertificateArgs
 from components.cluster import create_cluster
 from components.config import load_config
@@ -40,7 +41,11 @@ certificate = Certificate(
 )
 access = EndpointAccess(
     f"{naming.prefix}-access",
-    EndpointAccessArgs(vpc_id=cluster.vpc_id, access=config.access),
+    EndpointAccessArgs(
+        vpc_id=cluster.vpc_id,
+        access=config.access,
+        gitlab_ssh_cidrs=config.gitlab.ssh_cidrs,
+    ),
     on_aws,
 )
 
@@ -77,6 +82,25 @@ if cluster.kubernetes is not None:
         ),
         in_cluster,
     )
+    # Both wait for the controllers, never for each other: they install in parallel.
+    edge = [load_balancer_controller.release, external_dns.release]
+    argocd = ArgoCd(
+        f"{naming.prefix}-argocd",
+        ArgoCdArgs(
+            chart=config.charts.argo_cd,
+            config=config.argocd,
+            domain=config.domain,
+            certificate_arn=certificate.certificate_arn,
+            access=access,
+            tls_policy=config.access.tls_policy,
+            alb_group=naming.prefix,
+            depends_on=edge,
+        ),
+        in_cluster,
+    )
+    pulumi.export("argocd_url", argocd.url)
+    pulumi.export("argocd_admin_password", argocd.admin_password)
+    pulumi.export("argocd_login_command", argocd.login_command)
 else:
     pulumi.log.info(
         "kOps step one: create the cluster with `kops_create_cluster_command`, then set the "

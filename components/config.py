@@ -369,6 +369,10 @@ class AccessConfig(_Strict):
     gitlab_public: bool = Field(
         default=False, description="Open GitLab's 80/443 to everyone (`0.0.0.0/0`)."
     )
+    tls_policy: TlsPolicy = Field(
+        default="ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+        description="TLS policy of every load balancer listener (TLS 1.2+ only).",
+    )
 
     @model_validator(mode="after")
     def _public_gitlab_is_explicit(self) -> AccessConfig:
@@ -376,6 +380,64 @@ class AccessConfig(_Strict):
             raise ValueError(
                 "gitlab_cidrs opens GitLab to everyone; set gitlab_public: true to mean it"
             )
+        return self
+
+
+_DURATION = re.compile(r"^[1-9]\d*(s|m|h)$")
+Duration = Annotated[str, _matching(_DURATION, "a duration such as '120s', '5m' or '1h'")]
+TlsPolicy = Literal[
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+]
+"""TLS 1.2/1.3-only load balancer policies; older ones (the AWS default 2016-08) are refused."""
+
+
+class ArgoCdConfig(_Strict):
+    """Argo CD: the seed's controller tuning, how it is exposed, and its size."""
+
+    exposure: Literal["loadbalancer", "ingress"] = Field(
+        default="loadbalancer",
+        description="`loadbalancer`: its own NLB with TLS (the seed's way); `ingress`: on the "
+        "shared ALB with GitLab.",
+    )
+    hostname: DnsLabel = Field(default="argocd", description="Served at `<hostname>.<domain>`.")
+    status_processors: int = Field(default=20, ge=1, le=500)
+    operation_processors: int = Field(default=10, ge=1, le=500)
+    self_heal_timeout_seconds: int = Field(default=5, ge=1, le=3600)
+    repo_server_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    reconciliation_timeout: Duration = Field(
+        default="120s", description="How often applications are compared with Git."
+    )
+    server_replicas: int = Field(default=1, ge=1, le=10)
+    repo_server_replicas: int = Field(default=1, ge=1, le=10)
+
+
+class GitLabConfig(_Strict):
+    """GitLab: where it is served, git over SSH, and its size."""
+
+    hostname: DnsLabel = Field(default="gitlab", description="Served at `<hostname>.<domain>`.")
+    ssh: Literal["disabled", "nlb"] = Field(
+        default="disabled",
+        description="Git over SSH: off, or through its own NLB limited to `ssh_cidrs` "
+        "(an ALB cannot carry SSH).",
+    )
+    ssh_cidrs: list[AdminCidr] = Field(
+        default=[], description="Ranges allowed to reach git over SSH (required with ssh: nlb)."
+    )
+    webservice_replicas: int = Field(default=1, ge=1, le=20)
+    sidekiq_replicas: int = Field(default=1, ge=1, le=20)
+    gitlab_shell_replicas: int = Field(default=1, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _ssh_has_ranges(self) -> GitLabConfig:
+        if self.ssh == "nlb" and not self.ssh_cidrs:
+            raise ValueError("expected ssh_cidrs (at least one range) when ssh is 'nlb'")
+        if self.ssh == "disabled" and self.ssh_cidrs:
+            raise ValueError("ssh_cidrs is set but ssh is 'disabled'")
         return self
 
 
@@ -389,7 +451,7 @@ class ChartsConfig(_Strict):
 
     gitlab: ChartConfig = ChartConfig(repository="https://charts.gitlab.io/", version="10.1.1")
     argo_cd: ChartConfig = ChartConfig(
-        repository="https://argoproj.github.io/argo-helm", version="10.9.2"
+        repository="https://argoproj.github.io/argo-helm", version="10.1.1"
     )
     aws_load_balancer_controller: ChartConfig = ChartConfig(
         repository="https://aws.github.io/eks-charts", version="3.6.0"
@@ -423,6 +485,8 @@ class PlatformConfig(_Strict):
     access: AccessConfig
     dns: DnsConfig = DnsConfig()
     tls: TlsConfig = TlsConfig()
+    gitlab: GitLabConfig = GitLabConfig()
+    argocd: ArgoCdConfig = ArgoCdConfig()
     charts: ChartsConfig = ChartsConfig()
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], TagValue] = Field(
         default={}, description="Extra tags on every AWS resource."

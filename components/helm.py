@@ -26,6 +26,8 @@ class HelmReleaseArgs:
     values: Mapping[str, Any]
     timeout_seconds: int = 600
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    release_name: str | None = None
+    """Helm's release name (default: the chart's); charts name their objects after it."""
 
 
 def helm_release(name: str, args: HelmReleaseArgs, parent: pulumi.Resource) -> k8s.helm.v3.Release:
@@ -40,7 +42,7 @@ def helm_release(name: str, args: HelmReleaseArgs, parent: pulumi.Resource) -> k
     oci = args.source.repository.startswith("oci://")
     return k8s.helm.v3.Release(
         name,
-        name=args.chart,
+        name=args.release_name or args.chart,
         chart=f"{args.source.repository.rstrip('/')}/{args.chart}" if oci else args.chart,
         repository_opts=None
         if oci

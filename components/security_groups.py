@@ -16,13 +16,18 @@ import pulumi_aws as aws
 from components.config import AccessConfig
 
 OPEN_TO_ALL = ["0.0.0.0/0", "::/0"]
-WEB_PORTS = {443: "HTTPS", 80: "HTTP (redirected to HTTPS)"}
+HTTPS = {443: "HTTPS"}
+# Port 80 only ever answers with a redirect to 443 (the ALB's ssl-redirect).
+HTTPS_AND_REDIRECT = {443: "HTTPS", 80: "HTTP (redirected to HTTPS)"}
+SSH = {22: "git over SSH"}
 
 
 @dataclass
 class EndpointAccessArgs:
     vpc_id: pulumi.Input[str]
     access: AccessConfig
+    gitlab_ssh_cidrs: list[str]
+    """Ranges for git over SSH on its own NLB; empty when SSH is disabled."""
 
 
 class EndpointAccess(pulumi.ComponentResource):
@@ -31,7 +36,10 @@ class EndpointAccess(pulumi.ComponentResource):
     gitlab_cidrs: list[str]
     """Everyone who may reach GitLab's web UI and git over HTTPS."""
     argocd_security_group_id: pulumi.Output[str]
+    """Argo CD's own NLB: HTTPS only (its server speaks plain HTTP behind the TLS listener)."""
     gitlab_security_group_id: pulumi.Output[str]
+    """The shared ALB (GitLab, and Argo CD in `ingress` exposure)."""
+    gitlab_ssh_security_group_id: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: EndpointAccessArgs, opts: pulumi.ResourceOptions | None = None
@@ -44,12 +52,19 @@ class EndpointAccess(pulumi.ComponentResource):
         else:
             self.gitlab_cidrs = list(dict.fromkeys([*access.admin_cidrs, *access.gitlab_cidrs]))
 
-        self.argocd_security_group_id = self._web_security_group(
-            f"{name}-argocd", "Argo CD", args.vpc_id, self.admin_cidrs
+        self.argocd_security_group_id = self._security_group(
+            f"{name}-argocd", "Argo CD", args.vpc_id, self.admin_cidrs, HTTPS
         ).id
-        self.gitlab_security_group_id = self._web_security_group(
-            f"{name}-gitlab", "GitLab", args.vpc_id, self.gitlab_cidrs
+        self.gitlab_security_group_id = self._security_group(
+            f"{name}-gitlab", "GitLab", args.vpc_id, self.gitlab_cidrs, HTTPS_AND_REDIRECT
         ).id
+        self.gitlab_ssh_security_group_id = (
+            self._security_group(
+                f"{name}-gitlab-ssh", "GitLab SSH", args.vpc_id, args.gitlab_ssh_cidrs, SSH
+            ).id
+            if args.gitlab_ssh_cidrs
+            else None
+        )
         self.register_outputs(
             {
                 "admin_cidrs": self.admin_cidrs,
@@ -59,20 +74,25 @@ class EndpointAccess(pulumi.ComponentResource):
             }
         )
 
-    def _web_security_group(
-        self, name: str, endpoint: str, vpc_id: pulumi.Input[str], cidrs: list[str]
+    def _security_group(
+        self,
+        name: str,
+        endpoint: str,
+        vpc_id: pulumi.Input[str],
+        cidrs: list[str],
+        ports: dict[int, str],
     ) -> aws.ec2.SecurityGroup:
         child = pulumi.ResourceOptions(parent=self)
         group = aws.ec2.SecurityGroup(
             name,
             vpc_id=vpc_id,
-            description=f"Load balancer in front of {endpoint}: HTTP(S) from allowed ranges only",
+            description=f"Load balancer in front of {endpoint}: allowed ranges only",
             tags={"Name": name},
             opts=child,
         )
         for cidr in cidrs:
             ipv6 = ipaddress.ip_network(cidr).version == 6
-            for port, protocol in WEB_PORTS.items():
+            for port, protocol in ports.items():
                 aws.vpc.SecurityGroupIngressRule(
                     f"{name}-{port}-{_slug(cidr)}",
                     security_group_id=group.id,

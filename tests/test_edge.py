@@ -265,7 +265,11 @@ def test_kops_step_one_builds_the_edge_but_nothing_in_the_cluster() -> None:
 
 
 def rules_of(plan: Plan, endpoint: str) -> list[dict[str, Any]]:
-    return [r for r in plan.of_type(INGRESS_RULE) if f"-access-{endpoint}-" in r["name"]]
+    return [
+        r
+        for r in plan.of_type(INGRESS_RULE)
+        if f"-access-{endpoint}-" in r["name"] and "-ssh-" not in r["name"]
+    ]
 
 
 def cidr_of(rule: dict[str, Any]) -> str:
@@ -284,6 +288,11 @@ def test_every_ingress_rule_is_http_or_https_with_a_description(dev_plan: Plan) 
 
 def test_argo_cd_is_reachable_from_admin_cidrs_only(dev_plan: Plan) -> None:
     assert {cidr_of(r) for r in rules_of(dev_plan, "argocd")} == {"192.0.2.0/24"}
+
+
+def test_argo_cds_load_balancer_opens_https_only(dev_plan: Plan) -> None:
+    # Behind its TLS listener the server speaks plain HTTP: port 80 must stay closed.
+    assert {r["inputs"]["fromPort"] for r in rules_of(dev_plan, "argocd")} == {443}
 
 
 def test_gitlab_is_reachable_from_admin_and_gitlab_cidrs(dev_plan: Plan) -> None:
@@ -313,9 +322,17 @@ def test_a_public_gitlab_opens_only_gitlabs_web_ports_to_everyone() -> None:
     assert {cidr_of(r) for r in rules_of(plan, "argocd")} == {"192.0.2.0/24"}
 
 
+def test_git_over_ssh_gets_its_own_group_for_its_own_ranges() -> None:
+    gitlab = {"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}
+    plan = plan_for(with_changes(DEV, gitlab=gitlab), stack="dev")
+    rules = [r for r in plan.of_type(INGRESS_RULE) if "-access-gitlab-ssh-" in r["name"]]
+    assert [(cidr_of(r), r["inputs"]["fromPort"]) for r in rules] == [("203.0.113.0/28", 22)]
+    assert not [r for r in rules_of(plan, "gitlab") if r["inputs"]["fromPort"] == 22]
+
+
 def test_ipv6_admin_ranges_become_ipv6_rules() -> None:
     access = {**DEV[f"{PROJECT}:access"], "admin_cidrs": ["2001:db8::/48"]}
     plan = plan_for(with_changes(DEV, access=access), stack="dev")
-    (rule, _) = sorted(rules_of(plan, "argocd"), key=lambda r: r["inputs"]["fromPort"])
+    (rule,) = rules_of(plan, "argocd")
     assert rule["inputs"]["cidrIpv6"] == "2001:db8::/48"
     assert "cidrIpv4" not in rule["inputs"]

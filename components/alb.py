@@ -1,0 +1,66 @@
+"""How this stack's Ingresses and LoadBalancer Services ask the controller for load balancers.
+
+One place for the annotations, so the shared ALB's group-wide settings (scheme, ports, TLS
+policy, certificate, security group) are the same on every Ingress in the group: the
+controller refuses an IngressGroup whose members disagree on them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+
+ALB = "alb.ingress.kubernetes.io"
+NLB = "service.beta.kubernetes.io"
+EXTERNAL_DNS_HOSTNAME = "external-dns.alpha.kubernetes.io/hostname"
+
+
+def shared_alb_annotations(
+    group: str,
+    certificate_arn: pulumi.Input[str],
+    security_group_id: pulumi.Input[str],
+    tls_policy: str,
+) -> dict[str, pulumi.Input[str]]:
+    """Internet-facing ALB: HTTPS with the stack's certificate, HTTP redirected to HTTPS,
+    only the given security group's ranges inbound, pods as targets."""
+    return {
+        f"{ALB}/scheme": "internet-facing",
+        f"{ALB}/target-type": "ip",
+        f"{ALB}/group.name": group,
+        f"{ALB}/listen-ports": json.dumps([{"HTTP": 80}, {"HTTPS": 443}]),
+        f"{ALB}/ssl-redirect": "443",
+        f"{ALB}/ssl-policy": tls_policy,
+        f"{ALB}/certificate-arn": certificate_arn,
+        f"{ALB}/security-groups": security_group_id,
+        # With our own security group, the controller still opens the nodes to the ALB.
+        f"{ALB}/manage-backend-security-group-rules": "true",
+    }
+
+
+def source_ip_condition(cidrs: list[str]) -> str:
+    """A listener-rule condition: only requests from these ranges reach the backend."""
+    return json.dumps([{"field": "source-ip", "sourceIpConfig": {"values": cidrs}}])
+
+
+def tls_nlb_annotations(
+    certificate_arn: pulumi.Input[str],
+    security_group_id: pulumi.Input[str],
+    tls_policy: str,
+    tls_port: str,
+    hostname: str,
+) -> dict[str, pulumi.Input[str]]:
+    """Internet-facing NLB ending TLS on `tls_port` with the stack's certificate, HTTP/2 by
+    ALPN (gRPC), behind the given security group, and a DNS name from ExternalDNS."""
+    return {
+        f"{NLB}/aws-load-balancer-type": "external",
+        f"{NLB}/aws-load-balancer-nlb-target-type": "ip",
+        f"{NLB}/aws-load-balancer-scheme": "internet-facing",
+        f"{NLB}/aws-load-balancer-ssl-cert": certificate_arn,
+        f"{NLB}/aws-load-balancer-ssl-ports": tls_port,
+        f"{NLB}/aws-load-balancer-ssl-negotiation-policy": tls_policy,
+        f"{NLB}/aws-load-balancer-alpn-policy": "HTTP2Preferred",
+        f"{NLB}/aws-load-balancer-security-groups": security_group_id,
+        f"{NLB}/aws-load-balancer-manage-backend-security-group-rules": "true",
+        EXTERNAL_DNS_HOSTNAME: hostname,
+    }

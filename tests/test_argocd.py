@@ -1,0 +1,133 @@
+"""Argo CD: the seed's tuning, TLS at the load balancer, admins only, a generated password."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
+
+from offline.plan import SECRET, Plan
+
+DEV = stack_file_config("dev")
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NLB = "service.beta.kubernetes.io"
+
+
+def argocd(plan: Plan) -> dict[str, Any]:
+    return one(plan, RELEASE, "-argocd")
+
+
+def values(plan: Plan) -> dict[str, Any]:
+    result: dict[str, Any] = argocd(plan)["inputs"]["values"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def ingress_plan() -> Plan:
+    return plan_for(with_changes(DEV, argocd={"exposure": "ingress"}), stack="dev")
+
+
+def test_the_seeds_controller_tuning_is_applied(dev_plan: Plan) -> None:
+    params = values(dev_plan)["configs"]["params"]
+    assert params["controller.status.processors"] == 20
+    assert params["controller.operation.processors"] == 10
+    assert params["controller.self.heal.timeout.seconds"] == 5
+    assert params["controller.repo.server.timeout.seconds"] == 60
+
+
+def test_tuning_and_resync_period_come_from_config() -> None:
+    argocd_config = {"status_processors": 50, "reconciliation_timeout": "5m"}
+    plan = plan_for(with_changes(DEV, argocd=argocd_config), stack="dev")
+    assert values(plan)["configs"]["params"]["controller.status.processors"] == 50
+    assert values(plan)["configs"]["cm"]["timeout.reconciliation"] == "5m"
+
+
+def test_resync_period_and_url_are_set_in_argocd_cm(dev_plan: Plan) -> None:
+    cm = values(dev_plan)["configs"]["cm"]
+    assert cm["timeout.reconciliation"] == "120s"
+    assert cm["url"] == "https://argocd.dev.gitops.example.com"
+    assert dev_plan.outputs["argocd_url"] == cm["url"]
+
+
+def test_tls_ends_at_an_nlb_with_the_stacks_certificate(dev_plan: Plan) -> None:
+    service = values(dev_plan)["server"]["service"]
+    annotations = service["annotations"]
+    assert service["type"] == "LoadBalancer"
+    assert annotations[f"{NLB}/aws-load-balancer-type"] == "external"
+    assert annotations[f"{NLB}/aws-load-balancer-ssl-cert"] == dev_plan.outputs["certificate_arn"]
+    assert annotations[f"{NLB}/aws-load-balancer-ssl-ports"] == "https"
+    assert annotations[f"{NLB}/aws-load-balancer-ssl-negotiation-policy"].startswith(
+        "ELBSecurityPolicy-TLS13-"
+    )
+    assert values(dev_plan)["configs"]["params"]["server.insecure"] is True
+
+
+def test_certificate_arrives_through_a_dependency_not_a_literal(dev_plan: Plan) -> None:
+    validation = one(dev_plan, "aws:acm/certificateValidation:CertificateValidation")
+    assert validation["urn"] in argocd(dev_plan)["property_dependencies"]["values"]
+
+
+def test_only_admin_cidrs_reach_the_load_balancer(dev_plan: Plan) -> None:
+    service = values(dev_plan)["server"]["service"]
+    admin = DEV[f"{PROJECT}:access"]["admin_cidrs"]
+    assert service["loadBalancerSourceRanges"] == admin
+    group = service["annotations"][f"{NLB}/aws-load-balancer-security-groups"]
+    assert group == dev_plan.outputs["argocd_security_group_id"]
+
+
+def test_externaldns_publishes_the_argocd_hostname(dev_plan: Plan) -> None:
+    annotations = values(dev_plan)["server"]["service"]["annotations"]
+    hostname = annotations["external-dns.alpha.kubernetes.io/hostname"]
+    assert hostname == "argocd.dev.gitops.example.com"
+
+
+def test_admin_password_is_generated_hashed_and_secret(dev_plan: Plan) -> None:
+    secret = values(dev_plan)["configs"]["secret"]
+    assert secret["argocdServerAdminPassword"] == SECRET
+    assert dev_plan.outputs["argocd_admin_password"] == SECRET
+    assert one(dev_plan, "random:index/randomPassword:RandomPassword", "-argocd-admin")
+    assert "offline-password-" not in dev_plan.to_json()
+    assert "$2a$" not in dev_plan.to_json()
+
+
+def test_login_needs_no_insecure_flag_and_shows_no_password(dev_plan: Plan) -> None:
+    command = dev_plan.outputs["argocd_login_command"]
+    assert command.startswith("argocd login argocd.dev.gitops.example.com --username admin")
+    assert "--insecure" not in command
+    assert "--show-secrets argocd_admin_password" in command
+
+
+def test_rbac_defaults_to_read_only_and_sso_is_off(dev_plan: Plan) -> None:
+    assert values(dev_plan)["configs"]["rbac"]["policy.default"] == "role:readonly"
+    assert values(dev_plan)["dex"] == {"enabled": False}
+    assert values(dev_plan)["configs"]["cm"]["users.anonymous.enabled"] is False
+
+
+def test_release_is_pinned_bounded_and_waits_for_the_controllers(dev_plan: Plan) -> None:
+    release = argocd(dev_plan)
+    assert release["inputs"]["version"] == "10.1.1"
+    assert release["inputs"]["timeout"] >= 600
+    assert release["inputs"]["name"] == "argocd"
+    for controller in ("-alb", "-external-dns"):
+        assert depends_on(release, one(dev_plan, RELEASE, controller))
+
+
+def test_ingress_exposure_shares_the_alb_but_admits_admins_only(ingress_plan: Plan) -> None:
+    server = values(ingress_plan)["server"]
+    assert "service" not in server
+    ingress = server["ingress"]
+    assert ingress["enabled"] is True
+    assert ingress["ingressClassName"] == "alb"
+    annotations = ingress["annotations"]
+    prefix = "alb.ingress.kubernetes.io"
+    assert annotations[f"{prefix}/group.name"] == "gitops-platform-dev"
+    assert annotations[f"{prefix}/ssl-redirect"] == "443"
+    assert annotations[f"{prefix}/certificate-arn"] == ingress_plan.outputs["certificate_arn"]
+    (condition,) = json.loads(annotations[f"{prefix}/conditions.argocd-server"])
+    assert condition == {"field": "source-ip", "sourceIpConfig": {"values": ["192.0.2.0/24"]}}
+
+
+def test_ingress_exposure_logs_in_over_grpc_web(ingress_plan: Plan) -> None:
+    assert "--grpc-web" in ingress_plan.outputs["argocd_login_command"]
