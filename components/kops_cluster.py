@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.buckets import private_bucket
 from components.cluster import ClusterComponent, kubernetes_provider
 from components.config import KopsClusterConfig, NetworkConfig, NodeGroupConfig
 from components.iam import managed_policy_arn, partition_of, policy_document
@@ -63,11 +64,10 @@ class KopsCluster(ClusterComponent):
         child = pulumi.ResourceOptions(parent=self)
         config = args.cluster
 
-        state = self._create_bucket(
-            f"{name}-kops-state", versioned=True, protect=args.protect, child=child
-        )
-        discovery = self._create_bucket(
-            f"{name}-kops-oidc", versioned=False, protect=False, child=child
+        state = private_bucket(f"{name}-kops-state", self, versioned=True, protect=args.protect)
+        # Never protected: it only holds documents kOps publishes again.
+        discovery = private_bucket(
+            f"{name}-kops-oidc", self, versioned=False, protect=False, block_public_access=False
         )
         self._publish_discovery_documents(name, discovery, child)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
@@ -135,55 +135,6 @@ class KopsCluster(ClusterComponent):
             "kops_operator_role_arn": self.operator_role_arn,
             "kops_create_cluster_command": self.kops_create_cluster_command,
         }
-
-    @staticmethod
-    def _create_bucket(
-        name: str, versioned: bool, protect: bool, child: pulumi.ResourceOptions
-    ) -> aws.s3.Bucket:
-        bucket = aws.s3.Bucket(
-            name,
-            # An unprotected (non-production) stack may delete its buckets with their objects,
-            # so a destroy completes; a protected one never does.
-            force_destroy=not protect,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect)),
-        )
-        aws.s3.BucketOwnershipControls(
-            name,
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            name,
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                )
-            ],
-            opts=child,
-        )
-        if versioned:
-            aws.s3.BucketVersioning(
-                name,
-                bucket=bucket.id,
-                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                    status="Enabled"
-                ),
-                opts=child,
-            )
-            aws.s3.BucketPublicAccessBlock(
-                name,
-                bucket=bucket.id,
-                block_public_acls=True,
-                block_public_policy=True,
-                ignore_public_acls=True,
-                restrict_public_buckets=True,
-                opts=child,
-            )
-        return bucket
 
     @staticmethod
     def _publish_discovery_documents(

@@ -1,0 +1,67 @@
+"""The one way this stack makes an S3 bucket: ACLs off, encrypted, versioned if asked, and
+private unless the caller opens it on purpose (the kOps discovery store does)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+
+def private_bucket(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    versioned: bool,
+    protect: bool,
+    block_public_access: bool = True,
+) -> aws.s3.Bucket:
+    """A bucket with ACLs disabled and default encryption.
+
+    An unprotected (non-production) bucket may be deleted with its objects, so a destroy
+    completes; a protected one never is. Without `block_public_access` the caller must add
+    its own public access block (to allow a deliberate, narrow bucket policy).
+    """
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(
+        name,
+        force_destroy=not protect,
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+    )
+    aws.s3.BucketOwnershipControls(
+        name,
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        name,
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"
+                ),
+            )
+        ],
+        opts=child,
+    )
+    if versioned:
+        aws.s3.BucketVersioning(
+            name,
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+    if block_public_access:
+        aws.s3.BucketPublicAccessBlock(
+            name,
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+    return bucket
