@@ -8,6 +8,7 @@ from components.cluster import create_cluster
 from components.config import load_config
 from components.dns import DnsZone, DnsZoneArgs
 from components.external_dns import ExternalDns, ExternalDnsArgs
+from components.gitlab import GitLab, GitLabArgs
 from components.load_balancer_controller import (
     LoadBalancerController,
     LoadBalancerControllerArgs,
@@ -98,6 +99,27 @@ if cluster.kubernetes is not None:
         ),
         in_cluster,
     )
+    gitlab = GitLab(
+        f"{naming.prefix}-gitlab",
+        GitLabArgs(
+            chart=config.charts.gitlab,
+            config=config.gitlab,
+            domain=config.domain,
+            region=config.region,
+            certificate_arn=certificate.certificate_arn,
+            access=access,
+            tls_policy=config.access.tls_policy,
+            alb_group=naming.prefix,
+            vpc_id=cluster.vpc_id,
+            private_subnet_ids=cluster.private_subnet_ids,
+            identity=identity,
+            production=config.production,
+            depends_on=edge,
+        ),
+        in_cluster,
+    )
+    pulumi.export("gitlab_url", gitlab.url)
+    pulumi.export("gitlab_root_password", gitlab.root_password)
     pulumi.export("argocd_url", argocd.url)
     pulumi.export("argocd_admin_password", argocd.admin_password)
     pulumi.export("argocd_login_command", argocd.login_command)

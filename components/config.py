@@ -428,9 +428,23 @@ class GitLabConfig(_Strict):
     ssh_cidrs: list[AdminCidr] = Field(
         default=[], description="Ranges allowed to reach git over SSH (required with ssh: nlb)."
     )
-    webservice_replicas: int = Field(default=1, ge=1, le=20)
+    webservice_replicas: int = Field(default=2, ge=1, le=20)
     sidekiq_replicas: int = Field(default=1, ge=1, le=20)
-    gitlab_shell_replicas: int = Field(default=1, ge=1, le=10)
+    gitlab_shell_replicas: int = Field(default=2, ge=1, le=10)
+    registry_replicas: int = Field(default=2, ge=1, le=10)
+    database_instance_class: Annotated[
+        str,
+        _matching(
+            re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$"), "an RDS class such as 'db.t4g.medium'"
+        ),
+    ] = "db.t4g.medium"
+    database_storage_gib: int = Field(default=50, ge=20, le=65536)
+    cache_node_type: Annotated[
+        str,
+        _matching(
+            re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$"), "a node type such as 'cache.t4g.small'"
+        ),
+    ] = "cache.t4g.small"
 
     @model_validator(mode="after")
     def _ssh_has_ranges(self) -> GitLabConfig:
@@ -449,7 +463,7 @@ class ChartConfig(_Strict):
 class ChartsConfig(_Strict):
     """Helm charts the platform installs, each pinned to an exact version."""
 
-    gitlab: ChartConfig = ChartConfig(repository="https://charts.gitlab.io/", version="10.1.1")
+    gitlab: ChartConfig = ChartConfig(repository="https://charts.gitlab.io/", version="10.4.1")
     argo_cd: ChartConfig = ChartConfig(
         repository="https://argoproj.github.io/argo-helm", version="10.1.1"
     )

@@ -48,7 +48,7 @@ class ExternalDns(pulumi.ComponentResource):
             f"{name}-role",
             ServiceAccountRoleArgs(
                 namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
+                service_accounts=[SERVICE_ACCOUNT],
                 identity=args.identity,
                 policy=_route53_policy(args.zone_arn),
             ),

@@ -18,11 +18,24 @@ from components.config import ChartConfig
 SYSTEM_NAMESPACES = ("kube-system",)
 
 
+def namespace(
+    name: str, namespace_name: str, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]
+) -> k8s.core.v1.Namespace:
+    """A namespace owned by the stack (so a destroy removes it), made after `depends_on`."""
+    return k8s.core.v1.Namespace(
+        f"{name}-namespace",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace_name),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+
+
 @dataclass
 class HelmReleaseArgs:
     chart: str
     source: ChartConfig
-    namespace: str
+    namespace: str | k8s.core.v1.Namespace
+    """A name (its namespace is created unless it is kube-system), or a namespace the caller
+    made already, e.g. to put Secrets in it before the release."""
     values: Mapping[str, Any]
     timeout_seconds: int = 600
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
@@ -32,13 +45,13 @@ class HelmReleaseArgs:
 
 def helm_release(name: str, args: HelmReleaseArgs, parent: pulumi.Resource) -> k8s.helm.v3.Release:
     """Install `args.chart` at exactly `args.source.version`, waiting at most the timeout."""
-    namespace: pulumi.Input[str] = args.namespace
-    if args.namespace not in SYSTEM_NAMESPACES:
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace),
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(args.depends_on)),
-        ).metadata.name
+    target: pulumi.Input[str]
+    if isinstance(args.namespace, k8s.core.v1.Namespace):
+        target = args.namespace.metadata.name
+    elif args.namespace in SYSTEM_NAMESPACES:
+        target = args.namespace
+    else:
+        target = namespace(name, args.namespace, parent, args.depends_on).metadata.name
     oci = args.source.repository.startswith("oci://")
     return k8s.helm.v3.Release(
         name,
@@ -48,7 +61,7 @@ def helm_release(name: str, args: HelmReleaseArgs, parent: pulumi.Resource) -> k
         if oci
         else k8s.helm.v3.RepositoryOptsArgs(repo=args.source.repository),
         version=args.source.version,
-        namespace=namespace,
+        namespace=target,
         values=dict(args.values),
         timeout=args.timeout_seconds,
         # A failed install or upgrade removes what it created, so the next `up` starts clean.

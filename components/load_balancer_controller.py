@@ -56,7 +56,7 @@ class LoadBalancerController(pulumi.ComponentResource):
             f"{name}-role",
             ServiceAccountRoleArgs(
                 namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
+                service_accounts=[SERVICE_ACCOUNT],
                 identity=args.identity,
                 policy=policy_document(*controller_statements(partition_of(args.region))),
             ),

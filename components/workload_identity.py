@@ -8,6 +8,7 @@ service and an association binds it to the service account; no annotation is nee
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,7 +37,8 @@ class WorkloadIdentity:
 @dataclass
 class ServiceAccountRoleArgs:
     namespace: str
-    service_account: str
+    service_accounts: Sequence[str]
+    """Usually one; a chart whose pods run as several accounts (GitLab) names them all."""
     identity: WorkloadIdentity
     policy: pulumi.Input[str]
     """The role's permissions, as an IAM policy document."""
@@ -55,10 +57,11 @@ class ServiceAccountRole(pulumi.ComponentResource):
         super().__init__("gitops-platform:identity:ServiceAccountRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = args.identity
-        subject = f"system:serviceaccount:{args.namespace}:{args.service_account}"
+        accounts = list(args.service_accounts)
+        subjects = [f"system:serviceaccount:{args.namespace}:{sa}" for sa in accounts]
 
         if identity.mechanism == "irsa":
-            trust = _irsa_trust(identity, subject)
+            trust = _irsa_trust(identity, subjects)
         else:
             trust = policy_document(
                 {
@@ -69,7 +72,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
             )
         role = aws.iam.Role(
             name,
-            description=f"Assumed by service account {args.namespace}/{args.service_account}",
+            description=f"Assumed by {args.namespace}/{', '.join(accounts)}"[:1000],
             assume_role_policy=trust,
             opts=child,
         )
@@ -80,32 +83,35 @@ class ServiceAccountRole(pulumi.ComponentResource):
             self.service_account_annotations = {IRSA_ROLE_ANNOTATION: role.arn}
         else:
             self.service_account_annotations = {}
-            self.ready.append(
+            self.ready += [
                 aws.eks.PodIdentityAssociation(
-                    name,
+                    name if len(accounts) == 1 else f"{name}-{sa}",
                     cluster_name=identity.cluster_name,
                     namespace=args.namespace,
-                    service_account=args.service_account,
+                    service_account=sa,
                     role_arn=role.arn,
                     opts=child,
                 )
-            )
-        self._service_account = args.service_account
+                for sa in accounts
+            ]
+        self._service_accounts = accounts
         self.register_outputs({"role_arn": self.role_arn})
 
     def service_account_values(self) -> dict[str, object]:
         """The `serviceAccount` block Helm charts conventionally take, bound to this role."""
+        (account,) = self._service_accounts
         return {
             "create": True,
-            "name": self._service_account,
+            "name": account,
             "annotations": self.service_account_annotations,
         }
 
 
-def _irsa_trust(identity: WorkloadIdentity, subject: str) -> pulumi.Output[str]:
-    """Trust the cluster's OIDC provider for one service account and one audience only."""
+def _irsa_trust(identity: WorkloadIdentity, subjects: list[str]) -> pulumi.Output[str]:
+    """Trust the cluster's OIDC provider for exactly these service accounts and one audience."""
+    subject: str | list[str] = subjects[0] if len(subjects) == 1 else subjects
 
-    def only(issuer_url: str) -> dict[str, dict[str, str]]:
+    def only(issuer_url: str) -> dict[str, dict[str, str | list[str]]]:
         issuer = issuer_url.removeprefix("https://")
         return {"StringEquals": {f"{issuer}:sub": subject, f"{issuer}:aud": identity.oidc_audience}}
 

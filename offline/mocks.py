@@ -36,7 +36,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             else "aws"
         )
         self._outputs: dict[str, Callable[[str, State, str], tuple[str, State]]] = {
-            "aws:ec2/vpc:Vpc": self._ec2("vpc"),
+            "aws:ec2/vpc:Vpc": self._vpc,
             "aws:ec2/subnet:Subnet": self._ec2("subnet"),
             "aws:ec2/internetGateway:InternetGateway": self._ec2(
                 "igw", arn_type="internet-gateway"
@@ -72,7 +72,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "kubernetes:core/v1:Namespace": self._namespace,
             "kubernetes:helm.sh/v3:Release": self._helm_release,
             "random:index/randomPassword:RandomPassword": self._random_password,
+            "aws:rds/instance:Instance": self._rds_instance,
+            "aws:rds/subnetGroup:SubnetGroup": self._named,
+            "aws:elasticache/subnetGroup:SubnetGroup": self._named,
+            "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
         }
+        self._vpc_cidrs: dict[str, str] = {}
 
     # -- pulumi.runtime.Mocks -----------------------------------------------------------------
 
@@ -93,6 +98,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "userId": "AIDAOFFLINEPREVIEW",
                 "id": ACCOUNT_ID,
             }
+        if args.token == "aws:ec2/getVpc:getVpc":
+            vpc_id = str(args.args.get("id"))
+            # A VPC this plan creates answers with its own range; one from config, a default.
+            cidr = self._vpc_cidrs.get(vpc_id, "10.0.0.0/16")
+            return {"id": vpc_id, "cidrBlock": cidr, "arn": self._arn("ec2", f"vpc/{vpc_id}")}
         if args.token == "aws:route53/getZone:getZone":
             name = str(args.args["name"]).rstrip(".")
             zone_id = self._zone_id(name)
@@ -312,3 +322,36 @@ class PlatformMocks(pulumi.runtime.Mocks):
             bcryptHash="$2a$10$" + _digest(typ, name, "bcrypt", length=53),
         )
         return "none", state
+
+    def _vpc(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        vpc_id, state = self._ec2("vpc")(name, state, typ)
+        self._vpc_cidrs[vpc_id] = str(state.get("cidrBlock"))
+        return vpc_id, state
+
+    def _named(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        physical = state.get("name") or f"{name}-{_digest(typ, name, length=7)}"
+        state["name"] = physical
+        return physical, state
+
+    def _rds_instance(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        identifier = state.get("identifier") or f"{name}-{_digest(typ, name, length=7)}"
+        address = f"{identifier}.c{_digest(typ, name, length=11)}.{self.region}.rds.amazonaws.com"
+        state.update(
+            identifier=identifier,
+            address=address,
+            endpoint=f"{address}:5432",
+            port=5432,
+            arn=self._arn("rds", f"db:{identifier}"),
+        )
+        return f"db-{_digest(typ, name, length=26).upper()}", state
+
+    def _replication_group(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        group = state.get("replicationGroupId") or f"{name}-{_digest(typ, name, length=7)}"
+        suffix = f"{_digest(typ, name, length=6)}.ng.0001.{self.region[:3]}{self.region[-1]}"
+        state.update(
+            replicationGroupId=group,
+            primaryEndpointAddress=f"master.{group}.{suffix}.cache.amazonaws.com",
+            readerEndpointAddress=f"replica.{group}.{suffix}.cache.amazonaws.com",
+            arn=self._arn("elasticache", f"replicationgroup:{group}"),
+        )
+        return group, state

@@ -277,8 +277,8 @@ def cidr_of(rule: dict[str, Any]) -> str:
     return cidr
 
 
-def test_every_ingress_rule_is_http_or_https_with_a_description(dev_plan: Plan) -> None:
-    rules = dev_plan.of_type(INGRESS_RULE)
+def test_every_public_endpoint_rule_is_http_or_https_with_a_description(dev_plan: Plan) -> None:
+    rules = rules_of(dev_plan, "argocd") + rules_of(dev_plan, "gitlab")
     assert rules
     for rule in rules:
         assert rule["inputs"]["fromPort"] == rule["inputs"]["toPort"]

@@ -1,0 +1,288 @@
+"""Self-hosted GitLab from its Helm chart (10.x), behind the shared ALB and the stack's certificate.
+
+Fixes over the seed's `values-gitops.yaml`: `https: true` (TLS ends at the ALB, so GitLab
+would otherwise build `http://` URLs), HTTP redirected to HTTPS with a modern TLS policy,
+inbound limited by the stack's security group, a root password the stack generates, no open
+sign-up, and git over SSH on its own NLB (an ALB cannot carry SSH) or not at all. Chart 10
+defaults to Gateway API with a bundled Envoy and needs external PostgreSQL, Redis and object
+storage: this component turns the Ingress path back on and wires in `GitLabDataStores`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from components.alb import (
+    ALB,
+    EXTERNAL_DNS_HOSTNAME,
+    NLB,
+    shared_alb_annotations,
+)
+from components.config import ChartConfig, GitLabConfig
+from components.gitlab_data import (
+    DATABASE,
+    DATABASE_USER,
+    OBJECT_TYPES,
+    GitLabDataStores,
+    GitLabDataStoresArgs,
+)
+from components.helm import HelmReleaseArgs, helm_release, namespace
+from components.security_groups import EndpointAccess
+from components.workload_identity import WorkloadIdentity
+
+NAMESPACE = "gitlab"
+RELEASE = "gitlab"
+# The chart's pods that use object storage run as `<release>-<chart>` service accounts.
+OBJECT_STORAGE_ACCOUNTS = tuple(
+    f"{RELEASE}-{c}" for c in ("webservice", "sidekiq", "toolbox", "migrations", "registry")
+)
+PASSWORD_KEY = "password"
+
+
+@dataclass
+class GitLabArgs:
+    chart: ChartConfig
+    config: GitLabConfig
+    domain: str
+    region: str
+    certificate_arn: pulumi.Input[str]
+    access: EndpointAccess
+    tls_policy: str
+    alb_group: str
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    identity: WorkloadIdentity
+    production: bool
+    depends_on: Sequence[pulumi.Resource]
+    """The load balancer controller and ExternalDNS: a destroy must remove GitLab's Ingress
+    (and its ALB and records) while both still run."""
+
+
+class GitLab(pulumi.ComponentResource):
+    url: str
+    root_password: pulumi.Output[str]
+    release: k8s.helm.v3.Release
+
+    def __init__(
+        self, name: str, args: GitLabArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("gitops-platform:gitops:GitLab", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        config = args.config
+        host = f"{config.hostname}.{args.domain}"
+        self.url = f"https://{host}"
+
+        data = GitLabDataStores(
+            f"{name}-data",
+            GitLabDataStoresArgs(
+                config=config,
+                vpc_id=args.vpc_id,
+                private_subnet_ids=args.private_subnet_ids,
+                namespace=NAMESPACE,
+                service_accounts=OBJECT_STORAGE_ACCOUNTS,
+                identity=args.identity,
+                region=args.region,
+                production=args.production,
+            ),
+            child,
+        )
+        space = namespace(name, NAMESPACE, self, args.depends_on)
+        root_password = random.RandomPassword(f"{name}-root", length=32, special=False, opts=child)
+        self.root_password = pulumi.Output.secret(root_password.result)
+
+        secrets: list[pulumi.Resource] = []
+
+        def secret(suffix: str, key: str, value: pulumi.Input[str]) -> str:
+            """A Secret the chart reads (the release waits for it); its value stays a Pulumi
+            secret."""
+            secret_name = f"{RELEASE}-{suffix}"
+            resource = k8s.core.v1.Secret(
+                f"{name}-{suffix}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=secret_name, namespace=space.metadata.name
+                ),
+                string_data={key: pulumi.Output.secret(value)},
+                opts=child,
+            )
+            secrets.append(resource)
+            return secret_name
+
+        buckets = data.buckets
+        values = {
+            "global": {
+                "hosts": {
+                    "domain": args.domain,
+                    # TLS ends at the ALB: without this GitLab builds http:// URLs.
+                    "https": True,
+                    "gitlab": {"name": host},
+                    **(
+                        {"ssh": f"{config.hostname}-ssh.{args.domain}"}
+                        if config.ssh == "nlb"
+                        else {}
+                    ),
+                },
+                "ingress": {
+                    "enabled": True,
+                    "provider": "aws",
+                    "class": "alb",
+                    "configureCertmanager": False,
+                    "tls": {"enabled": False},
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "annotations": {
+                        **shared_alb_annotations(
+                            args.alb_group,
+                            args.certificate_arn,
+                            args.access.gitlab_security_group_id,
+                            args.tls_policy,
+                        ),
+                        f"{ALB}/success-codes": "200-399",
+                    },
+                },
+                # Chart 10 serves through Gateway API and Envoy by default; the ALB needs the
+                # classic Ingress path, and no cert-manager issuer job.
+                "gatewayApi": {
+                    "enabled": False,
+                    "installEnvoy": False,
+                    "configureCertmanager": False,
+                },
+                "initialRootPassword": {
+                    "secret": secret("initial-root-password", PASSWORD_KEY, root_password.result),
+                    "key": PASSWORD_KEY,
+                },
+                "appConfig": {
+                    "initialDefaults": {"signupEnabled": False},
+                    "object_store": {
+                        "enabled": True,
+                        "proxy_download": True,
+                        "connection": {
+                            "secret": secret(
+                                "object-storage",
+                                "connection",
+                                _object_storage_connection(args.region),
+                            ),
+                            "key": "connection",
+                        },
+                    },
+                    **{kind: {"bucket": buckets[kind]} for kind in OBJECT_TYPES},
+                    "backups": {"bucket": buckets["backups"], "tmpBucket": buckets["tmp"]},
+                },
+                "psql": {
+                    "host": data.database_host,
+                    "port": 5432,
+                    "database": DATABASE,
+                    "username": DATABASE_USER,
+                    "password": {
+                        "secret": secret("postgres-password", PASSWORD_KEY, data.database_password),
+                        "key": PASSWORD_KEY,
+                    },
+                },
+                "redis": {
+                    "host": data.redis_host,
+                    "port": 6379,
+                    # ElastiCache encrypts in transit; GitLab must speak TLS to it.
+                    "scheme": "rediss",
+                    "auth": {
+                        "enabled": True,
+                        "secret": secret("redis-password", PASSWORD_KEY, data.redis_password),
+                        "key": PASSWORD_KEY,
+                    },
+                },
+                "registry": {"bucket": buckets["registry"]},
+                "serviceAccount": {
+                    "enabled": True,
+                    "create": True,
+                    "annotations": data.role.service_account_annotations,
+                },
+                # The agent server needs its own host and websocket tuning on the ALB; off.
+                "kas": {"enabled": False},
+            },
+            "installCertmanager": False,
+            "nginx-ingress": {"enabled": False},
+            "prometheus": {"install": False},
+            "gitlab-runner": {"install": False},
+            "registry": {
+                "storage": {
+                    "secret": secret(
+                        "registry-storage",
+                        "config",
+                        _registry_storage(buckets["registry"], args.region),
+                    ),
+                    "key": "config",
+                },
+                "hpa": {
+                    "minReplicas": config.registry_replicas,
+                    "maxReplicas": config.registry_replicas * 2,
+                },
+            },
+            "gitlab": {
+                "webservice": {
+                    "minReplicas": config.webservice_replicas,
+                    "maxReplicas": config.webservice_replicas * 2,
+                },
+                "sidekiq": {
+                    "minReplicas": config.sidekiq_replicas,
+                    "maxReplicas": config.sidekiq_replicas * 2,
+                },
+                "gitlab-shell": _gitlab_shell(args),
+            },
+        }
+        self.release = helm_release(
+            name,
+            HelmReleaseArgs(
+                chart="gitlab",
+                source=args.chart,
+                namespace=space,
+                release_name=RELEASE,
+                values=values,
+                # GitLab's first install runs database migrations: it takes a while.
+                timeout_seconds=1800,
+                depends_on=[*args.depends_on, *data.role.ready, *secrets],
+            ),
+            parent=self,
+        )
+        self.register_outputs({"url": self.url, "root_password": self.root_password})
+
+
+def _gitlab_shell(args: GitLabArgs) -> dict[str, object]:
+    """git over SSH: its own NLB limited to `ssh_cidrs`, or no gitlab-shell at all."""
+    config = args.config
+    if config.ssh == "disabled":
+        return {"enabled": False}
+    ssh_group = args.access.gitlab_ssh_security_group_id
+    assert ssh_group is not None  # validated: ssh: nlb comes with ssh_cidrs
+    return {
+        "enabled": True,
+        "minReplicas": config.gitlab_shell_replicas,
+        "maxReplicas": config.gitlab_shell_replicas * 2,
+        "service": {
+            "type": "LoadBalancer",
+            "annotations": {
+                f"{NLB}/aws-load-balancer-type": "external",
+                f"{NLB}/aws-load-balancer-nlb-target-type": "ip",
+                f"{NLB}/aws-load-balancer-scheme": "internet-facing",
+                f"{NLB}/aws-load-balancer-security-groups": ssh_group,
+                f"{NLB}/aws-load-balancer-manage-backend-security-group-rules": "true",
+                EXTERNAL_DNS_HOSTNAME: f"{config.hostname}-ssh.{args.domain}",
+            },
+            "loadBalancerSourceRanges": list(config.ssh_cidrs),
+        },
+    }
+
+
+def _object_storage_connection(region: str) -> str:
+    """Rails' object storage connection through the pods' IAM role: no keys, no endpoint
+    (an endpoint breaks web-identity credentials)."""
+    return yaml.safe_dump({"provider": "AWS", "use_iam_profile": True, "region": region})
+
+
+def _registry_storage(bucket: pulumi.Output[str], region: str) -> pulumi.Output[str]:
+    return bucket.apply(
+        lambda name: yaml.safe_dump({"s3": {"bucket": name, "region": region, "v4auth": True}})
+    )
