@@ -1,0 +1,290 @@
+"""GitLab: the seed's values with its fixes, and GitLab's state kept on AWS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
+
+from offline.plan import SECRET, Plan
+
+DEV = stack_file_config("dev")
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET_TYPE = "kubernetes:core/v1:Secret"
+ALB = "alb.ingress.kubernetes.io"
+RDS = "aws:rds/instance:Instance"
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+def gitlab(plan: Plan) -> dict[str, Any]:
+    return one(plan, RELEASE, "-gitlab")
+
+
+def values(plan: Plan) -> dict[str, Any]:
+    result: dict[str, Any] = gitlab(plan)["inputs"]["values"]
+    return result
+
+
+def k8s_secret(plan: Plan, name: str) -> dict[str, Any]:
+    (found,) = [s for s in plan.of_type(SECRET_TYPE) if s["inputs"]["metadata"]["name"] == name]
+    return found
+
+
+@pytest.fixture(scope="module")
+def ssh_plan() -> Plan:
+    gitlab_config = {"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}
+    return plan_for(with_changes(DEV, gitlab=gitlab_config), stack="dev")
+
+
+# --- the seed's values, fixed ---------------------------------------------------------------
+
+
+def test_urls_are_https_because_tls_ends_at_the_alb(dev_plan: Plan) -> None:
+    hosts = values(dev_plan)["global"]["hosts"]
+    assert hosts["https"] is True
+    assert hosts["domain"] == "dev.gitops.example.com"
+    assert hosts["gitlab"]["name"] == "gitlab.dev.gitops.example.com"
+    assert dev_plan.outputs["gitlab_url"] == "https://gitlab.dev.gitops.example.com"
+
+
+def test_ingress_is_the_alb_without_cert_manager_or_in_cluster_tls(dev_plan: Plan) -> None:
+    ingress = values(dev_plan)["global"]["ingress"]
+    assert ingress["enabled"] is True
+    assert (ingress["provider"], ingress["class"]) == ("aws", "alb")
+    assert ingress["configureCertmanager"] is False
+    assert ingress["tls"] == {"enabled": False}
+
+
+def test_gateway_api_and_its_envoy_are_off(dev_plan: Plan) -> None:
+    assert values(dev_plan)["global"]["gatewayApi"] == {
+        "enabled": False,
+        "installEnvoy": False,
+        "configureCertmanager": False,
+    }
+
+
+def test_bundled_extras_are_not_installed(dev_plan: Plan) -> None:
+    chart_values = values(dev_plan)
+    assert chart_values["installCertmanager"] is False
+    assert chart_values["nginx-ingress"] == {"enabled": False}
+    assert chart_values["prometheus"] == {"install": False}
+    assert chart_values["gitlab-runner"] == {"install": False}
+
+
+def test_alb_serves_https_with_the_stacks_certificate_and_redirects_http(dev_plan: Plan) -> None:
+    annotations = values(dev_plan)["global"]["ingress"]["annotations"]
+    assert annotations[f"{ALB}/scheme"] == "internet-facing"
+    assert annotations[f"{ALB}/target-type"] == "ip"
+    assert json.loads(annotations[f"{ALB}/listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert annotations[f"{ALB}/ssl-redirect"] == "443"
+    assert annotations[f"{ALB}/ssl-policy"] == "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+    assert annotations[f"{ALB}/certificate-arn"] == dev_plan.outputs["certificate_arn"]
+    assert annotations[f"{ALB}/success-codes"] == "200-399"
+    assert annotations[f"{ALB}/group.name"] == "gitops-platform-dev"
+
+
+def test_certificate_arrives_through_a_dependency_not_a_literal(dev_plan: Plan) -> None:
+    validation = one(dev_plan, "aws:acm/certificateValidation:CertificateValidation")
+    assert validation["urn"] in gitlab(dev_plan)["property_dependencies"]["values"]
+
+
+def test_inbound_is_limited_by_gitlabs_security_group(dev_plan: Plan) -> None:
+    annotations = values(dev_plan)["global"]["ingress"]["annotations"]
+    assert annotations[f"{ALB}/security-groups"] == dev_plan.outputs["gitlab_security_group_id"]
+
+
+def test_the_tls_policy_comes_from_config() -> None:
+    access = {**DEV[f"{PROJECT}:access"], "tls_policy": "ELBSecurityPolicy-TLS13-1-3-2021-06"}
+    plan = plan_for(with_changes(DEV, access=access), stack="dev")
+    annotations = values(plan)["global"]["ingress"]["annotations"]
+    assert annotations[f"{ALB}/ssl-policy"] == "ELBSecurityPolicy-TLS13-1-3-2021-06"
+
+
+def test_an_outdated_tls_policy_is_refused() -> None:
+    access = {**DEV[f"{PROJECT}:access"], "tls_policy": "ELBSecurityPolicy-2016-08"}
+    with pytest.raises(Exception, match=r"access\.tls_policy = 'ELBSecurityPolicy-2016-08'"):
+        plan_for(with_changes(DEV, access=access), stack="dev")
+
+
+def test_sign_up_is_closed(dev_plan: Plan) -> None:
+    assert values(dev_plan)["global"]["appConfig"]["initialDefaults"] == {"signupEnabled": False}
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def test_root_password_is_generated_into_a_secret_the_chart_reads(dev_plan: Plan) -> None:
+    pointer = values(dev_plan)["global"]["initialRootPassword"]
+    secret = k8s_secret(dev_plan, pointer["secret"])
+    assert secret["inputs"]["stringData"] == SECRET
+    assert secret["inputs"]["metadata"]["namespace"] == "gitlab"
+    assert pointer["key"] == "password"
+    assert dev_plan.outputs["gitlab_root_password"] == SECRET
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [
+        ("global", "initialRootPassword"),
+        ("global", "psql", "password"),
+        ("global", "redis", "auth"),
+        ("global", "appConfig", "object_store", "connection"),
+        ("registry", "storage"),
+    ],
+)
+def test_release_waits_for_every_secret_it_reads(dev_plan: Plan, pointer: tuple[str, ...]) -> None:
+    block: Any = values(dev_plan)
+    for key in pointer:
+        block = block[key]
+    assert depends_on(gitlab(dev_plan), k8s_secret(dev_plan, block["secret"]))
+
+
+def test_no_password_appears_in_clear_anywhere(dev_plan: Plan) -> None:
+    text = dev_plan.to_json()
+    assert "offline-password-" not in text
+    assert one(dev_plan, RDS)["inputs"]["password"] == SECRET
+    assert one(dev_plan, REDIS)["inputs"]["authToken"] == SECRET
+
+
+# --- GitLab's state on AWS ------------------------------------------------------------------
+
+
+def test_postgres_is_rds_17_private_and_encrypted(dev_plan: Plan) -> None:
+    database = one(dev_plan, RDS)
+    assert database["inputs"]["engine"] == "postgres"
+    assert database["inputs"]["engineVersion"] == "17"
+    assert database["inputs"]["storageEncrypted"] is True
+    assert database["inputs"]["publiclyAccessible"] is False
+    psql = values(dev_plan)["global"]["psql"]
+    assert database["urn"] in gitlab(dev_plan)["property_dependencies"]["values"]
+    assert psql["host"].endswith(".rds.amazonaws.com")
+    assert (psql["database"], psql["username"]) == ("gitlabhq_production", "gitlab")
+
+
+def test_redis_speaks_tls_with_an_auth_token(dev_plan: Plan) -> None:
+    cache = one(dev_plan, REDIS)
+    assert cache["inputs"]["transitEncryptionEnabled"] is True
+    assert cache["inputs"]["atRestEncryptionEnabled"] is True
+    redis = values(dev_plan)["global"]["redis"]
+    assert redis["scheme"] == "rediss"
+    assert redis["auth"]["enabled"] is True
+
+
+def test_databases_admit_only_the_vpc(dev_plan: Plan) -> None:
+    rules = [
+        r
+        for r in dev_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if "-gitlab-data-data-" in r["name"]
+    ]
+    assert sorted((r["inputs"]["fromPort"], r["inputs"]["cidrIpv4"]) for r in rules) == [
+        (5432, "10.20.0.0/16"),
+        (6379, "10.20.0.0/16"),
+    ]
+
+
+def test_production_protects_gitlabs_state_and_makes_it_highly_available(
+    dev_plan: Plan, prod_plan: Plan
+) -> None:
+    database = one(prod_plan, RDS)
+    assert database["protect"] is True
+    assert database["inputs"]["multiAz"] is True
+    assert database["inputs"]["deletionProtection"] is True
+    assert database["inputs"]["skipFinalSnapshot"] is False
+    cache = one(prod_plan, REDIS)
+    assert cache["inputs"]["numCacheClusters"] == 2
+    assert cache["inputs"]["automaticFailoverEnabled"] is True
+    assert one(dev_plan, RDS)["protect"] is False
+    assert one(dev_plan, RDS)["inputs"]["skipFinalSnapshot"] is True
+
+
+def test_object_storage_uses_the_pods_role_and_no_keys(dev_plan: Plan) -> None:
+    store = values(dev_plan)["global"]["appConfig"]["object_store"]
+    assert store["enabled"] is True
+    annotation = values(dev_plan)["global"]["serviceAccount"]["annotations"]
+    assert annotation["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/")
+
+
+def test_the_object_role_trusts_exactly_gitlabs_service_accounts(dev_plan: Plan) -> None:
+    role = one(dev_plan, "aws:iam/role:Role", "-gitlab-data-objects")
+    (statement,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+    (subjects,) = [
+        v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub")
+    ]
+    assert subjects == [
+        f"system:serviceaccount:gitlab:gitlab-{c}"
+        for c in ("webservice", "sidekiq", "toolbox", "migrations", "registry")
+    ]
+
+
+def test_the_object_role_reaches_gitlabs_buckets_only(dev_plan: Plan) -> None:
+    policy = one(dev_plan, "aws:iam/rolePolicy:RolePolicy", "-gitlab-data-objects")
+    statements = json.loads(policy["inputs"]["policy"])["Statement"]
+    buckets = {
+        b["inputs"].get("bucket") or b["name"]
+        for b in dev_plan.of_type("aws:s3/bucket:Bucket")
+        if "-gitlab-data-" in b["name"]
+    }
+    resources = {r for s in statements for r in s["Resource"]}
+    assert len(buckets) == 7
+    assert all(r.startswith("arn:aws:s3:::gitops-platform-dev-gitlab-data-") for r in resources)
+    assert "*" not in resources
+
+
+def test_every_gitlab_bucket_blocks_public_access(dev_plan: Plan) -> None:
+    gitlab_buckets = [
+        b for b in dev_plan.of_type("aws:s3/bucket:Bucket") if "-gitlab-data-" in b["name"]
+    ]
+    blocks = dev_plan.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    for bucket in gitlab_buckets:
+        (block,) = [b for b in blocks if depends_on(b, bucket)]
+        assert block["inputs"]["blockPublicPolicy"] is True
+
+
+# --- SSH, sizes, ordering -------------------------------------------------------------------
+
+
+def test_ssh_is_off_by_default(dev_plan: Plan) -> None:
+    assert values(dev_plan)["gitlab"]["gitlab-shell"] == {"enabled": False}
+
+
+def test_ssh_gets_its_own_nlb_limited_to_its_ranges(ssh_plan: Plan) -> None:
+    shell = values(ssh_plan)["gitlab"]["gitlab-shell"]
+    service = shell["service"]
+    assert service["type"] == "LoadBalancer"
+    assert service["loadBalancerSourceRanges"] == ["203.0.113.0/28"]
+    annotations = service["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "external"
+    assert annotations["external-dns.alpha.kubernetes.io/hostname"] == (
+        "gitlab-ssh.dev.gitops.example.com"
+    )
+    assert values(ssh_plan)["global"]["hosts"]["ssh"] == "gitlab-ssh.dev.gitops.example.com"
+
+
+def test_ssh_without_ranges_is_refused() -> None:
+    with pytest.raises(Exception, match="expected ssh_cidrs"):
+        plan_for(with_changes(DEV, gitlab={"ssh": "nlb"}), stack="dev")
+
+
+def test_sizes_come_from_config(prod_plan: Plan) -> None:
+    plan = plan_for(with_changes(DEV, gitlab={"webservice_replicas": 3}), stack="dev")
+    assert values(plan)["gitlab"]["webservice"]["minReplicas"] == 3
+    assert one(prod_plan, RDS)["inputs"]["instanceClass"] == "db.m7g.large"
+
+
+def test_release_is_pinned_patient_and_cleans_up(dev_plan: Plan) -> None:
+    inputs = gitlab(dev_plan)["inputs"]
+    assert inputs["version"] == "10.4.1"
+    assert inputs["repositoryOpts"]["repo"] == "https://charts.gitlab.io/"
+    assert inputs["timeout"] >= 1200
+    assert inputs["cleanupOnFail"] is True
+
+
+def test_gitlab_and_argocd_wait_for_the_controllers_not_for_each_other(dev_plan: Plan) -> None:
+    argocd = one(dev_plan, RELEASE, "-argocd")
+    for release in (gitlab(dev_plan), argocd):
+        assert depends_on(release, one(dev_plan, RELEASE, "-alb"))
+        assert depends_on(release, one(dev_plan, RELEASE, "-external-dns"))
+    assert not depends_on(gitlab(dev_plan), argocd)
+    assert not depends_on(argocd, gitlab(dev_plan))
