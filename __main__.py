@@ -2,13 +2,16 @@
 
 import pulumi
 
+from components.applications import Applications, ApplicationsArgs
 from components.argocd import ArgoCd, ArgoCdArgs
 from components.certificate import Certificate, CertificateArgs
 from components.cluster import create_cluster
 from components.config import load_config
 from components.dns import DnsZone, DnsZoneArgs
 from components.external_dns import ExternalDns, ExternalDnsArgs
+from components.gitlab import NAMESPACE as GITLAB_NAMESPACE
 from components.gitlab import GitLab, GitLabArgs
+from components.gitops_repository import GitOpsRepository, GitOpsRepositoryArgs
 from components.load_balancer_controller import (
     LoadBalancerController,
     LoadBalancerControllerArgs,
@@ -118,6 +121,33 @@ if cluster.kubernetes is not None:
         ),
         in_cluster,
     )
+    # --- GitOps: the repository the stack seeds, and what Argo CD deploys from it ----------
+    assert cluster.kubeconfig is not None  # there is a Kubernetes provider, so a kubeconfig
+    repository = GitOpsRepository(
+        f"{naming.prefix}-gitops",
+        GitOpsRepositoryArgs(
+            config=config.gitops,
+            gitlab_url=gitlab.url,
+            namespace=GITLAB_NAMESPACE,
+            kubeconfig=cluster.kubeconfig,
+            user_token=secrets.gitlab_token,
+            depends_on=[gitlab.release],
+        ),
+        in_cluster,
+    )
+    applications = Applications(
+        f"{naming.prefix}-apps",
+        ApplicationsArgs(
+            applications=config.applications,
+            gitops=config.gitops,
+            repository=repository,
+            argocd=[argocd.release],
+        ),
+        in_cluster,
+    )
+    pulumi.export("gitops_repository_url", repository.clone_url)
+    if applications.minio_root_password is not None:
+        pulumi.export("minio_root_password", applications.minio_root_password)
     pulumi.export("gitlab_url", gitlab.url)
     pulumi.export("gitlab_root_password", gitlab.root_password)
     pulumi.export("argocd_url", argocd.url)

@@ -33,6 +33,8 @@ class ClusterComponent(pulumi.ComponentResource):
     """The `aud` of service-account tokens that IAM trusts for this cluster."""
     kubernetes: k8s.Provider | None
     """None while a kOps cluster does not exist yet (step one of the kOps flow)."""
+    kubeconfig: pulumi.Output[str] | None
+    """Secret; what `kubernetes` connects with (for steps that run kubectl)."""
     workloads_ready: list[pulumi.Resource]
     """What in-cluster workloads must wait for: nodes to schedule pods on."""
     identity_mechanism: Literal["irsa", "pod_identity"] = "irsa"

@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -475,6 +476,75 @@ class ChartsConfig(_Strict):
     )
 
 
+GITOPS_DIR = Path(__file__).resolve().parent.parent / "gitops"
+_REPO_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+RepoPath = Annotated[
+    str, _matching(_REPO_PATH, "a relative path in the GitOps repository such as 'minio'")
+]
+_RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
+
+
+class SyncConfig(_Strict):
+    automated: bool = Field(default=True, description="Sync on every change in Git.")
+    prune: bool = Field(default=True, description="Delete what was removed from Git.")
+    self_heal: bool = Field(default=True, description="Undo changes made outside Git.")
+
+
+class ApplicationConfig(_Strict):
+    """One Argo CD Application deployed from the GitOps repository."""
+
+    name: DnsLabel
+    path: RepoPath = Field(
+        description="Folder in the GitOps repository (a chart or kustomization)."
+    )
+    namespace: DnsLabel = Field(description="Namespace it deploys into (created by Argo CD).")
+    value_files: list[Annotated[str, _matching(_REPO_PATH, "a values file name")]] = Field(
+        default=[], description="Helm value files in `path`; empty for Kustomize or plain charts."
+    )
+    sync: SyncConfig = SyncConfig()
+
+    @field_validator("namespace")
+    @classmethod
+    def _not_reserved(cls, namespace: str) -> str:
+        if namespace in _RESERVED_NAMESPACES:
+            raise ValueError(
+                f"expected an application namespace, not one of {_RESERVED_NAMESPACES}"
+            )
+        return namespace
+
+    @field_validator("path")
+    @classmethod
+    def _committed(cls, path: str, info: ValidationInfo) -> str:
+        folders = (info.context or {}).get("gitops_folders")
+        if folders is not None and path not in folders:
+            raise ValueError(
+                f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
+            )
+        return path
+
+
+DEFAULT_APPLICATIONS = [
+    ApplicationConfig(
+        name="minio-helm", path="minio", namespace="minio", value_files=["values-minio.yaml"]
+    ),
+    ApplicationConfig(name="my-app", path="my-app/overlays/dev", namespace="my-app"),
+]
+
+
+class GitOpsConfig(_Strict):
+    """The GitLab project the stack seeds and Argo CD deploys from."""
+
+    group: Annotated[str, _matching(_REPO_PATH, "a GitLab group path")] = "platform"
+    project: Annotated[str, _matching(_REPO_PATH, "a GitLab project path")] = "test-stg"
+    minio_chart: ChartConfig = Field(
+        default=ChartConfig(repository="https://charts.min.io/", version="5.4.0"),
+        description="The MinIO chart `gitops/minio` depends on (Bitnami's changed in 2025).",
+    )
+    token_expiry_days: int = Field(
+        default=90, ge=1, le=365, description="Lifetime of the bootstrap access token."
+    )
+
+
 class PlatformConfig(_Strict):
     """Everything a stack is configured with, validated. Secrets live in `PlatformSecrets`."""
 
@@ -502,6 +572,11 @@ class PlatformConfig(_Strict):
     gitlab: GitLabConfig = GitLabConfig()
     argocd: ArgoCdConfig = ArgoCdConfig()
     charts: ChartsConfig = ChartsConfig()
+    gitops: GitOpsConfig = GitOpsConfig()
+    applications: list[ApplicationConfig] = Field(
+        default=DEFAULT_APPLICATIONS,
+        description="Argo CD Applications deployed from the GitOps repository.",
+    )
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], TagValue] = Field(
         default={}, description="Extra tags on every AWS resource."
     )
@@ -512,11 +587,13 @@ class PlatformSecrets:
     """Secret configuration, kept as Pulumi secret Outputs end to end."""
 
     kubeconfig: pulumi.Output[str] | None
+    gitlab_token: pulumi.Output[str] | None
+    """A GitLab access token (scope api) to use instead of bootstrapping one."""
 
 
 # --- loading ---------------------------------------------------------------------------------
 
-SECRET_KEYS = ("kubeconfig",)
+SECRET_KEYS = ("kubeconfig", "gitlab_token")
 _RUNTIME_FIELDS = ("project", "stack", "region")
 CONFIG_KEYS = tuple(k for k in PlatformConfig.model_fields if k not in _RUNTIME_FIELDS)
 
@@ -571,8 +648,11 @@ def load_config() -> tuple[PlatformConfig, PlatformSecrets]:
     if problems or config is None:
         raise ConfigError(stack, problems)
 
-    kubeconfig = pulumi.Config().get_secret("kubeconfig")
-    return config, PlatformSecrets(kubeconfig=kubeconfig)
+    stack_config = pulumi.Config()
+    return config, PlatformSecrets(
+        kubeconfig=stack_config.get_secret("kubeconfig"),
+        gitlab_token=stack_config.get_secret("gitlab_token"),
+    )
 
 
 def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | None, list[str]]:
@@ -581,6 +661,7 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
     context = {
         "region": raw.get("region") if isinstance(raw.get("region"), str) else None,
         "production": production is True or str(production).lower() == "true",
+        "gitops_folders": _gitops_folders(),
     }
     try:
         config = PlatformConfig.model_validate(raw, context=context)
@@ -598,11 +679,20 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
             f"{project}:network/nodes: set, but cluster.mode 'existing' brings its own VPC "
             "and nodes; remove them"
         )
+    names = [app.name for app in config.applications]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        problems.append(f"{project}:applications: names must be unique; repeated: {duplicates}")
     if problems:
         return None, problems
     if config.nodes is None and not existing:
         config = config.model_copy(update={"nodes": NodeGroupConfig()})
     return config, []
+
+
+def _gitops_folders() -> set[str]:
+    """Folders of gitops/ that the stack commits: where an application may point."""
+    return {str(p.relative_to(GITOPS_DIR)) for p in GITOPS_DIR.rglob("*") if p.is_dir()}
 
 
 def _present_keys(project: str) -> set[str]:

@@ -31,7 +31,8 @@ class ExistingCluster(ClusterComponent):
         self.oidc_provider_arn = pulumi.Output.from_input(config.oidc_provider_arn)
         self.oidc_issuer_url = pulumi.Output.from_input(config.oidc_issuer_url)
         self.oidc_audience = config.oidc_audience
-        self.kubernetes = kubernetes_provider(f"{name}-k8s", args.kubeconfig, self)
+        self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
+        self.kubernetes = kubernetes_provider(f"{name}-k8s", self.kubeconfig, self)
         # The cluster already has nodes; nothing here to wait for.
         self.workloads_ready = []
         self._register_cluster_outputs()

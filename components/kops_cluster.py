@@ -116,8 +116,9 @@ class KopsCluster(ClusterComponent):
             self.private_subnet_ids,
             self.public_subnet_ids,
         ).apply(lambda values: _create_cluster_command(args, *values))
+        self.kubeconfig = pulumi.Output.secret(args.kubeconfig) if args.kubeconfig else None
         self.kubernetes = (
-            kubernetes_provider(f"{name}-k8s", args.kubeconfig, self) if args.kubeconfig else None
+            kubernetes_provider(f"{name}-k8s", self.kubeconfig, self) if self.kubeconfig else None
         )
         # kOps builds the nodes; by the time a kubeconfig is configured they exist.
         self.workloads_ready = []

@@ -76,7 +76,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:rds/subnetGroup:SubnetGroup": self._named,
             "aws:elasticache/subnetGroup:SubnetGroup": self._named,
             "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
+            "gitlab:index/group:Group": self._gitlab_group,
+            "gitlab:index/project:Project": self._gitlab_project,
+            "gitlab:index/projectDeployToken:ProjectDeployToken": self._deploy_token,
+            "command:local:Command": self._command,
         }
+        self._gitlab_groups: dict[str, str] = {}
         self._vpc_cidrs: dict[str, str] = {}
 
     # -- pulumi.runtime.Mocks -----------------------------------------------------------------
@@ -355,3 +360,33 @@ class PlatformMocks(pulumi.runtime.Mocks):
             arn=self._arn("elasticache", f"replicationgroup:{group}"),
         )
         return group, state
+
+    def _gitlab_id(self, typ: str, name: str) -> str:
+        return str(int(_digest(typ, name, length=6), 16) % 100000 + 1)
+
+    def _gitlab_group(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        group_id = self._gitlab_id(typ, name)
+        self._gitlab_groups[group_id] = str(state.get("path"))
+        state.update(fullPath=state.get("path"), groupId=int(group_id))
+        return group_id, state
+
+    def _gitlab_project(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        # Numbers cross the wire as doubles: 42.0 names group 42.
+        group = self._gitlab_groups.get(str(int(float(state.get("namespaceId", 0)))), "group")
+        state.update(
+            pathWithNamespace=f"{group}/{state.get('path')}",
+            projectId=int(self._gitlab_id(typ, name)),
+        )
+        return self._gitlab_id(typ, name), state
+
+    def _deploy_token(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        number = self._gitlab_id(typ, name)
+        state.update(
+            username=f"gitlab+deploy-token-{number}",
+            token="offline-deploy-token-" + _digest(typ, name, length=20),
+        )
+        return number, state
+
+    def _command(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        state.update(stdout="", stderr="")
+        return f"{name}-{_digest(typ, name, length=8)}", state

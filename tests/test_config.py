@@ -217,7 +217,7 @@ def test_secret_values_inside_config_objects_are_refused() -> None:
     problems = problems_of(DEV, secrets={"access": '{"admin_cidrs": ["192.0.2.0/24"]}'})
     assert problems == [
         f"{PROJECT}:access: holds a secret value; secrets are top-level keys of their own "
-        "(kubeconfig)"
+        "(kubeconfig, gitlab_token)"
     ]
 
 

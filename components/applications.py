@@ -1,0 +1,162 @@
+"""The Argo CD side of GitOps: repository credentials, an AppProject, and the Applications.
+
+Every Application depends on the Argo CD release (its CRDs exist first, and on destroy the
+Application is deleted while Argo CD still runs to honour the resources finalizer), on the
+repository Secret and on the committed files it deploys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.config import ApplicationConfig, GitOpsConfig
+from components.gitops_repository import GitOpsRepository
+
+ARGOCD_NAMESPACE = "argocd"
+IN_CLUSTER = "https://kubernetes.default.svc"
+FINALIZER = "resources-finalizer.argocd.argoproj.io"
+APP_PROJECT = "platform"
+MINIO_PATH = "minio"
+MINIO_ROOT_SECRET = "minio-root"  # gitops/minio/values-minio.yaml: existingSecret
+
+
+@dataclass
+class ApplicationsArgs:
+    applications: Sequence[ApplicationConfig]
+    gitops: GitOpsConfig
+    repository: GitOpsRepository
+    argocd: Sequence[pulumi.Resource]
+    """The Argo CD release."""
+
+
+class Applications(pulumi.ComponentResource):
+    minio_root_password: pulumi.Output[str] | None
+    applications: dict[str, k8s.apiextensions.CustomResource]
+
+    def __init__(
+        self, name: str, args: ApplicationsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("gitops-platform:gitops:Applications", name, None, opts)
+        after_argocd = pulumi.ResourceOptions(parent=self, depends_on=list(args.argocd))
+        repository = args.repository
+        username: pulumi.Output[str] = pulumi.Output.secret(repository.deploy_token_username)
+        credentials = k8s.core.v1.Secret(
+            f"{name}-repository",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"repo-{args.gitops.group}-{args.gitops.project}".replace("/", "-").lower(),
+                namespace=ARGOCD_NAMESPACE,
+                labels={"argocd.argoproj.io/secret-type": "repository"},
+            ),
+            string_data={
+                "type": "git",
+                "url": repository.clone_url,
+                "username": username,
+                "password": repository.deploy_token,
+            },
+            opts=after_argocd,
+        )
+        project = k8s.apiextensions.CustomResource(
+            f"{name}-project",
+            api_version="argoproj.io/v1alpha1",
+            kind="AppProject",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_PROJECT, namespace=ARGOCD_NAMESPACE),
+            spec={
+                "description": "The platform's applications, from its own GitLab project",
+                "sourceRepos": [repository.clone_url],
+                "destinations": [
+                    {"server": IN_CLUSTER, "namespace": ns}
+                    for ns in sorted({app.namespace for app in args.applications})
+                ],
+                # CreateNamespace=true needs to create Namespaces; nothing else cluster-wide.
+                "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            },
+            opts=after_argocd,
+        )
+        extra = self._minio_credentials(name, args.applications)
+        self.applications = {
+            app.name: k8s.apiextensions.CustomResource(
+                f"{name}-{app.name}",
+                api_version="argoproj.io/v1alpha1",
+                kind="Application",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=app.name, namespace=ARGOCD_NAMESPACE, finalizers=[FINALIZER]
+                ),
+                spec=application_spec(app, repository.clone_url),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[
+                        *args.argocd,
+                        credentials,
+                        project,
+                        *repository.committed,
+                        *extra.get(app.name, []),
+                    ],
+                ),
+            )
+            for app in args.applications
+        }
+        self.register_outputs({})
+
+    def _minio_credentials(
+        self, name: str, applications: Sequence[ApplicationConfig]
+    ) -> dict[str, list[pulumi.Resource]]:
+        """MinIO's root credentials: generated here, read by the chart from a Secret."""
+        minio = [app for app in applications if app.path == MINIO_PATH]
+        self.minio_root_password = None
+        created: dict[str, list[pulumi.Resource]] = {}
+        for app in minio:
+            password = random.RandomPassword(
+                f"{name}-{app.name}-root",
+                length=32,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            space = k8s.core.v1.Namespace(
+                f"{name}-{app.name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=app.namespace),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            root_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
+            secret = k8s.core.v1.Secret(
+                f"{name}-{app.name}-root",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=MINIO_ROOT_SECRET, namespace=space.metadata.name
+                ),
+                string_data={
+                    "rootUser": "minio-admin",
+                    "rootPassword": root_password,
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            created[app.name] = [secret]
+            self.minio_root_password = root_password
+        return created
+
+
+def application_spec(app: ApplicationConfig, repo_url: pulumi.Input[str]) -> dict[str, Any]:
+    """The seed's Application (project, source, in-cluster destination, CreateNamespace),
+    with automated sync and a retry backoff."""
+    source: dict[str, Any] = {"repoURL": repo_url, "path": app.path, "targetRevision": "HEAD"}
+    if app.value_files:
+        source["helm"] = {"valueFiles": list(app.value_files)}
+    sync_policy: dict[str, Any] = {
+        "syncOptions": ["CreateNamespace=true"],
+        "retry": {
+            "limit": 5,
+            "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"},
+        },
+    }
+    if app.sync.automated:
+        sync_policy["automated"] = {"prune": app.sync.prune, "selfHeal": app.sync.self_heal}
+    return {
+        "project": APP_PROJECT,
+        "source": source,
+        "destination": {"server": IN_CLUSTER, "namespace": app.namespace},
+        "syncPolicy": sync_policy,
+    }

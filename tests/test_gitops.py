@@ -1,0 +1,291 @@
+"""GitOps wiring: the seeded GitLab project, Argo CD's credentials, and the Applications."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
+
+from components.applications import MINIO_ROOT_SECRET
+from components.config import GITOPS_DIR
+from components.gitops_repository import repository_content
+from offline.plan import SECRET, Plan
+
+DEV = stack_file_config("dev")
+APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
+FILE = "gitlab:index/repositoryFile:RepositoryFile"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def application(plan: Plan, name: str) -> dict[str, Any]:
+    (found,) = [a for a in plan.of_type(APPLICATION) if a["inputs"]["metadata"]["name"] == name]
+    return found
+
+
+def repository_secret(plan: Plan) -> dict[str, Any]:
+    (found,) = [
+        s
+        for s in plan.of_type("kubernetes:core/v1:Secret")
+        if s["inputs"]["metadata"].get("labels", {}).get("argocd.argoproj.io/secret-type")
+        == "repository"
+    ]
+    return found
+
+
+# --- the repository content -----------------------------------------------------------------
+
+
+def render(kustomization_dir: Path) -> dict[str, Any]:
+    """The Deployment a kustomization yields: its resources, then its strategic-merge patches
+    (replicas, and containers merged by name) - the subset of Kustomize these files use. No
+    registry package ships a current Kustomize (Debian's kubectl 1.20 embeds v2, which has no
+    `patches:`), so the test applies them itself."""
+    kustomization = yaml.safe_load((kustomization_dir / "kustomization.yaml").read_text())
+    assert "bases" not in kustomization
+    assert "patchesStrategicMerge" not in kustomization
+    (resource,) = kustomization["resources"]
+    target = kustomization_dir / resource
+    deployment: dict[str, Any] = (
+        render(target) if target.is_dir() else yaml.safe_load(target.read_text())
+    )
+    for patch_ref in kustomization.get("patches", []):
+        patch = yaml.safe_load((kustomization_dir / patch_ref["path"]).read_text())
+        assert patch["kind"] == deployment["kind"]
+        assert patch["metadata"]["name"] == deployment["metadata"]["name"]
+        deployment = copy.deepcopy(deployment)
+        spec = patch["spec"]
+        if "replicas" in spec:
+            deployment["spec"]["replicas"] = spec["replicas"]
+        containers = deployment["spec"]["template"]["spec"]["containers"]
+        for change in spec.get("template", {}).get("spec", {}).get("containers", []):
+            (container,) = [c for c in containers if c["name"] == change["name"]]
+            container.update(change)
+    return deployment
+
+
+@pytest.mark.parametrize(
+    ("folder", "replicas", "image"),
+    [
+        ("my-app/base", 1, "my-app-image:latest"),
+        ("my-app/overlays/dev", 2, "my-app-image:dev"),
+        ("my-app/overlays/ops", 4, "my-app-image:ops"),
+    ],
+)
+def test_kustomize_overlays_patch_only_what_differs(folder: str, replicas: int, image: str) -> None:
+    deployment = render(GITOPS_DIR / folder)
+    assert deployment["spec"]["replicas"] == replicas
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == image
+    assert container["ports"] == [{"containerPort": 80}]
+
+
+def test_minio_chart_depends_on_the_configured_minio_chart() -> None:
+    chart = yaml.safe_load((GITOPS_DIR / "minio" / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    (dependency,) = chart["dependencies"]
+    from components.config import GitOpsConfig
+
+    default = GitOpsConfig().minio_chart
+    assert (dependency["repository"], dependency["version"]) == (
+        default.repository,
+        default.version,
+    )
+
+
+def test_minio_values_sit_under_the_dependency_and_hold_no_credentials() -> None:
+    values = yaml.safe_load((GITOPS_DIR / "minio" / "values-minio.yaml").read_text())
+    assert list(values) == ["minio"]
+    assert values["minio"]["existingSecret"] == MINIO_ROOT_SECRET
+    text = (GITOPS_DIR / "minio" / "values-minio.yaml").read_text()
+    assert "rootPassword:" not in text
+    assert "rootUser:" not in text
+
+
+def test_a_configured_minio_source_is_what_gets_committed() -> None:
+    gitops = {
+        "minio_chart": {"repository": "oci://registry.example.com/charts", "version": "1.2.3"}
+    }
+    plan = plan_for(with_changes(DEV, gitops=gitops), stack="dev")
+    (chart_file,) = [f for f in plan.of_type(FILE) if f["inputs"]["filePath"] == "minio/Chart.yaml"]
+    (dependency,) = yaml.safe_load(chart_file["inputs"]["content"])["dependencies"]
+    assert dependency == {
+        "name": "minio",
+        "version": "1.2.3",
+        "repository": "oci://registry.example.com/charts",
+    }
+
+
+def test_every_file_under_gitops_is_committed_to_main(dev_plan: Plan) -> None:
+    on_disk = {str(p.relative_to(GITOPS_DIR)) for p in GITOPS_DIR.rglob("*") if p.is_file()}
+    files = dev_plan.of_type(FILE)
+    assert {f["inputs"]["filePath"] for f in files} == on_disk
+    assert {f["inputs"]["branch"] for f in files} == {"main"}
+    from components.config import GitOpsConfig
+
+    content = repository_content(GitOpsConfig().minio_chart)
+    for committed in files:
+        assert committed["inputs"]["content"] == content[committed["inputs"]["filePath"]]
+
+
+# --- the GitLab side ------------------------------------------------------------------------
+
+
+def test_group_and_project_are_private_with_main_as_default_branch(dev_plan: Plan) -> None:
+    group = one(dev_plan, "gitlab:index/group:Group")
+    project = one(dev_plan, "gitlab:index/project:Project")
+    assert group["inputs"]["visibilityLevel"] == "private"
+    assert (project["inputs"]["path"], project["inputs"]["visibilityLevel"]) == (
+        "test-stg",
+        "private",
+    )
+    assert project["inputs"]["defaultBranch"] == "main"
+    assert project["property_dependencies"]["namespaceId"] == [group["urn"]]
+
+
+def test_argo_cd_reads_with_a_read_only_deploy_token(dev_plan: Plan) -> None:
+    token = one(dev_plan, "gitlab:index/projectDeployToken:ProjectDeployToken")
+    assert token["inputs"]["scopes"] == ["read_repository"]
+
+
+def test_gitlab_is_driven_with_a_bootstrapped_token(dev_plan: Plan) -> None:
+    registration = one(dev_plan, "command:local:Command")
+    provider = one(dev_plan, "pulumi:providers:gitlab")
+    assert provider["inputs"]["baseUrl"] == "https://gitlab.dev.gitops.example.com/api/v4"
+    assert provider["inputs"]["token"] == SECRET
+    assert depends_on(provider, registration)
+    assert depends_on(registration, one(dev_plan, RELEASE, "-gitlab"))
+    assert registration["inputs"]["environment"]["GITLAB_TOKEN"] == SECRET
+    assert "gitlab-rails runner" in registration["inputs"]["create"]
+    assert "scopes: [:api]" in registration["inputs"]["create"]
+    assert "expires_at: 90.days.from_now" in registration["inputs"]["create"]
+    # Everything on the GitLab side goes through that provider, so it waits for the token.
+    on_gitlab = [r for r in dev_plan.resources if r["type"].startswith("gitlab:")]
+    assert on_gitlab
+    assert {r["provider"] for r in on_gitlab} == {provider["urn"]}
+
+
+def test_a_user_supplied_token_skips_the_bootstrap() -> None:
+    plan = plan_for(DEV, stack="dev", secrets={"gitlab_token": "glpat-user-supplied-canary"})
+    assert plan.of_type("command:local:Command") == []
+    assert not [
+        r
+        for r in plan.of_type("random:index/randomPassword:RandomPassword")
+        if r["name"].endswith("-gitops-token")
+    ]
+    assert one(plan, "pulumi:providers:gitlab")["inputs"]["token"] == SECRET
+    assert "glpat-user-supplied-canary" not in plan.to_json()
+
+
+# --- the Argo CD side -----------------------------------------------------------------------
+
+
+def test_repository_secret_points_at_the_dot_git_url_with_secret_credentials(
+    dev_plan: Plan,
+) -> None:
+    secret = repository_secret(dev_plan)
+    assert secret["inputs"]["metadata"]["namespace"] == "argocd"
+    assert secret["inputs"]["stringData"] == SECRET
+    url = dev_plan.outputs["gitops_repository_url"]
+    assert url == "https://gitlab.dev.gitops.example.com/platform/test-stg.git"
+    assert depends_on(secret, one(dev_plan, "gitlab:index/projectDeployToken:ProjectDeployToken"))
+
+
+def test_app_project_admits_this_repository_and_the_apps_namespaces_only(dev_plan: Plan) -> None:
+    project = one(dev_plan, "kubernetes:argoproj.io/v1alpha1:AppProject")
+    spec = project["inputs"]["spec"]
+    assert spec["sourceRepos"] == [dev_plan.outputs["gitops_repository_url"]]
+    assert {d["namespace"] for d in spec["destinations"]} == {"minio", "my-app"}
+    assert "*" not in json.dumps(spec)
+
+
+def test_minio_application_is_the_seeds_plus_automated_sync(dev_plan: Plan) -> None:
+    app = application(dev_plan, "minio-helm")["inputs"]
+    assert app["metadata"]["namespace"] == "argocd"
+    assert app["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
+    spec = app["spec"]
+    assert spec["destination"] == {"namespace": "minio", "server": "https://kubernetes.default.svc"}
+    assert spec["project"] == "platform"
+    assert spec["source"] == {
+        "repoURL": dev_plan.outputs["gitops_repository_url"],
+        "path": "minio",
+        "targetRevision": "HEAD",
+        "helm": {"valueFiles": ["values-minio.yaml"]},
+    }
+    assert spec["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
+    assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert spec["syncPolicy"]["retry"]["limit"] >= 1
+
+
+def test_my_app_deploys_the_dev_overlay_with_kustomize(dev_plan: Plan) -> None:
+    spec = application(dev_plan, "my-app")["inputs"]["spec"]
+    assert spec["source"]["path"] == "my-app/overlays/dev"
+    assert "helm" not in spec["source"]
+
+
+@pytest.mark.parametrize("name", ["minio-helm", "my-app"])
+def test_applications_wait_for_argocd_credentials_and_content(dev_plan: Plan, name: str) -> None:
+    app = application(dev_plan, name)
+    assert depends_on(app, one(dev_plan, RELEASE, "-argocd"))
+    assert depends_on(app, repository_secret(dev_plan))
+    assert all(depends_on(app, f) for f in dev_plan.of_type(FILE))
+
+
+def test_minio_credentials_are_generated_into_the_secret_its_values_name(dev_plan: Plan) -> None:
+    (secret,) = [
+        s
+        for s in dev_plan.of_type("kubernetes:core/v1:Secret")
+        if s["inputs"]["metadata"]["name"] == MINIO_ROOT_SECRET
+    ]
+    assert secret["inputs"]["metadata"]["namespace"] == "minio"
+    assert secret["inputs"]["stringData"] == SECRET
+    assert depends_on(application(dev_plan, "minio-helm"), secret)
+    assert dev_plan.outputs["minio_root_password"] == SECRET
+
+
+def test_no_token_or_password_appears_in_the_plan(dev_plan: Plan) -> None:
+    text = dev_plan.to_json()
+    assert "offline-deploy-token-" not in text
+    assert "offline-password-" not in text
+
+
+def test_sync_policy_is_configurable() -> None:
+    apps = [
+        {
+            "name": "minio-helm",
+            "path": "minio",
+            "namespace": "minio",
+            "value_files": ["values-minio.yaml"],
+            "sync": {"automated": False},
+        }
+    ]
+    plan = plan_for(with_changes(DEV, applications=apps), stack="dev")
+    assert "automated" not in application(plan, "minio-helm")["inputs"]["spec"]["syncPolicy"]
+    assert [a["inputs"]["metadata"]["name"] for a in plan.of_type(APPLICATION)] == ["minio-helm"]
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        ({"name": "x", "path": "nowhere", "namespace": "x"}, "expected a folder of gitops/"),
+        (
+            {"name": "x", "path": "minio", "namespace": "default"},
+            "expected an application namespace",
+        ),
+        ({"name": "X_bad", "path": "minio", "namespace": "x"}, "expected a DNS label"),
+    ],
+)
+def test_bad_applications_are_refused_with_the_key(app: dict[str, Any], message: str) -> None:
+    with pytest.raises(Exception, match=message) as raised:
+        plan_for(with_changes(DEV, applications=[app]), stack="dev")
+    assert f"{PROJECT}:applications[0]." in str(raised.value)
+
+
+def test_application_names_must_be_unique() -> None:
+    app = {"name": "same", "path": "minio", "namespace": "minio"}
+    with pytest.raises(Exception, match="names must be unique; repeated: \\['same'\\]"):
+        plan_for(with_changes(DEV, applications=[app, app]), stack="dev")
