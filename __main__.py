@@ -29,7 +29,12 @@ on_aws = pulumi.ResourceOptions(providers={"aws": aws_provider})
 cluster = create_cluster(naming, config, secrets, on_aws)
 zone = DnsZone(
     f"{naming.prefix}-dns",
-    DnsZoneArgs(domain=config.domain, create=config.dns.create_zone, region=config.region),
+    DnsZoneArgs(
+        domain=config.domain,
+        create=config.dns.create_zone,
+        region=config.region,
+        protect=config.production,
+    ),
     on_aws,
 )
 # The certificate needs only the zone: it is issued while the cluster is still being built.
@@ -118,6 +123,7 @@ if cluster.kubernetes is not None:
             identity=identity,
             production=config.production,
             depends_on=edge,
+            storage=cluster.storage_ready,
         ),
         in_cluster,
     )

@@ -65,10 +65,9 @@ class ArgoCd(pulumi.ComponentResource):
         self.admin_password = pulumi.Output.secret(password.result)
         self.url = f"https://{host}"
         grpc_web = " --grpc-web" if config.exposure == "ingress" else ""
-        self.login_command = (
-            f"argocd login {host} --username admin{grpc_web} "
-            '--password "$(pulumi stack output --show-secrets argocd_admin_password)"'
-        )
+        # The CLI prompts for the password (`pulumi stack output --show-secrets
+        # argocd_admin_password`): on the command line, process listings would show it.
+        self.login_command = f"argocd login {host} --username admin{grpc_web}"
         self.release = helm_release(
             name,
             HelmReleaseArgs(

@@ -37,6 +37,9 @@ class ClusterComponent(pulumi.ComponentResource):
     """Secret; what `kubernetes` connects with (for steps that run kubectl)."""
     workloads_ready: list[pulumi.Resource]
     """What in-cluster workloads must wait for: nodes to schedule pods on."""
+    storage_ready: Sequence[pulumi.Resource] = ()
+    """What workloads with persistent volumes must wait for (a CSI driver, a default
+    StorageClass); kOps and existing clusters bring their own."""
     identity_mechanism: Literal["irsa", "pod_identity"] = "irsa"
     identity_ready: Sequence[pulumi.Resource] = ()
     """What must exist before service accounts can use their roles."""

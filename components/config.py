@@ -242,6 +242,10 @@ class EksClusterConfig(_Strict):
         "BOTTLEROCKET_x86_64",
         "BOTTLEROCKET_ARM_64",
     ] = "AL2023_x86_64_STANDARD"
+    admin_principal_arns: list[IamPrincipalArn] = Field(
+        default=[],
+        description="IAM roles/users given cluster admin (CI, teammates); the creator has it.",
+    )
     workload_identity: Literal["irsa", "pod_identity"] = Field(
         default="irsa",
         description="How controllers get AWS roles: IRSA, or EKS Pod Identity (with its agent).",

@@ -15,6 +15,8 @@ class DnsZoneArgs:
     domain: str
     create: bool
     region: str
+    protect: bool
+    """A replaced zone gets new name servers and silently breaks the delegation."""
 
 
 class DnsZone(pulumi.ComponentResource):
@@ -36,7 +38,7 @@ class DnsZone(pulumi.ComponentResource):
                 # ExternalDNS may leave records behind if a destroy outruns it; the zone must
                 # still go, or the next deploy finds a duplicate.
                 force_destroy=True,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             self.zone_id = zone.zone_id
             self.name_servers = zone.name_servers.apply(list)

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components.cluster import ClusterComponent, kubernetes_provider
 from components.config import EksClusterConfig, NetworkConfig, NodeGroupConfig
-from components.iam import managed_policy_arn, policy_document, service_trust
+from components.iam import managed_policy_arn, partition_of, policy_document, service_trust
 from components.network import Network, NetworkArgs
+from components.workload_identity import ServiceAccountRole, ServiceAccountRoleArgs
 
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES = (
@@ -136,7 +138,78 @@ class EksCluster(ClusterComponent):
                     ),
                 )
             ]
+        self.storage_ready = self._create_storage(name, args, cluster, nodes, child)
+        self._grant_admins(name, args, cluster, child)
         self._register_cluster_outputs(kubeconfig=self.kubeconfig)
+
+    def _create_storage(
+        self,
+        name: str,
+        args: EksClusterArgs,
+        cluster: aws.eks.Cluster,
+        nodes: aws.eks.NodeGroup,
+        child: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        """EKS has no volume driver and no default StorageClass: GitLab's Gitaly needs both."""
+        role = ServiceAccountRole(
+            f"{name}-ebs-csi",
+            ServiceAccountRoleArgs(
+                namespace="kube-system",
+                service_accounts=["ebs-csi-controller-sa"],
+                identity=self.workload_identity(),
+                managed_policy_arns=[
+                    managed_policy_arn(args.region, "service-role/AmazonEBSCSIDriverPolicy")
+                ],
+            ),
+            child,
+        )
+        driver = aws.eks.Addon(
+            f"{name}-ebs-csi",
+            cluster_name=cluster.name,
+            addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=role.role_arn if self.identity_mechanism == "irsa" else None,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[nodes, *role.ready])
+            ),
+        )
+        default_class = k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="gp3",
+                annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+            ),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer",
+            reclaim_policy="Delete",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes, depends_on=[driver]),
+        )
+        return [driver, default_class]
+
+    @staticmethod
+    def _grant_admins(
+        name: str, args: EksClusterArgs, cluster: aws.eks.Cluster, child: pulumi.ResourceOptions
+    ) -> None:
+        """Cluster admin for the configured principals (CI roles, teammates, break-glass):
+        without them only the identity that created the cluster can reach it."""
+        for i, principal in enumerate(args.cluster.admin_principal_arns):
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{i}",
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                opts=child,
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{i}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{partition_of(args.region)}:eks::aws:cluster-access-policy/"
+                "AmazonEKSClusterAdminPolicy",
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            )
 
     def extra_outputs(self) -> dict[str, pulumi.Input[object]]:
         return {"kubeconfig": self.kubeconfig}
@@ -211,7 +284,10 @@ class EksCluster(ClusterComponent):
             ),
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
+                    # Bottlerocket keeps containers on its data volume; AL2023 on the root one.
+                    device_name="/dev/xvdb"
+                    if args.cluster.ami_type.startswith("BOTTLEROCKET")
+                    else "/dev/xvda",
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                         volume_size=nodes.disk_size_gib,
                         volume_type="gp3",
@@ -236,14 +312,17 @@ class EksCluster(ClusterComponent):
                 desired_size=nodes.desired_size,
                 max_size=nodes.max_size,
             ),
+            # Nodes follow the control plane's version on upgrades.
+            version=cluster.version,
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=launch_template.id,
                 version=launch_template.latest_version.apply(str),
             ),
-            # Nodes need their policies to join; a destroy must remove nodes before them.
+            # Nodes need their policies to join, and their way out to pull images and reach AWS
+            # APIs; a destroy removes the nodes (after everything running on them) first.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=attachments)
+                child, pulumi.ResourceOptions(depends_on=[*attachments, *network.egress_ready])
             ),
         )
 

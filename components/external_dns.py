@@ -74,6 +74,9 @@ class ExternalDns(pulumi.ComponentResource):
                     "registry": "txt",
                     "policy": args.policy,
                     "sources": ["ingress", "service"],
+                    # React to deletions at once, not on the next minute's loop: a destroy
+                    # removes ExternalDNS right after the Ingresses it must clean up after.
+                    "triggerLoopOnEvent": True,
                     "serviceAccount": role.service_account_values(),
                 },
                 depends_on=[*args.depends_on, *role.ready],

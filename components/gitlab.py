@@ -62,6 +62,9 @@ class GitLabArgs:
     depends_on: Sequence[pulumi.Resource]
     """The load balancer controller and ExternalDNS: a destroy must remove GitLab's Ingress
     (and its ALB and records) while both still run."""
+    storage: Sequence[pulumi.Resource]
+    """The volume driver and default StorageClass: Gitaly's volume needs them, and a destroy
+    must delete the namespace (and its volumes) while the driver still runs."""
 
 
 class GitLab(pulumi.ComponentResource):
@@ -92,7 +95,7 @@ class GitLab(pulumi.ComponentResource):
             ),
             child,
         )
-        space = namespace(name, NAMESPACE, self, args.depends_on)
+        space = namespace(name, NAMESPACE, self, [*args.depends_on, *args.storage])
         root_password = random.RandomPassword(f"{name}-root", length=32, special=False, opts=child)
         self.root_password = pulumi.Output.secret(root_password.result)
 
@@ -231,6 +234,23 @@ class GitLab(pulumi.ComponentResource):
                     "maxReplicas": config.sidekiq_replicas * 2,
                 },
                 "gitlab-shell": _gitlab_shell(args),
+                # backup-utility uploads with s3cmd through the pods' IAM role: its config
+                # names only the region, no keys.
+                "toolbox": {
+                    "backups": {
+                        "objectStorage": {
+                            "backend": "s3",
+                            "config": {
+                                "secret": secret(
+                                    "backup-storage",
+                                    "config",
+                                    f"[default]\nbucket_location = {args.region}\n",
+                                ),
+                                "key": "config",
+                            },
+                        }
+                    }
+                },
             },
         }
         self.release = helm_release(
@@ -243,7 +263,7 @@ class GitLab(pulumi.ComponentResource):
                 values=values,
                 # GitLab's first install runs database migrations: it takes a while.
                 timeout_seconds=1800,
-                depends_on=[*args.depends_on, *data.role.ready, *secrets],
+                depends_on=[*args.depends_on, *args.storage, *data.role.ready, *secrets],
             ),
             parent=self,
         )

@@ -73,6 +73,7 @@ class KopsCluster(ClusterComponent):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         operator = self._create_operator_role(name, args, account.account_id, child)
 
+        egress: list[pulumi.Resource] = []
         if config.create_vpc:
             network = Network(
                 f"{name}-network",
@@ -82,6 +83,7 @@ class KopsCluster(ClusterComponent):
             self.vpc_id = network.vpc_id
             self.public_subnet_ids = network.public_subnet_ids
             self.private_subnet_ids = network.private_subnet_ids
+            egress = network.egress_ready
         else:
             assert config.vpc_id is not None  # validated: required without create_vpc
             self.vpc_id = pulumi.Output.from_input(config.vpc_id)
@@ -120,8 +122,9 @@ class KopsCluster(ClusterComponent):
         self.kubernetes = (
             kubernetes_provider(f"{name}-k8s", self.kubeconfig, self) if self.kubeconfig else None
         )
-        # kOps builds the nodes; by the time a kubeconfig is configured they exist.
-        self.workloads_ready = []
+        # kOps builds the nodes; by the time a kubeconfig is configured they exist. What runs
+        # on them needs the way out that this stack built, also while it is being destroyed.
+        self.workloads_ready = list(egress)
         self._register_cluster_outputs(
             state_store=self.state_store,
             discovery_store=self.discovery_store,
@@ -220,13 +223,16 @@ def _create_cluster_command(
     the stack's subnets, API limited to the admin ranges, IRSA through the discovery store."""
     config = args.cluster
     zones = ",".join(args.network.availability_zones)
+    # etcd needs an odd number of control-plane members: one, or three across zones.
+    count = 3 if len(args.network.availability_zones) >= 3 else 1
+    control_plane_zones = ",".join(args.network.availability_zones[:count])
     labels = ",".join(f"{k}={v}" for k, v in sorted(args.tags.items()))
     flags = [
         ("--name", args.cluster_name),
         ("--state", state_store),
         ("--cloud", "aws"),
         ("--zones", zones),
-        ("--control-plane-zones", zones),
+        ("--control-plane-zones", control_plane_zones),
         ("--network-id", vpc_id),
         ("--subnets", ",".join(private_subnet_ids)),
         ("--utility-subnets", ",".join(public_subnet_ids)),
@@ -239,6 +245,10 @@ def _create_cluster_command(
         ("--admin-access", ",".join(args.admin_cidrs)),
         ("--discovery-store", discovery_store),
         ("--cloud-labels", labels),
+        # IRSA for pods: kOps' pod identity webhook injects the role of annotated service
+        # accounts; it needs cert-manager.
+        ("--set", "spec.podIdentityWebhook.enabled=true"),
+        ("--set", "spec.certManager.enabled=true"),
     ]
     return "kops create cluster " + " ".join(
         f"{flag}={shlex.quote(value)}" for flag, value in flags

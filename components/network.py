@@ -45,6 +45,9 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
+    egress_ready: list[pulumi.Resource]
+    """The private subnets' way out (NAT, routes). Nodes depend on it so a destroy keeps it
+    until the controllers have deleted their load balancers and DNS records through it."""
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -97,9 +100,10 @@ class Network(pulumi.ComponentResource):
                 )
             )
 
-        self._route_public(name, config, vpc, gateway, public, child)
+        public_routes = self._route_public(name, config, vpc, gateway, public, child)
         nat_gateways = self._create_nat_gateways(name, config, public, gateway, child)
-        self._route_private(name, config, vpc, private, nat_gateways, child)
+        private_routes = self._route_private(name, config, vpc, private, nat_gateways, child)
+        self.egress_ready = [*public_routes, *nat_gateways, *private_routes]
 
         self.vpc_id = vpc.id
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
@@ -120,24 +124,29 @@ class Network(pulumi.ComponentResource):
         gateway: aws.ec2.InternetGateway,
         subnets: list[aws.ec2.Subnet],
         child: pulumi.ResourceOptions,
-    ) -> None:
+    ) -> list[pulumi.Resource]:
         table = aws.ec2.RouteTable(
             f"{name}-public", vpc_id=vpc.id, tags={"Name": f"{name}-public"}, opts=child
         )
-        aws.ec2.Route(
+        routes: list[pulumi.Resource] = []
+        route = aws.ec2.Route(
             f"{name}-public-default",
             route_table_id=table.id,
             destination_cidr_block="0.0.0.0/0",
             gateway_id=gateway.id,
             opts=child,
         )
+        routes.append(route)
         for zone, subnet in zip(config.availability_zones, subnets, strict=True):
-            aws.ec2.RouteTableAssociation(
-                f"{name}-public-{zone}-routes",
-                subnet_id=subnet.id,
-                route_table_id=table.id,
-                opts=child,
+            routes.append(
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-public-{zone}-routes",
+                    subnet_id=subnet.id,
+                    route_table_id=table.id,
+                    opts=child,
+                )
             )
+        return routes
 
     @staticmethod
     def _create_nat_gateways(
@@ -175,7 +184,8 @@ class Network(pulumi.ComponentResource):
         subnets: list[aws.ec2.Subnet],
         nat_gateways: list[aws.ec2.NatGateway],
         child: pulumi.ResourceOptions,
-    ) -> None:
+    ) -> list[pulumi.Resource]:
+        routes: list[pulumi.Resource] = []
         for i, (zone, subnet) in enumerate(zip(config.availability_zones, subnets, strict=True)):
             # With a single NAT gateway every zone egresses through the first one.
             nat = nat_gateways[i] if i < len(nat_gateways) else nat_gateways[0]
@@ -185,16 +195,21 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{name}-private-{zone}"},
                 opts=child,
             )
-            aws.ec2.Route(
-                f"{name}-private-{zone}-default",
-                route_table_id=table.id,
-                destination_cidr_block="0.0.0.0/0",
-                nat_gateway_id=nat.id,
-                opts=child,
+            routes.append(
+                aws.ec2.Route(
+                    f"{name}-private-{zone}-default",
+                    route_table_id=table.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    nat_gateway_id=nat.id,
+                    opts=child,
+                )
             )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{zone}-routes",
-                subnet_id=subnet.id,
-                route_table_id=table.id,
-                opts=child,
+            routes.append(
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-private-{zone}-routes",
+                    subnet_id=subnet.id,
+                    route_table_id=table.id,
+                    opts=child,
+                )
             )
+        return routes

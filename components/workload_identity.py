@@ -40,8 +40,10 @@ class ServiceAccountRoleArgs:
     service_accounts: Sequence[str]
     """Usually one; a chart whose pods run as several accounts (GitLab) names them all."""
     identity: WorkloadIdentity
-    policy: pulumi.Input[str]
-    """The role's permissions, as an IAM policy document."""
+    policy: pulumi.Input[str] | None = None
+    """The role's own permissions, as an IAM policy document."""
+    managed_policy_arns: Sequence[str] = ()
+    """AWS managed policies to attach (e.g. the EBS CSI driver's)."""
 
 
 class ServiceAccountRole(pulumi.ComponentResource):
@@ -76,8 +78,17 @@ class ServiceAccountRole(pulumi.ComponentResource):
             assume_role_policy=trust,
             opts=child,
         )
-        permissions = aws.iam.RolePolicy(name, role=role.id, policy=args.policy, opts=child)
-        self.ready = [permissions, *identity.ready]
+        permissions: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=arn, opts=child
+            )
+            for arn in args.managed_policy_arns
+        ]
+        if args.policy is not None:
+            permissions.append(
+                aws.iam.RolePolicy(name, role=role.id, policy=args.policy, opts=child)
+            )
+        self.ready = [*permissions, *identity.ready]
         self.role_arn = role.arn
         if identity.mechanism == "irsa":
             self.service_account_annotations = {IRSA_ROLE_ANNOTATION: role.arn}

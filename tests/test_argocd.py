@@ -92,11 +92,11 @@ def test_admin_password_is_generated_hashed_and_secret(dev_plan: Plan) -> None:
     assert "$2a$" not in dev_plan.to_json()
 
 
-def test_login_needs_no_insecure_flag_and_shows_no_password(dev_plan: Plan) -> None:
+def test_login_needs_no_insecure_flag_and_no_password_on_the_command_line(
+    dev_plan: Plan,
+) -> None:
     command = dev_plan.outputs["argocd_login_command"]
-    assert command.startswith("argocd login argocd.dev.gitops.example.com --username admin")
-    assert "--insecure" not in command
-    assert "--show-secrets argocd_admin_password" in command
+    assert command == "argocd login argocd.dev.gitops.example.com --username admin"
 
 
 def test_rbac_defaults_to_read_only_and_sso_is_off(dev_plan: Plan) -> None:

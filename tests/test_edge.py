@@ -152,7 +152,7 @@ def test_pod_identity_binds_the_role_without_an_annotation() -> None:
     assert association["inputs"]["serviceAccount"] == "aws-load-balancer-controller"
     controller = release(plan, "alb")
     assert controller["inputs"]["values"]["serviceAccount"]["annotations"] == {}
-    agent = one(plan, "aws:eks/addon:Addon")
+    agent = one(plan, "aws:eks/addon:Addon", "-pod-identity-agent")
     assert agent["inputs"]["addonName"] == "eks-pod-identity-agent"
     assert depends_on(controller, association)
     assert depends_on(controller, agent)

@@ -155,6 +155,12 @@ def test_kubeconfig_is_a_secret_in_outputs_and_in_the_kubernetes_provider(dev_pl
     assert depends_on(provider, one(dev_plan, CLUSTER))
 
 
+def test_a_created_zone_is_protected_in_production() -> None:
+    prod = stack_file_config("prod")
+    plan = plan_for(with_changes(prod, dns={"create_zone": True}), stack="prod")
+    assert one(plan, "aws:route53/zone:Zone")["protect"] is True
+
+
 def test_production_protects_the_cluster_and_its_secrets_key(
     dev_plan: Plan, prod_plan: Plan
 ) -> None:
@@ -184,3 +190,65 @@ def test_tags_written_by_kops_and_autoscalers_are_not_fought(dev_plan: Plan) -> 
     assert "SubnetType" in ignored["keys"]
     # ...but never the tags the load balancer controller needs from us.
     assert not any("kubernetes.io/role" in p for p in ignored["keyPrefixes"])
+
+
+def test_nodes_keep_their_way_out_until_they_are_gone(dev_plan: Plan) -> None:
+    # A destroy deletes dependents first: while anything runs on the nodes (the controllers
+    # deleting load balancers and DNS records), their NAT route must still exist.
+    nodes = one(dev_plan, NODE_GROUP)
+    egress = [
+        *dev_plan.of_type("aws:ec2/natGateway:NatGateway"),
+        *[r for r in dev_plan.of_type("aws:ec2/route:Route") if "-private-" in r["name"]],
+        *dev_plan.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation"),
+    ]
+    assert len(egress) == 1 + 2 + 4
+    assert all(depends_on(nodes, e) for e in egress)
+
+
+def test_nodes_follow_the_control_plane_version(dev_plan: Plan) -> None:
+    nodes, cluster = one(dev_plan, NODE_GROUP), one(dev_plan, CLUSTER)
+    assert nodes["inputs"]["version"] == cluster["inputs"]["version"] == "1.35"
+
+
+def test_bottlerocket_nodes_size_their_data_volume() -> None:
+    dev = stack_file_config("dev")
+    cluster = {**dev[f"{PROJECT}:cluster"], "ami_type": "BOTTLEROCKET_x86_64"}
+    plan = plan_for(with_changes(dev, cluster=cluster), stack="dev")
+    (device,) = one(plan, LAUNCH_TEMPLATE)["inputs"]["blockDeviceMappings"]
+    assert device["deviceName"] == "/dev/xvdb"
+    (default,) = one(stack_plan("dev"), LAUNCH_TEMPLATE)["inputs"]["blockDeviceMappings"]
+    assert default["deviceName"] == "/dev/xvda"
+
+
+def test_volumes_get_a_driver_and_an_encrypted_default_class(dev_plan: Plan) -> None:
+    driver = one(dev_plan, "aws:eks/addon:Addon", "-ebs-csi")
+    assert driver["inputs"]["addonName"] == "aws-ebs-csi-driver"
+    role = one(dev_plan, "aws:iam/role:Role", "-ebs-csi")
+    assert driver["property_dependencies"]["serviceAccountRoleArn"] == [role["urn"]]
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
+    assert "system:serviceaccount:kube-system:ebs-csi-controller-sa" in json.dumps(trust)
+    storage = one(dev_plan, "kubernetes:storage.k8s.io/v1:StorageClass")
+    assert storage["inputs"]["metadata"]["annotations"] == {
+        "storageclass.kubernetes.io/is-default-class": "true"
+    }
+    assert storage["inputs"]["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert depends_on(storage, driver)
+    gitlab = one(dev_plan, "kubernetes:helm.sh/v3:Release", "-gitlab")
+    assert depends_on(gitlab, storage)
+
+
+def test_configured_principals_become_cluster_admins() -> None:
+    dev = stack_file_config("dev")
+    ci = "arn:aws:iam::123456789012:role/gitlab-ci-deployer"
+    cluster = {**dev[f"{PROJECT}:cluster"], "admin_principal_arns": [ci]}
+    plan = plan_for(with_changes(dev, cluster=cluster), stack="dev")
+    entry = one(plan, "aws:eks/accessEntry:AccessEntry")
+    assert entry["inputs"]["principalArn"] == ci
+    association = one(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert association["inputs"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+    assert association["inputs"]["accessScope"] == {"type": "cluster"}
+    assert stack_plan("dev").of_type("aws:eks/accessEntry:AccessEntry") == []
+
+
+def stack_plan(stack: str) -> Plan:
+    return plan_for(stack_file_config(stack), stack=stack)

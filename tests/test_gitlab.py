@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
+from components.gitlab import _object_storage_connection
 from offline.plan import SECRET, Plan
 
 DEV = stack_file_config("dev")
@@ -132,6 +134,7 @@ def test_root_password_is_generated_into_a_secret_the_chart_reads(dev_plan: Plan
         ("global", "redis", "auth"),
         ("global", "appConfig", "object_store", "connection"),
         ("registry", "storage"),
+        ("gitlab", "toolbox", "backups", "objectStorage", "config"),
     ],
 )
 def test_release_waits_for_every_secret_it_reads(dev_plan: Plan, pointer: tuple[str, ...]) -> None:
@@ -202,6 +205,12 @@ def test_production_protects_gitlabs_state_and_makes_it_highly_available(
 def test_object_storage_uses_the_pods_role_and_no_keys(dev_plan: Plan) -> None:
     store = values(dev_plan)["global"]["appConfig"]["object_store"]
     assert store["enabled"] is True
+    # The Secret's content is masked in the plan; check what the component writes into it.
+    assert yaml.safe_load(_object_storage_connection("eu-west-1")) == {
+        "provider": "AWS",
+        "use_iam_profile": True,
+        "region": "eu-west-1",
+    }
     annotation = values(dev_plan)["global"]["serviceAccount"]["annotations"]
     assert annotation["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/")
 
@@ -288,3 +297,17 @@ def test_gitlab_and_argocd_wait_for_the_controllers_not_for_each_other(dev_plan:
         assert depends_on(release, one(dev_plan, RELEASE, "-external-dns"))
     assert not depends_on(gitlab(dev_plan), argocd)
     assert not depends_on(argocd, gitlab(dev_plan))
+
+
+def test_pod_identity_binds_each_of_gitlabs_service_accounts() -> None:
+    cluster = {**DEV[f"{PROJECT}:cluster"], "workload_identity": "pod_identity"}
+    plan = plan_for(with_changes(DEV, cluster=cluster), stack="dev")
+    associations = [
+        a
+        for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if "-gitlab-data-objects-" in a["name"]
+    ]
+    assert sorted(a["inputs"]["serviceAccount"] for a in associations) == sorted(
+        f"gitlab-{c}" for c in ("webservice", "sidekiq", "toolbox", "migrations", "registry")
+    )
+    assert all(a["inputs"]["namespace"] == "gitlab" for a in associations)

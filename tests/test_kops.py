@@ -29,7 +29,7 @@ def bucket_settings(plan: Plan, bucket: dict, resource_type: str) -> dict:
 def command_flags(plan: Plan) -> dict[str, str]:
     words = shlex.split(plan.outputs["kops_create_cluster_command"])
     assert words[:3] == ["kops", "create", "cluster"]
-    return dict(w.removeprefix("--").split("=", 1) for w in words[3:])
+    return dict(w.removeprefix("--").split("=", 1) for w in words[3:] if not w.startswith("--set="))
 
 
 def test_state_store_is_private_versioned_and_encrypted(kops_plan: Plan) -> None:
@@ -133,6 +133,20 @@ def test_create_command_uses_what_the_stack_built(kops_plan: Plan) -> None:
     assert flags["kubernetes-version"] == "1.35.0"
     assert (flags["node-size"], flags["node-count"]) == ("t3.medium", "2")
     assert "owner=pkos-study" in flags["cloud-labels"].split(",")
+
+
+def test_control_plane_zones_are_odd_for_etcd(kops_plan: Plan) -> None:
+    assert command_flags(kops_plan)["control-plane-zones"] == "ap-northeast-2a"
+    network = {**KOPS[f"{PROJECT}:network"]}
+    network["availability_zones"] = [f"ap-northeast-2{z}" for z in "abcd"]
+    plan = plan_for(with_changes(KOPS, network=network), stack="study")
+    assert command_flags(plan)["control-plane-zones"].count(",") == 2
+
+
+def test_pods_get_their_roles_through_kops_pod_identity_webhook(kops_plan: Plan) -> None:
+    words = shlex.split(kops_plan.outputs["kops_create_cluster_command"])
+    assert "--set=spec.podIdentityWebhook.enabled=true" in words
+    assert "--set=spec.certManager.enabled=true" in words
 
 
 def test_oidc_issuer_is_the_discovery_folder_kops_publishes(kops_plan: Plan) -> None:
