@@ -69,7 +69,7 @@ class KopsCluster(ClusterComponent):
         discovery = private_bucket(
             f"{name}-kops-oidc", self, versioned=False, protect=False, block_public_access=False
         )
-        self._publish_discovery_documents(name, discovery, child)
+        self._publish_discovery_documents(f"{name}-kops-oidc", discovery, child)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         operator = self._create_operator_role(name, args, account.account_id, child)
 

@@ -44,6 +44,8 @@ class Plan:
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     diagnostics: list[dict[str, str]] = field(default_factory=list)
+    policy: dict[str, Any] | None = None
+    """The policy pack's verdict, once it has been run (offline.policy)."""
 
     def to_json(self) -> str:
         resources = sorted(self.resources, key=lambda r: r["urn"])
@@ -54,6 +56,8 @@ class Plan:
             "outputs": self.outputs,
             "diagnostics": self.diagnostics,
         }
+        if self.policy is not None:
+            document["policy"] = self.policy
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
     def by_urn(self) -> dict[str, dict[str, Any]]:
@@ -238,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="read this Pulumi.<stack>.yaml instead (stack from its name)",
     )
+    parser.add_argument(
+        "--policy-config",
+        type=Path,
+        help="policy pack configuration (default: policies/config.<stack>.json when present)",
+    )
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     args = parser.parse_args(argv)
 
     # Imported late: the config module is part of the program under preview.
@@ -254,10 +264,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(summary(plan))
+    status = 0
+    if not args.no_policy:
+        from offline.policy import load_config, run_policy_pack, verdict
+
+        config_path = args.policy_config or PROJECT_DIR / "policies" / f"config.{plan.stack}.json"
+        report = run_policy_pack(plan, load_config(config_path))
+        plan.policy = report.as_dict()
+        print("\n" + verdict(report))
+        status = 1 if report.mandatory else 0
     if args.json:
         args.json.write_text(plan.to_json())
         print(f"\nPlan written to {args.json}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

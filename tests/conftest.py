@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from plans import plan_for, stack_file_config
 
-from offline.plan import Plan
+from offline.plan import PROJECT_DIR, Plan
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +18,7 @@ def dev_plan() -> Plan:
 @pytest.fixture(scope="session")
 def prod_plan() -> Plan:
     return plan_for(stack_file_config("prod"), stack="prod")
+
+
+# The policy pack's rules live in policies/guardrails, importable as `guardrails`.
+sys.path.insert(0, str(PROJECT_DIR / "policies"))

@@ -1,0 +1,228 @@
+"""Run the policy pack against an offline plan the way the Pulumi CLI does.
+
+The pack's `__main__.py` is started as its own process (constructing a `PolicyPack` starts
+its analyzer server and prints the port), then called over the Analyzer gRPC protocol:
+`GetAnalyzerInfo`, `Configure` with the pack configuration, `Analyze` per resource (with its
+provider) and `AnalyzeStack` over the whole dependency graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from offline.plan import PROJECT_DIR, UNKNOWN, Plan
+
+PACK_DIR = PROJECT_DIR / "policies"
+LEVELS = {
+    "advisory": analyzer_pb2.ADVISORY,
+    "mandatory": analyzer_pb2.MANDATORY,
+    "disabled": analyzer_pb2.DISABLED,
+    "remediate": analyzer_pb2.REMEDIATE,
+}
+LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
+SEVERITY_NAMES = {
+    analyzer_pb2.POLICY_SEVERITY_LOW: "low",
+    analyzer_pb2.POLICY_SEVERITY_MEDIUM: "medium",
+    analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
+    analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical",
+}
+
+
+class PolicyPackError(Exception):
+    """The pack could not be started or answered out of protocol."""
+
+
+@dataclass
+class PolicyReport:
+    pack: str
+    evaluated: int = 0
+    violations: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[dict[str, str]]:
+        return [v for v in self.violations if v["level"] == "mandatory"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "evaluated": self.evaluated,
+            "violations": sorted(
+                self.violations, key=lambda v: (v["level"], v["policy"], v["urn"], v["message"])
+            ),
+        }
+
+
+def verdict(report: PolicyReport, examples: int = 3) -> str:
+    """Violations grouped by enforcement level and rule, for people (the JSON has them all)."""
+    lines = [f"Policy pack {report.pack}: {report.evaluated} resources evaluated"]
+    for level in ("mandatory", "advisory"):
+        found = [v for v in report.violations if v["level"] == level]
+        lines.append(f"  {level}: {len(found)} violation(s)")
+        for policy in sorted({v["policy"] for v in found}):
+            of_policy = sorted((v for v in found if v["policy"] == policy), key=lambda v: v["urn"])
+            lines.append(f"    {policy} ({of_policy[0]['severity']}): {len(of_policy)}")
+            for v in of_policy[:examples]:
+                where = v["urn"].rsplit("::", 1)[-1] if v["urn"] else "stack"
+                lines.append(f"      {where}: {v['message'].splitlines()[-1]}")
+            if len(of_policy) > examples:
+                lines.append(f"      ... and {len(of_policy) - examples} more")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None) -> dict[str, Any]:
+    """A `--policy-pack-config` file: `{policy: "mandatory" | {"enforcementLevel": ..., ...}}`."""
+    if path is None or not path.exists():
+        return {}
+    config: dict[str, Any] = json.loads(path.read_text())
+    return config
+
+
+def run_policy_pack(
+    plan: Plan, config: Mapping[str, Any], pack_dir: Path = PACK_DIR
+) -> PolicyReport:
+    with _analyzer(pack_dir) as analyzer:
+        info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+        analyzer.Configure(
+            analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(config))
+        )
+        report = PolicyReport(pack=info.name)
+        by_urn = plan.by_urn()
+        resources = sorted(plan.resources, key=lambda r: r["urn"])
+        for resource in resources:
+            response = analyzer.Analyze(
+                analyzer_pb2.AnalyzeRequest(
+                    type=resource["type"],
+                    properties=_struct(resource["inputs"]),
+                    urn=resource["urn"],
+                    name=resource["name"],
+                    options=_options(resource),
+                    provider=_provider(by_urn.get(resource["provider"] or "")),
+                )
+            )
+            report.violations += _violations(response)
+        stack = analyzer.AnalyzeStack(
+            analyzer_pb2.AnalyzeStackRequest(
+                resources=[
+                    analyzer_pb2.AnalyzerResource(
+                        type=r["type"],
+                        properties=_struct(r["inputs"]),
+                        urn=r["urn"],
+                        name=r["name"],
+                        options=_options(r),
+                        provider=_provider(by_urn.get(r["provider"] or "")),
+                        parent=r["parent"] or "",
+                        dependencies=r["dependencies"],
+                        propertyDependencies={
+                            k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                            for k, v in r["property_dependencies"].items()
+                        },
+                    )
+                    for r in resources
+                ]
+            )
+        )
+        report.violations += _violations(stack)
+        report.evaluated = len(resources)
+        return report
+
+
+@contextmanager
+def _analyzer(pack_dir: Path) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "__main__.py"],
+        cwd=pack_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().strip()
+        if not port.isdigit():
+            error = process.stderr.read() if process.stderr else ""
+            raise PolicyPackError(f"the policy pack did not start: {port!r} {error[-2000:]}")
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _policy_config(config: Mapping[str, Any]) -> dict[str, analyzer_pb2.PolicyConfig]:
+    result = {}
+    for name, value in config.items():
+        if isinstance(value, str):
+            result[name] = analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[value])
+            continue
+        properties = {k: v for k, v in value.items() if k != "enforcementLevel"}
+        level = value.get("enforcementLevel", "mandatory")
+        result[name] = analyzer_pb2.PolicyConfig(
+            enforcementLevel=LEVELS[level], properties=_struct(properties)
+        )
+    return result
+
+
+def _wire(value: Any) -> Any:
+    """Plan values back into wire form: the offline plan's unknown marker becomes the engine's
+    unknown sentinel. Secrets stay the `[secret]` stand-in: the CLI hands packs secret values
+    unwrapped, and the plan never holds them."""
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    if value == UNKNOWN:
+        return rpc.UNKNOWN
+    return value
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    return json_format.ParseDict(_wire(dict(value)), struct_pb2.Struct())
+
+
+def _options(resource: Mapping[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=bool(resource["protect"]),
+        ignoreChanges=resource["ignore_changes"],
+        deleteBeforeReplace=bool(resource["delete_before_replace"]),
+        parent=resource["parent"] or "",
+    )
+
+
+def _provider(resource: Mapping[str, Any] | None) -> analyzer_pb2.AnalyzerProviderResource | None:
+    if resource is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=resource["type"],
+        properties=_struct(resource["inputs"]),
+        urn=resource["urn"],
+        name=resource["name"],
+    )
+
+
+def _violations(response: analyzer_pb2.AnalyzeResponse) -> list[dict[str, str]]:
+    return [
+        {
+            "policy": d.policyName,
+            "level": LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+            "severity": SEVERITY_NAMES.get(d.severity, "unspecified"),
+            "urn": d.urn,
+            "message": d.message,
+        }
+        for d in response.diagnostics
+    ]

@@ -1,0 +1,17 @@
+"""The guardrails, grouped by concern; `ALL_POLICIES` is what the pack enforces."""
+
+from guardrails import argocd, eks, graph, helm, iam, network, storage, tags, tls
+
+PACK_NAME = "gitops-platform-guardrails"
+
+ALL_POLICIES = [
+    *eks.POLICIES,
+    *network.POLICIES,
+    *iam.POLICIES,
+    *tls.POLICIES,
+    *helm.POLICIES,
+    *argocd.POLICIES,
+    *storage.POLICIES,
+    *tags.POLICIES,
+    *graph.POLICIES,
+]

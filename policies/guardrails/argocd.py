@@ -1,0 +1,187 @@
+"""Argo CD objects: Applications in their own project and namespace that clean up after
+themselves, projects without wildcards, and repositories reached over verified HTTPS on this
+platform's GitLab."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
+
+from guardrails._common import dig, resource_rule
+
+APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
+APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
+SECRET = "kubernetes:core/v1:Secret"
+FINALIZER = "resources-finalizer.argocd.argoproj.io"
+SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
+REPOSITORY_SECRET_TYPES = ("repository", "repo-creds")
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
+REPO_PREFIXES = PolicyConfigSchema(
+    properties={
+        "allowed_repo_prefixes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "URL prefixes of the allowed Git repositories (this platform's "
+            "GitLab); empty: any https:// URL ending in .git.",
+            "default": [],
+        }
+    },
+)
+
+
+def _decoded(value: Any) -> Any:
+    """A Secret's `data` value as text (or as given, if it is not base64)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
+    except binascii.Error:
+        return value
+
+
+def repository_fields(props: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A repository Secret's fields as Kubernetes merges them (stringData over data), or None
+    when neither is a mapping (the offline preview hides secret values as a string)."""
+    data = props.get("data")
+    string_data = props.get("stringData")
+    if not isinstance(data, Mapping) and not isinstance(string_data, Mapping):
+        return None
+    fields: dict[str, Any] = {}
+    if isinstance(data, Mapping):
+        fields.update({key: _decoded(data[key]) for key in data})
+    if isinstance(string_data, Mapping):
+        fields.update({key: string_data[key] for key in string_data})
+    return fields
+
+
+def source_repo_urls(spec: Mapping[str, Any]) -> list[Any]:
+    """An Application's repository URLs: `source`, and each of `sources`."""
+    urls = [dig(spec, "source", "repoURL")] if dig(spec, "source") is not None else []
+    urls += [dig(source, "repoURL") for source in spec.get("sources") or []]
+    return urls
+
+
+@resource_rule(
+    "argocd-app-not-default-project",
+    "Applications belong to a project that limits their sources and destinations, not to "
+    "the unrestricted `default` project.",
+    types=[APPLICATION],
+    remediation="Set spec.project to the platform's AppProject (components/applications.py).",
+)
+def argocd_app_not_default_project(args: ResourceValidationArgs) -> Iterator[str]:
+    project = dig(args.props, "spec", "project")
+    if project in (None, "", "default"):
+        yield f"The Application is in the default project (spec.project = {project!r})."
+
+
+@resource_rule(
+    "argocd-app-has-finalizer",
+    "Deleting an Application deletes what it deployed, so a destroy leaves nothing behind.",
+    types=[APPLICATION],
+    remediation=f"Add {FINALIZER} to metadata.finalizers.",
+    severity=Severity.MEDIUM,
+)
+def argocd_app_has_finalizer(args: ResourceValidationArgs) -> Iterator[str]:
+    finalizers = dig(args.props, "metadata", "finalizers") or []
+    if not any(f == FINALIZER or str(f).startswith(f"{FINALIZER}/") for f in finalizers):
+        yield f"metadata.finalizers lacks {FINALIZER}: deleting it orphans its resources."
+
+
+@resource_rule(
+    "argocd-app-not-default-namespace",
+    "Applications deploy into their own namespace, not into a system namespace or Argo CD's.",
+    types=[APPLICATION],
+    remediation="Set spec.destination.namespace to the application's own namespace.",
+)
+def argocd_app_not_default_namespace(args: ResourceValidationArgs) -> Iterator[str]:
+    namespace = dig(args.props, "spec", "destination", "namespace")
+    if not namespace:
+        yield "No spec.destination.namespace: namespaced resources land in `default`."
+    elif namespace in RESERVED_NAMESPACES:
+        yield f"The Application deploys into the reserved namespace {namespace!r}."
+
+
+@resource_rule(
+    "argocd-repo-not-insecure",
+    "Argo CD reaches its repositories over HTTPS and verifies their certificates.",
+    types=[SECRET],
+    remediation="Remove `insecure` from the repository Secret and use the repository's "
+    "https:// URL.",
+    severity=Severity.CRITICAL,
+)
+def argocd_repo_not_insecure(args: ResourceValidationArgs) -> Iterator[str]:
+    labels = dig(args.props, "metadata", "labels") or {}
+    if labels.get(SECRET_TYPE_LABEL) not in REPOSITORY_SECRET_TYPES:
+        return
+    fields = repository_fields(args.props)
+    if fields is None:
+        return
+    if str(fields.get("insecure", "")).strip().lower() == "true":
+        yield "The repository Secret skips TLS verification (insecure: 'true')."
+    url = fields.get("url")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        yield f"The repository URL {url!r} is not https://."
+
+
+def _repo_problem(url: Any, prefixes: list[str]) -> str | None:
+    if prefixes:
+        if not isinstance(url, str) or not url.startswith(tuple(prefixes)):
+            return f"{url!r} is not under {prefixes}."
+    elif not isinstance(url, str) or not url.startswith("https://") or not url.endswith(".git"):
+        return f"{url!r} is not an https:// Git repository URL ending in .git."
+    return None
+
+
+@resource_rule(
+    "argocd-repo-on-this-gitlab",
+    "Applications and projects deploy only from the platform's own Git repositories.",
+    types=[APPLICATION, APP_PROJECT],
+    remediation="Point repoURL/sourceRepos at the GitOps project on this platform's GitLab "
+    "(its https:// clone URL).",
+    config_schema=REPO_PREFIXES,
+)
+def argocd_repo_on_this_gitlab(args: ResourceValidationArgs) -> Iterator[str]:
+    prefixes = list(args.get_config().get("allowed_repo_prefixes") or [])
+    spec = args.props.get("spec") or {}
+    if args.resource_type == APPLICATION:
+        urls = source_repo_urls(spec)
+        if not urls:
+            yield "The Application has no source repository."
+    else:
+        urls = list(spec.get("sourceRepos") or [])
+    for url in urls:
+        problem = _repo_problem(url, prefixes)
+        if problem:
+            yield f"Repository {problem}"
+
+
+@resource_rule(
+    "argocd-project-no-wildcards",
+    "AppProjects list their source repositories and destinations exactly, without `*`.",
+    types=[APP_PROJECT],
+    remediation="List the exact repository URLs and destination server/namespace pairs.",
+)
+def argocd_project_no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
+    spec = args.props.get("spec") or {}
+    for repo in spec.get("sourceRepos") or []:
+        if "*" in str(repo):
+            yield f"sourceRepos has a wildcard: {repo!r}."
+    for destination in spec.get("destinations") or []:
+        for field in ("server", "name", "namespace"):
+            value = destination.get(field)
+            if value is not None and "*" in str(value):
+                yield f"A destination's {field} has a wildcard: {value!r}."
+
+
+POLICIES = [
+    argocd_app_not_default_project,
+    argocd_app_has_finalizer,
+    argocd_app_not_default_namespace,
+    argocd_repo_not_insecure,
+    argocd_repo_on_this_gitlab,
+    argocd_project_no_wildcards,
+]

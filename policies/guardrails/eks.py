@@ -1,0 +1,94 @@
+"""EKS: who reaches the API, how secrets are encrypted, what is logged, how nodes boot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pulumi_policy import ResourceValidationArgs, Severity
+
+from guardrails._common import dig, is_open_to_all, resource_rule
+
+CLUSTER = "aws:eks/cluster:Cluster"
+KMS_KEY = "aws:kms/key:Key"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
+
+
+@resource_rule(
+    "eks-public-endpoint-restricted",
+    "The EKS API's public endpoint admits only listed ranges, never the whole internet.",
+    types=[CLUSTER],
+    remediation="Set access.admin_cidrs to your admins' ranges, or turn the public endpoint off.",
+    severity=Severity.CRITICAL,
+)
+def eks_public_endpoint_restricted(args: ResourceValidationArgs) -> Iterator[str]:
+    vpc = args.props.get("vpcConfig") or {}
+    if vpc.get("endpointPublicAccess") is False:
+        return
+    cidrs = vpc.get("publicAccessCidrs")
+    if not cidrs:
+        yield "The public endpoint is open to 0.0.0.0/0 (no publicAccessCidrs)."
+    elif any(is_open_to_all(c) for c in cidrs):
+        yield f"The public endpoint admits everyone: publicAccessCidrs = {list(cidrs)}."
+
+
+@resource_rule(
+    "eks-secrets-encrypted",
+    "Kubernetes secrets are envelope-encrypted with a KMS key.",
+    types=[CLUSTER],
+    remediation="Set encryptionConfig with resources ['secrets'] and a KMS key ARN.",
+)
+def eks_secrets_encrypted(args: ResourceValidationArgs) -> Iterator[str]:
+    config = args.props.get("encryptionConfig") or {}
+    if "secrets" not in (config.get("resources") or []) or not dig(config, "provider", "keyArn"):
+        yield "Secrets are not encrypted with a KMS key."
+
+
+@resource_rule(
+    "kms-key-rotation",
+    "KMS keys rotate automatically.",
+    types=[KMS_KEY],
+    remediation="Set enableKeyRotation: true.",
+)
+def kms_key_rotation(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.props.get("enableKeyRotation") is not True:
+        yield "Key rotation is off."
+
+
+@resource_rule(
+    "eks-control-plane-logging",
+    "The control plane logs at least api, audit and authenticator to CloudWatch.",
+    types=[CLUSTER],
+    remediation="Add the missing types to cluster.log_types.",
+    severity=Severity.MEDIUM,
+)
+def eks_control_plane_logging(args: ResourceValidationArgs) -> Iterator[str]:
+    enabled = set(args.props.get("enabledClusterLogTypes") or [])
+    missing = [t for t in REQUIRED_LOG_TYPES if t not in enabled]
+    if missing:
+        yield f"Control-plane log types missing: {missing}."
+
+
+@resource_rule(
+    "nodes-require-imdsv2",
+    "Node launch templates require IMDSv2 with a hop limit of 1, so pods cannot borrow the "
+    "node's role.",
+    types=[LAUNCH_TEMPLATE],
+    remediation="Set metadataOptions httpTokens: required and httpPutResponseHopLimit: 1.",
+)
+def nodes_require_imdsv2(args: ResourceValidationArgs) -> Iterator[str]:
+    metadata = args.props.get("metadataOptions") or {}
+    if metadata.get("httpTokens") != "required":
+        yield "IMDSv1 is allowed (httpTokens is not 'required')."
+    hops = metadata.get("httpPutResponseHopLimit")
+    if hops is not None and hops > 1:
+        yield f"Pods can reach the node's metadata (hop limit {hops})."
+
+
+POLICIES = [
+    eks_public_endpoint_restricted,
+    eks_secrets_encrypted,
+    kms_key_rotation,
+    eks_control_plane_logging,
+    nodes_require_imdsv2,
+]

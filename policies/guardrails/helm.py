@@ -1,0 +1,213 @@
+"""Helm releases: pinned, given time to finish, no credentials in their values, and the
+platform charts' settings that keep GitLab, ExternalDNS and Argo CD on TLS and least access."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
+
+from guardrails._common import HELM_RELEASE, chart_of, dig, helm_values, resource_rule
+from guardrails.tls import ALB, NLB, dotted, walk
+
+EXACT_VERSION = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+HELM_DEFAULT_TIMEOUT = 300  # seconds, when a release sets none
+DEFAULT_MINIMUM_TIMEOUTS = {"gitlab": 1200, "argo-cd": 600, "default": 300}
+MINIMUM_TIMEOUTS = PolicyConfigSchema(
+    properties={
+        "minimum_timeouts": {
+            "type": "object",
+            "description": "Seconds per chart name; `default` for every other chart.",
+            "additionalProperties": {"type": "number", "minimum": 0},
+            "default": DEFAULT_MINIMUM_TIMEOUTS,
+        }
+    },
+)
+# Key names (lower case, without `_`, `-` and `.`) that hold a credential.
+CREDENTIAL_WORDS = ("password", "token", "secret", "apikey", "accesskey")
+# Keys that name a Kubernetes Secret (or a key in one) rather than hold a credential.
+SECRET_REFERENCE_KEYS = ("secret", "existingSecret", "secretName", "key")
+# A sibling naming the Secret the credential-named keys of this block refer to.
+SECRET_NAME_SIBLINGS = ("secret", "existingSecret", "secretName")
+BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
+# The offline preview's stand-in for a value the plan hides (the CLI sends secrets unwrapped).
+HIDDEN = "[secret]"
+ARGOCD_RBAC = ("configs", "rbac", "policy.default")
+
+
+def is_credential_key(key: str) -> bool:
+    name = re.sub(r"[-_.]", "", key).lower()
+    # `...Mtime`: when a credential last changed (Argo CD's argocdServerAdminPasswordMtime).
+    if name.endswith("mtime"):
+        return False
+    return any(word in name for word in CREDENTIAL_WORDS)
+
+
+def names_a_secret(block: Mapping[str, Any]) -> bool:
+    return any(isinstance(block.get(k), str) and block.get(k) for k in SECRET_NAME_SIBLINGS)
+
+
+def is_true(value: Any) -> bool:
+    """Chart values that end up in ConfigMaps accept true and "true" alike."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+@resource_rule(
+    "helm-chart-version-pinned",
+    "Helm releases install an exact chart version, so a preview shows what `up` installs.",
+    types=[HELM_RELEASE],
+    remediation="Set the chart's version in the stack's charts config to an exact version "
+    "such as 1.2.3.",
+)
+def helm_chart_version_pinned(args: ResourceValidationArgs) -> Iterator[str]:
+    version = args.props.get("version")
+    if not isinstance(version, str) or not EXACT_VERSION.match(version):
+        yield f"Chart {chart_of(args)!r} is not pinned to an exact version: {version!r}."
+
+
+@resource_rule(
+    "helm-timeout-minimum",
+    "Helm releases wait long enough for their chart to come up, so an atomic install is not "
+    "rolled back half-way.",
+    types=[HELM_RELEASE],
+    remediation="Raise the release's timeout to at least the chart's minimum.",
+    severity=Severity.MEDIUM,
+    config_schema=MINIMUM_TIMEOUTS,
+)
+def helm_timeout_minimum(args: ResourceValidationArgs) -> Iterator[str]:
+    minimums = {**DEFAULT_MINIMUM_TIMEOUTS, **(args.get_config().get("minimum_timeouts") or {})}
+    chart = chart_of(args)
+    minimum = minimums.get(chart, minimums["default"])
+    timeout = args.props.get("timeout")
+    effective = HELM_DEFAULT_TIMEOUT if timeout is None else timeout
+    if effective < minimum:
+        yield f"Chart {chart!r} waits {effective:g}s, less than its minimum {minimum:g}s."
+
+
+@resource_rule(
+    "helm-no-cleartext-credentials",
+    "Helm values carry no clear-text credentials: they name a Kubernetes Secret instead (or, "
+    "for Argo CD's admin password, a bcrypt hash).",
+    types=[HELM_RELEASE],
+    remediation="Put the credential in a Kubernetes Secret (from a Pulumi secret) and give the "
+    "chart its name and key (`secret:`/`key:` or `existingSecret`).",
+    severity=Severity.CRITICAL,
+)
+def helm_no_cleartext_credentials(args: ResourceValidationArgs) -> Iterator[str]:
+    for path, block in walk(helm_values(args)):
+        for key in block:
+            if not is_credential_key(key) or key in SECRET_REFERENCE_KEYS:
+                continue
+            value = block[key]
+            if not isinstance(value, str) or not value or value == HIDDEN:
+                continue
+            if BCRYPT.match(value) or names_a_secret(block):
+                continue
+            yield f"{dotted((*path, key))} holds a clear-text credential."
+
+
+@resource_rule(
+    "gitlab-values-safe",
+    "GitLab builds https:// URLs and is served through the ALB's Ingress, without its own "
+    "cert-manager, NGINX or Gateway API.",
+    types=[HELM_RELEASE],
+    remediation="Set global.hosts.https: true, installCertmanager: false, global.ingress "
+    "class: alb and provider: aws, nginx-ingress.enabled: false and global.gatewayApi.enabled: "
+    "false (components/gitlab.py).",
+)
+def gitlab_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
+    if chart_of(args) != "gitlab":
+        return
+    values = helm_values(args)
+    if dig(values, "global", "hosts", "https") is not True:
+        yield "global.hosts.https is not true: GitLab builds http:// URLs."
+    if values.get("installCertmanager") is not False:
+        yield "installCertmanager is not false: the chart installs its own cert-manager."
+    ingress_class = dig(values, "global", "ingress", "class")
+    if ingress_class != "alb":
+        yield f"global.ingress.class is {ingress_class!r}, not 'alb'."
+    provider = dig(values, "global", "ingress", "provider")
+    if provider != "aws":
+        yield f"global.ingress.provider is {provider!r}, not 'aws'."
+    if dig(values, "nginx-ingress", "enabled") is not False:
+        yield "nginx-ingress.enabled is not false: the chart installs its own NGINX."
+    ingress_enabled = dig(values, "global", "ingress", "enabled") is True
+    if ingress_enabled and dig(values, "global", "gatewayApi", "enabled") is not False:
+        yield "global.gatewayApi.enabled is not false next to the Ingress."
+
+
+@resource_rule(
+    "externaldns-owner-and-domain",
+    "ExternalDNS owns only its own records (TXT registry with an owner id) in the stack's "
+    "domains, and never deletes what it does not own.",
+    types=[HELM_RELEASE],
+    remediation="Set txtOwnerId, domainFilters, registry: txt and policy: sync or upsert-only "
+    "(components/external_dns.py).",
+)
+def externaldns_owner_and_domain(args: ResourceValidationArgs) -> Iterator[str]:
+    if chart_of(args) != "external-dns":
+        return
+    values = helm_values(args)
+    if not values.get("txtOwnerId"):
+        yield "No txtOwnerId: two clusters would fight over the same records."
+    filters = values.get("domainFilters")
+    if not filters:
+        yield "No domainFilters: ExternalDNS may write in any zone it can reach."
+    elif not all(filters):
+        yield f"domainFilters has an empty entry: {list(filters)}."
+    registry = values.get("registry", "txt")  # the chart's default
+    if registry != "txt":
+        yield f"registry is {registry!r}, not 'txt': ownership of records is not tracked."
+    policy = values.get("policy", "upsert-only")  # the chart's default
+    if policy not in ("sync", "upsert-only"):
+        yield f"policy is {policy!r}, not 'sync' or 'upsert-only'."
+
+
+def _behind_tls(values: Mapping[str, Any]) -> bool:
+    """Argo CD's server is reached only through a load balancer that ends TLS."""
+    if dig(values, "server", "service", "annotations", f"{NLB}/aws-load-balancer-ssl-cert"):
+        return True
+    return dig(values, "server", "ingress", "enabled") is True and bool(
+        dig(values, "server", "ingress", "annotations", f"{ALB}/certificate-arn")
+    )
+
+
+@resource_rule(
+    "argocd-values-safe",
+    "Argo CD grants nothing by default, admits no anonymous users, serves plain HTTP only "
+    "behind a load balancer that ends TLS, and has a stack-generated admin password.",
+    types=[HELM_RELEASE],
+    remediation="Set configs.rbac.'policy.default' (role:readonly or ''), users.anonymous."
+    "enabled: false, TLS on the server's Service or Ingress when server.insecure is true, and "
+    "configs.secret.argocdServerAdminPassword (components/argocd.py).",
+)
+def argocd_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
+    if chart_of(args) != "argo-cd":
+        return
+    values = helm_values(args)
+    default_role = dig(values, *ARGOCD_RBAC)
+    if default_role is None:
+        yield "configs.rbac.'policy.default' is not set."
+    elif default_role == "role:admin":
+        yield "configs.rbac.'policy.default' makes every user an admin."
+    if is_true(dig(values, "configs", "params", "server.insecure")) and not _behind_tls(values):
+        yield "server.insecure is true but no load balancer ends TLS in front of the server."
+    if is_true(dig(values, "configs", "cm", "users.anonymous.enabled")):
+        yield "Anonymous users are enabled."
+    if not dig(values, "configs", "secret", "argocdServerAdminPassword"):
+        yield "No configs.secret.argocdServerAdminPassword: the initial admin secret is used."
+
+
+POLICIES = [
+    helm_chart_version_pinned,
+    helm_timeout_minimum,
+    helm_no_cleartext_credentials,
+    gitlab_values_safe,
+    externaldns_owner_and_domain,
+    argocd_values_safe,
+]

@@ -1,0 +1,232 @@
+"""Argo CD guardrails: each fails its bad case, passes its good one, never decides on an
+unknown value, and passes every stack this repository ships."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import pytest
+from plans import plan_for, stack_file_config, with_changes
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
+
+from guardrails import argocd
+from offline.plan import SECRET as HIDDEN
+from offline.plan import Plan
+
+REPO = "https://gitlab.dev.gitops.example.com/platform/test-stg.git"
+IN_CLUSTER = "https://kubernetes.default.svc"
+GOOD_APPLICATION = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "Application",
+    "metadata": {"name": "my-app", "namespace": "argocd", "finalizers": [argocd.FINALIZER]},
+    "spec": {
+        "project": "platform",
+        "source": {"repoURL": REPO, "path": "my-app", "targetRevision": "HEAD"},
+        "destination": {"server": IN_CLUSTER, "namespace": "my-app"},
+    },
+}
+GOOD_PROJECT = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "AppProject",
+    "metadata": {"name": "platform", "namespace": "argocd"},
+    "spec": {
+        "sourceRepos": [REPO],
+        "destinations": [{"server": IN_CLUSTER, "namespace": "my-app"}],
+    },
+}
+REPOSITORY_LABELS = {"argocd.argoproj.io/secret-type": "repository"}
+
+
+def changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of `document` with the `/`-separated `path` set to `value` (None removes it)."""
+    result = copy.deepcopy(document)
+    *parents, last = path.split("/")
+    block = result
+    for key in parents:
+        block = block.setdefault(key, {})
+    if value is None:
+        block.pop(last, None)
+    else:
+        block[last] = value
+    return result
+
+
+def application(path: str = "", value: Any = None) -> Resource:
+    props = changed(GOOD_APPLICATION, path, value) if path else GOOD_APPLICATION
+    return Resource(argocd.APPLICATION, props)
+
+
+def project(path: str = "", value: Any = None) -> Resource:
+    props = changed(GOOD_PROJECT, path, value) if path else GOOD_PROJECT
+    return Resource(argocd.APP_PROJECT, props)
+
+
+def repository_secret(labels: Any = None, **props: Any) -> Resource:
+    metadata = {"name": "repo", "namespace": "argocd", "labels": labels or REPOSITORY_LABELS}
+    return Resource(
+        argocd.SECRET, {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, **props}
+    )
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_app_not_default_project() -> None:
+    policy = argocd.argocd_app_not_default_project
+    assert mandatory(analyze(policy, application())) == []
+    (message,) = mandatory(analyze(policy, application("spec/project", "default")))
+    assert "in the default project (spec.project = 'default')" in message
+    assert mandatory(analyze(policy, application("spec/project", None)))
+    assert undecided(analyze(policy, application("spec/project", UNKNOWN)))
+
+
+def test_app_has_finalizer() -> None:
+    policy = argocd.argocd_app_has_finalizer
+    assert mandatory(analyze(policy, application())) == []
+    background = [f"{argocd.FINALIZER}/background"]
+    assert mandatory(analyze(policy, application("metadata/finalizers", background))) == []
+    (message,) = mandatory(analyze(policy, application("metadata/finalizers", None)))
+    assert f"metadata.finalizers lacks {argocd.FINALIZER}" in message
+    assert mandatory(analyze(policy, application("metadata/finalizers", ["other.io/x"])))
+    assert undecided(analyze(policy, application("metadata/finalizers", UNKNOWN)))
+
+
+def test_app_not_default_namespace() -> None:
+    policy = argocd.argocd_app_not_default_namespace
+    assert mandatory(analyze(policy, application())) == []
+    for namespace in ("default", "kube-system", "kube-public", "argocd"):
+        (message,) = mandatory(
+            analyze(policy, application("spec/destination/namespace", namespace))
+        )
+        assert f"reserved namespace {namespace!r}" in message
+    (message,) = mandatory(analyze(policy, application("spec/destination/namespace", None)))
+    assert "No spec.destination.namespace" in message
+    assert undecided(analyze(policy, application("spec/destination/namespace", UNKNOWN)))
+
+
+def test_repo_not_insecure() -> None:
+    policy = argocd.argocd_repo_not_insecure
+    good = {"type": "git", "url": REPO, "username": "u", "password": "p"}
+    assert mandatory(analyze(policy, repository_secret(stringData=good))) == []
+    # The offline preview hides the whole stringData; the CLI would send the mapping.
+    assert mandatory(analyze(policy, repository_secret(stringData=HIDDEN))) == []
+    (message,) = mandatory(
+        analyze(policy, repository_secret(stringData={**good, "insecure": "true"}))
+    )
+    assert "skips TLS verification" in message
+    data = {"url": b64(REPO), "insecure": b64("true")}
+    (message,) = mandatory(analyze(policy, repository_secret(data=data)))
+    assert "skips TLS verification" in message
+    plain = {**good, "url": "http://gitlab.example.com/platform/test-stg.git"}
+    (message,) = mandatory(analyze(policy, repository_secret(stringData=plain)))
+    assert "'http://gitlab.example.com/platform/test-stg.git' is not https://" in message
+    ssh = {**good, "url": "git@gitlab.example.com:platform/test-stg.git"}
+    assert mandatory(analyze(policy, repository_secret(stringData=ssh)))
+    creds = {"argocd.argoproj.io/secret-type": "repo-creds"}
+    assert mandatory(
+        analyze(policy, repository_secret(creds, stringData={**good, "insecure": "true"}))
+    )
+    other = {"app": "minio"}
+    assert (
+        mandatory(analyze(policy, repository_secret(other, stringData={"insecure": "true"}))) == []
+    )
+    assert undecided(analyze(policy, repository_secret(stringData={**good, "url": UNKNOWN})))
+    assert undecided(analyze(policy, repository_secret(stringData=UNKNOWN)))
+
+
+def test_repo_on_this_gitlab_without_config() -> None:
+    policy = argocd.argocd_repo_on_this_gitlab
+    assert mandatory(analyze(policy, application())) == []
+    assert mandatory(analyze(policy, project())) == []
+    (message,) = mandatory(
+        analyze(policy, application("spec/source/repoURL", "https://charts.min.io/"))
+    )
+    assert (
+        "'https://charts.min.io/' is not an https:// Git repository URL ending in .git" in message
+    )
+    insecure = "http://gitlab.example.com/x.git"
+    assert mandatory(analyze(policy, project("spec/sourceRepos", [REPO, insecure])))
+    (message,) = mandatory(analyze(policy, application("spec/source", None)))
+    assert "no source repository" in message
+    sources = [{"repoURL": REPO}, {"repoURL": "git@github.com:someone/else.git"}]
+    multi = changed(GOOD_APPLICATION, "spec/sources", sources)
+    (message,) = mandatory(analyze(policy, Resource(argocd.APPLICATION, multi)))
+    assert "git@github.com:someone/else.git" in message
+    assert undecided(analyze(policy, application("spec/source/repoURL", UNKNOWN)))
+    assert undecided(analyze(policy, project("spec/sourceRepos", UNKNOWN)))
+
+
+def test_repo_on_this_gitlab_with_config() -> None:
+    policy = argocd.argocd_repo_on_this_gitlab
+    config = {"allowed_repo_prefixes": ["https://gitlab.dev.gitops.example.com/platform/"]}
+    assert mandatory(analyze(policy, application(), config)) == []
+    assert mandatory(analyze(policy, project(), config)) == []
+    elsewhere = "https://github.com/someone/else.git"
+    (message,) = mandatory(analyze(policy, application("spec/source/repoURL", elsewhere), config))
+    assert (
+        f"{elsewhere!r} is not under ['https://gitlab.dev.gitops.example.com/platform/']" in message
+    )
+    (message,) = mandatory(analyze(policy, project("spec/sourceRepos", [REPO, elsewhere]), config))
+    assert elsewhere in message
+    assert mandatory(analyze(policy, application(), {"allowed_repo_prefixes": []})) == []
+
+
+def test_project_no_wildcards() -> None:
+    policy = argocd.argocd_project_no_wildcards
+    assert mandatory(analyze(policy, project())) == []
+    (message,) = mandatory(analyze(policy, project("spec/sourceRepos", ["*"])))
+    assert "sourceRepos has a wildcard: '*'" in message
+    assert mandatory(analyze(policy, project("spec/sourceRepos", ["https://gitlab.example.com/*"])))
+    everywhere = [{"server": "*", "namespace": "*"}]
+    assert len(mandatory(analyze(policy, project("spec/destinations", everywhere)))) == 2
+    assert mandatory(analyze(policy, project("spec/sourceRepos", None))) == []
+    assert undecided(analyze(policy, project("spec/destinations", [{"namespace": UNKNOWN}])))
+
+
+def test_rules_ignore_other_resource_types() -> None:
+    other = Resource("aws:s3/bucket:Bucket", {"spec": {"project": "default", "sourceRepos": ["*"]}})
+    for policy in argocd.POLICIES:
+        assert analyze(policy, other) == []
+
+
+KOPS = stack_file_config("kops")
+DEV = stack_file_config("dev")
+VARIANTS = {
+    "argocd-ingress": lambda: plan_for(
+        with_changes(DEV, argocd={"exposure": "ingress"}), stack="dev"
+    ),
+    "kops": lambda: plan_for(KOPS, stack="study"),
+}
+
+
+def decisions(plan: Plan, config: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Every diagnostic this module's rules give on a plan's resources."""
+    return [
+        (resource["name"], diagnostic.message)
+        for resource in plan.resources
+        for policy in argocd.POLICIES
+        for diagnostic in analyze(
+            policy, Resource(resource["type"], resource["inputs"], name=resource["name"]), config
+        )
+    ]
+
+
+def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
+    assert decisions(dev_plan) == []
+    assert decisions(prod_plan) == []
+
+
+def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
+    dev_plan: Plan, prod_plan: Plan
+) -> None:
+    for plan in (dev_plan, prod_plan):
+        gitlab = plan.outputs["gitlab_url"]
+        assert decisions(plan, {"allowed_repo_prefixes": [f"{gitlab}/"]}) == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_stacks_variants_pass(variant: str) -> None:
+    assert decisions(VARIANTS[variant]()) == []

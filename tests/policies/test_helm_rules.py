@@ -1,0 +1,287 @@
+"""Helm guardrails: each fails its bad case, passes its good one, never decides on an unknown
+value, and passes every stack this repository ships."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from plans import plan_for, stack_file_config, with_changes
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
+
+from guardrails import helm
+from guardrails._common import HELM_RELEASE
+from offline.plan import SECRET as HIDDEN
+from offline.plan import Plan
+
+NLB = "service.beta.kubernetes.io"
+ALB = "alb.ingress.kubernetes.io"
+# bcrypt("admin") with cost 10: the shape of what the stack hands Argo CD.
+BCRYPT = "$2a$10$rRyBsGSHK6.uc8fntPwVIuLVHgsAhAX7TcdrqW/RADU0uh7CaChLa"
+
+GITLAB_VALUES = {
+    "global": {
+        "hosts": {"https": True},
+        "ingress": {"enabled": True, "class": "alb", "provider": "aws"},
+        "gatewayApi": {"enabled": False},
+        "psql": {"password": {"secret": "gitlab-postgres-password", "key": "password"}},
+    },
+    "installCertmanager": False,
+    "nginx-ingress": {"enabled": False},
+}
+EXTERNAL_DNS_VALUES = {
+    "txtOwnerId": "gitops-platform-dev",
+    "domainFilters": ["dev.gitops.example.com"],
+    "registry": "txt",
+    "policy": "sync",
+}
+ARGOCD_VALUES = {
+    "configs": {
+        "params": {"server.insecure": True},
+        "cm": {"users.anonymous.enabled": False},
+        "rbac": {"policy.default": "role:readonly"},
+        "secret": {
+            "argocdServerAdminPassword": BCRYPT,
+            "argocdServerAdminPasswordMtime": "2026-01-01T00:00:00Z",
+        },
+    },
+    "server": {
+        "service": {
+            "type": "LoadBalancer",
+            "annotations": {f"{NLB}/aws-load-balancer-ssl-cert": "arn:aws:acm:cert"},
+        }
+    },
+}
+
+
+def release(chart: str, values: Any = None, **props: Any) -> Resource:
+    base = {"chart": chart, "version": "1.2.3", "timeout": 1800, "values": values or {}}
+    return Resource(HELM_RELEASE, {**base, **props})
+
+
+def changed(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of `values` with the `/`-separated `path` set to `value` (None removes it)."""
+    result = copy.deepcopy(values)
+    *parents, last = path.split("/")
+    block = result
+    for key in parents:
+        block = block.setdefault(key, {})
+    if value is None:
+        block.pop(last, None)
+    else:
+        block[last] = value
+    return result
+
+
+def test_chart_version_pinned() -> None:
+    policy = helm.helm_chart_version_pinned
+    for version in ("10.4.1", "1.0.0-rc.1", "v1.14.0", "2.3.4+build.5"):
+        assert mandatory(analyze(policy, release("gitlab", version=version))) == [], version
+    for version in ("", "latest", "^10.4.0", "~1.2", ">=1.0.0", "10.x", "10.4", "*"):
+        (message,) = mandatory(analyze(policy, release("gitlab", version=version)))
+        assert f"not pinned to an exact version: {version!r}" in message
+    no_version = Resource(HELM_RELEASE, {"chart": "gitlab"})
+    assert "None" in mandatory(analyze(policy, no_version))[0]
+    assert undecided(analyze(policy, release("gitlab", version=UNKNOWN)))
+
+
+def test_timeout_minimum() -> None:
+    policy = helm.helm_timeout_minimum
+    assert mandatory(analyze(policy, release("gitlab", timeout=1200))) == []
+    (message,) = mandatory(analyze(policy, release("gitlab", timeout=600)))
+    assert "Chart 'gitlab' waits 600s, less than its minimum 1200s." in message
+    assert mandatory(analyze(policy, release("argo-cd", timeout=600))) == []
+    assert mandatory(analyze(policy, release("argo-cd", timeout=300)))
+    assert mandatory(analyze(policy, release("external-dns", timeout=300))) == []
+    assert mandatory(analyze(policy, release("external-dns", timeout=120)))
+    no_timeout = Resource(HELM_RELEASE, {"chart": "gitlab", "version": "1.2.3"})
+    assert "waits 300s" in mandatory(analyze(policy, no_timeout))[0]
+    assert undecided(analyze(policy, release("gitlab", timeout=UNKNOWN)))
+
+
+def test_timeout_minimum_from_config() -> None:
+    policy = helm.helm_timeout_minimum
+    config = {"minimum_timeouts": {"gitlab": 3600, "default": 60}}
+    assert mandatory(analyze(policy, release("gitlab", timeout=1800), config))
+    assert mandatory(analyze(policy, release("external-dns", timeout=120), config)) == []
+    # Charts the config leaves out keep their default minimum.
+    assert mandatory(analyze(policy, release("argo-cd", timeout=300), config))
+
+
+def test_no_cleartext_credentials() -> None:
+    policy = helm.helm_no_cleartext_credentials
+    assert mandatory(analyze(policy, release("gitlab", GITLAB_VALUES))) == []
+    (message,) = mandatory(analyze(policy, release("gitlab", {"psql": {"password": "hunter2"}})))
+    assert "psql.password holds a clear-text credential." in message
+    for key in ("apiToken", "api_key", "AWS_SECRET_ACCESS_KEY", "accessKey", "clientSecret"):
+        values = {"provider": [{"name": "x", key: "abc123"}]}
+        (message,) = mandatory(analyze(policy, release("x", values)))
+        assert f"provider.0.{key} holds" in message
+    assert undecided(analyze(policy, release("gitlab", {"psql": {"password": UNKNOWN}})))
+    assert undecided(analyze(policy, release("gitlab", UNKNOWN)))
+
+
+def test_no_cleartext_credentials_accepts_references_to_secrets() -> None:
+    policy = helm.helm_no_cleartext_credentials
+    references: list[Any] = [
+        {"auth": {"enabled": True, "secret": "gitlab-redis-password", "key": "password"}},
+        {"auth": {"existingSecret": "redis-auth", "existingSecretPasswordKey": "password"}},
+        {"tls": {"secretName": "gitlab-tls"}},
+        {"smtp": {"password": {"secret": "smtp", "key": "password"}}},
+        {"password": ""},
+        {"automountServiceAccountToken": False},
+    ]
+    for values in references:
+        assert mandatory(analyze(policy, release("gitlab", values))) == [], values
+
+
+def test_no_cleartext_credentials_argocd_admin_password() -> None:
+    policy = helm.helm_no_cleartext_credentials
+    path = "configs/secret/argocdServerAdminPassword"
+    assert mandatory(analyze(policy, release("argo-cd", ARGOCD_VALUES))) == []
+    hidden = changed(ARGOCD_VALUES, path, HIDDEN)
+    assert mandatory(analyze(policy, release("argo-cd", hidden))) == []
+    for clear in ("hunter2", "$2a$not-a-hash"):
+        values = changed(ARGOCD_VALUES, path, clear)
+        (message,) = mandatory(analyze(policy, release("argo-cd", values)))
+        assert "configs.secret.argocdServerAdminPassword holds a clear-text credential" in message
+    webhook = changed(ARGOCD_VALUES, "configs/secret/gitlabSecret", "webhook-secret")
+    (message,) = mandatory(analyze(policy, release("argo-cd", webhook)))
+    assert "configs.secret.gitlabSecret holds" in message
+
+
+def test_gitlab_values_safe() -> None:
+    policy = helm.gitlab_values_safe
+    assert mandatory(analyze(policy, release("gitlab", GITLAB_VALUES))) == []
+    cases = {
+        "global/hosts/https": (False, "global.hosts.https is not true"),
+        "installCertmanager": (None, "installCertmanager is not false"),
+        "global/ingress/class": ("nginx", "global.ingress.class is 'nginx', not 'alb'"),
+        "global/ingress/provider": (None, "global.ingress.provider is None, not 'aws'"),
+        "nginx-ingress/enabled": (None, "nginx-ingress.enabled is not false"),
+        "global/gatewayApi/enabled": (True, "global.gatewayApi.enabled is not false"),
+    }
+    for path, (value, expected) in cases.items():
+        (message,) = mandatory(
+            analyze(policy, release("gitlab", changed(GITLAB_VALUES, path, value)))
+        )
+        assert expected in message, path
+    gateway_only = changed(GITLAB_VALUES, "global/ingress/enabled", False)
+    gateway_only = changed(gateway_only, "global/gatewayApi/enabled", True)
+    assert mandatory(analyze(policy, release("gitlab", gateway_only))) == []
+    assert mandatory(analyze(policy, release("argo-cd", {}))) == []
+    unknown = changed(GITLAB_VALUES, "global/hosts/https", UNKNOWN)
+    assert undecided(analyze(policy, release("gitlab", unknown)))
+
+
+def test_externaldns_owner_and_domain() -> None:
+    policy = helm.externaldns_owner_and_domain
+    assert mandatory(analyze(policy, release("external-dns", EXTERNAL_DNS_VALUES))) == []
+    defaults = {
+        k: v for k, v in EXTERNAL_DNS_VALUES.items() if k in ("txtOwnerId", "domainFilters")
+    }
+    assert mandatory(analyze(policy, release("external-dns", defaults))) == []
+    cases = {
+        "txtOwnerId": ("", "No txtOwnerId"),
+        "domainFilters": ([], "No domainFilters"),
+        "registry": ("noop", "registry is 'noop', not 'txt'"),
+        "policy": ("create-only", "policy is 'create-only'"),
+    }
+    for key, (value, expected) in cases.items():
+        values = {**EXTERNAL_DNS_VALUES, key: value}
+        (message,) = mandatory(analyze(policy, release("external-dns", values)))
+        assert expected in message, key
+    blank = {**EXTERNAL_DNS_VALUES, "domainFilters": ["example.com", ""]}
+    (message,) = mandatory(analyze(policy, release("external-dns", blank)))
+    assert "domainFilters has an empty entry: ['example.com', '']" in message
+    assert len(mandatory(analyze(policy, release("external-dns", {})))) == 2
+    assert mandatory(analyze(policy, release("gitlab", {}))) == []
+    unknown = {**EXTERNAL_DNS_VALUES, "domainFilters": UNKNOWN}
+    assert undecided(analyze(policy, release("external-dns", unknown)))
+
+
+def test_argocd_values_safe() -> None:
+    policy = helm.argocd_values_safe
+    assert mandatory(analyze(policy, release("argo-cd", ARGOCD_VALUES))) == []
+    none_by_default = changed(ARGOCD_VALUES, "configs/rbac/policy.default", "")
+    assert mandatory(analyze(policy, release("argo-cd", none_by_default))) == []
+    cases = {
+        "configs/rbac/policy.default": [
+            (None, "'policy.default' is not set"),
+            ("role:admin", "makes every user an admin"),
+        ],
+        "configs/cm/users.anonymous.enabled": [
+            (True, "Anonymous users are enabled"),
+            ("true", "Anonymous users are enabled"),
+        ],
+        "server/service/annotations": [({}, "server.insecure is true but no load balancer")],
+        "configs/secret/argocdServerAdminPassword": [(None, "No configs.secret.argocdServer")],
+    }
+    for path, pairs in cases.items():
+        for value, expected in pairs:
+            values = changed(ARGOCD_VALUES, path, value)
+            (message,) = mandatory(analyze(policy, release("argo-cd", values)))
+            assert expected in message, (path, value)
+    hidden = changed(ARGOCD_VALUES, "configs/secret/argocdServerAdminPassword", HIDDEN)
+    assert mandatory(analyze(policy, release("argo-cd", hidden))) == []
+    unknown = changed(ARGOCD_VALUES, "configs/rbac/policy.default", UNKNOWN)
+    assert undecided(analyze(policy, release("argo-cd", unknown)))
+
+
+def test_argocd_server_insecure_behind_an_alb_ingress() -> None:
+    policy = helm.argocd_values_safe
+    plain = changed(ARGOCD_VALUES, "server", {"replicas": 1})
+    (message,) = mandatory(analyze(policy, release("argo-cd", plain)))
+    assert "server.insecure is true" in message
+    ingress = {"enabled": True, "annotations": {f"{ALB}/certificate-arn": "arn:aws:acm:cert"}}
+    behind_alb = changed(plain, "server/ingress", ingress)
+    assert mandatory(analyze(policy, release("argo-cd", behind_alb))) == []
+    disabled = changed(behind_alb, "server/ingress/enabled", False)
+    assert mandatory(analyze(policy, release("argo-cd", disabled)))
+    secure = changed(plain, "configs/params/server.insecure", False)
+    assert mandatory(analyze(policy, release("argo-cd", secure))) == []
+
+
+def test_rules_ignore_other_resource_types() -> None:
+    other = Resource("aws:s3/bucket:Bucket", {"chart": "gitlab", "values": {"password": "x"}})
+    for policy in helm.POLICIES:
+        assert analyze(policy, other) == []
+
+
+KOPS = stack_file_config("kops")
+DEV = stack_file_config("dev")
+VARIANTS = {
+    "ssh-nlb": lambda: plan_for(
+        with_changes(DEV, gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}), stack="dev"
+    ),
+    "argocd-ingress": lambda: plan_for(
+        with_changes(DEV, argocd={"exposure": "ingress"}), stack="dev"
+    ),
+    "external-dns-upsert-only": lambda: plan_for(
+        with_changes(DEV, dns={"external_dns_policy": "upsert-only"}), stack="dev"
+    ),
+    "kops": lambda: plan_for(KOPS, stack="study"),
+}
+
+
+def decisions(plan: Plan) -> list[tuple[str, str]]:
+    """Every diagnostic this module's rules give on a plan's resources."""
+    return [
+        (resource["name"], diagnostic.message)
+        for resource in plan.resources
+        for policy in helm.POLICIES
+        for diagnostic in analyze(
+            policy, Resource(resource["type"], resource["inputs"], name=resource["name"])
+        )
+    ]
+
+
+def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
+    assert decisions(dev_plan) == []
+    assert decisions(prod_plan) == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_stacks_variants_pass(variant: str) -> None:
+    assert decisions(VARIANTS[variant]()) == []

@@ -1,0 +1,105 @@
+"""Feed guardrails the way the Pulumi CLI does: protobuf requests into the policy pack's own
+analyzer servicer (the code behind its gRPC server), so properties arrive camelCased,
+read-only, with secrets unwrapped and unknown values that raise when read."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import Policy, _PolicyAnalyzerServicer
+
+from offline.plan import PROJECT_DIR
+
+sys.path.insert(0, str(PROJECT_DIR / "policies"))
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's "unknown during preview"
+MANDATORY = analyzer_pb2.MANDATORY
+ADVISORY = analyzer_pb2.ADVISORY
+
+
+@dataclass
+class Resource:
+    type: str
+    props: dict[str, Any]
+    name: str = "r"
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    protect: bool = False
+
+    @property
+    def urn(self) -> str:
+        return f"urn:pulumi:test::gitops-platform::{self.type}::{self.name}"
+
+
+def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
+    return json_format.ParseDict(props, struct_pb2.Struct())
+
+
+def _servicer(policy: Policy, config: dict[str, Any] | None) -> _PolicyAnalyzerServicer:
+    servicer = _PolicyAnalyzerServicer(
+        "test-pack", "0.0.1", [policy], EnforcementLevel.MANDATORY, None
+    )
+    if config is not None:
+        servicer.Configure(
+            analyzer_pb2.ConfigureAnalyzerRequest(
+                policyConfig={
+                    policy.name: analyzer_pb2.PolicyConfig(
+                        enforcementLevel=MANDATORY, properties=_struct(config)
+                    )
+                }
+            ),
+            None,
+        )
+    return servicer
+
+
+def analyze(
+    policy: Policy, resource: Resource, config: dict[str, Any] | None = None
+) -> list[analyzer_pb2.AnalyzeDiagnostic]:
+    """The diagnostics the pack returns for one resource."""
+    request = analyzer_pb2.AnalyzeRequest(
+        type=resource.type,
+        properties=_struct(resource.props),
+        urn=resource.urn,
+        name=resource.name,
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=resource.protect),
+    )
+    return list(_servicer(policy, config).Analyze(request, None).diagnostics)
+
+
+def analyze_stack(
+    policy: Policy, resources: Sequence[Resource], config: dict[str, Any] | None = None
+) -> list[analyzer_pb2.AnalyzeDiagnostic]:
+    request = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                properties=_struct(r.props),
+                urn=r.urn,
+                name=r.name,
+                parent=r.parent,
+                dependencies=r.dependencies,
+                options=analyzer_pb2.AnalyzerResourceOptions(protect=r.protect),
+            )
+            for r in resources
+        ]
+    )
+    return list(_servicer(policy, config).AnalyzeStack(request, None).diagnostics)
+
+
+def mandatory(diagnostics: Sequence[analyzer_pb2.AnalyzeDiagnostic]) -> list[str]:
+    return [d.message for d in diagnostics if d.enforcementLevel == MANDATORY]
+
+
+def undecided(diagnostics: Sequence[analyzer_pb2.AnalyzeDiagnostic]) -> bool:
+    """The pack declined to decide (a value was unknown): no violation, only the advisory
+    "can't run during preview" note."""
+    return bool(diagnostics) and all(
+        d.enforcementLevel == ADVISORY and "during preview" in d.message for d in diagnostics
+    )

@@ -1,0 +1,121 @@
+"""The policy pack as the CLI runs it: the shipped stacks pass, the unsafe one is blocked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from plans import STACKS_DIR, plan_for, stack_file_config
+
+from guardrails import ALL_POLICIES
+from offline.plan import PROJECT_DIR, Plan
+from offline.policy import PACK_DIR, load_config, run_policy_pack
+
+UNSAFE_RULES = {
+    "eks-control-plane-logging",
+    "eks-public-endpoint-restricted",
+    "loadbalancer-service-restricted-and-tls",
+    "no-open-admin-ports",
+    "no-open-ingress-except-public-web",
+    "production-highly-available",
+    "required-tags",
+    "stateful-resources-protected",
+}
+
+
+def test_the_pack_has_at_least_thirty_documented_rules() -> None:
+    assert len(ALL_POLICIES) >= 30
+    assert len({p.name for p in ALL_POLICIES}) == len(ALL_POLICIES)
+    for policy in ALL_POLICIES:
+        assert policy.description, policy.name
+        assert policy.enforcement_level is not None, policy.name
+        assert policy.severity is not None, policy.name
+        assert policy.remediation_steps, policy.name
+
+
+def test_the_pack_is_a_python_pack_the_cli_can_run() -> None:
+    manifest = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    assert manifest["version"]
+    assert "pulumi-policy" in (PACK_DIR / "requirements.txt").read_text()
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shipped_stacks_pass_every_mandatory_rule(stack: str) -> None:
+    plan = plan_for(stack_file_config(stack), stack=stack)
+    report = run_policy_pack(plan, load_config(PACK_DIR / f"config.{stack}.json"))
+    assert report.mandatory == []
+    assert report.evaluated == len(plan.resources)
+
+
+def test_production_config_makes_the_production_rules_bite(dev_plan: Plan) -> None:
+    # The dev stack is fine as dev, but not as production: the config is what differs.
+    report = run_policy_pack(dev_plan, load_config(PACK_DIR / "config.prod.json"))
+    assert {v["policy"] for v in report.mandatory} == {
+        "stateful-resources-protected",
+        "production-highly-available",
+    }
+
+
+@pytest.fixture(scope="module")
+def unsafe(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("unsafe") / "plan.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offline.plan",
+            "--stack-file",
+            str(STACKS_DIR / "Pulumi.unsafe.yaml"),
+            "--policy-config",
+            str(STACKS_DIR / "policy-config.unsafe.json"),
+            "--json",
+            str(out),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result, out
+
+
+def test_an_unsafe_stack_is_blocked_naming_each_broken_rule(
+    unsafe: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, _ = unsafe
+    assert result.returncode == 1
+    for rule in UNSAFE_RULES:
+        assert f"    {rule} (" in result.stdout, rule
+
+
+def test_an_unsafe_stack_breaks_exactly_the_expected_rules(
+    unsafe: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    _, out = unsafe
+    policy = json.loads(out.read_text())["policy"]
+    assert {v["policy"] for v in policy["violations"]} == UNSAFE_RULES
+    assert {v["level"] for v in policy["violations"]} == {"mandatory"}
+    for violation in policy["violations"]:
+        assert set(violation) == {"policy", "level", "severity", "urn", "message"}
+        assert violation["urn"].startswith("urn:pulumi:unsafe::gitops-platform::")
+
+
+def test_the_plan_json_carries_the_policy_verdict(tmp_path: Path) -> None:
+    out = tmp_path / "dev.json"
+    subprocess.run(
+        [sys.executable, "-m", "offline.plan", "--stack", "dev", "--json", str(out)],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+    )
+    policy = json.loads(out.read_text())["policy"]
+    assert policy["pack"] == "gitops-platform-guardrails"
+    assert policy["evaluated"] > 100
+    assert policy["violations"] == []
