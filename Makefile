@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv plan test lint typecheck pytest fmt clean
+.PHONY: help venv plan test lint typecheck pytest fmt docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ typecheck: $(STAMP) ## mypy on the program, the offline preview and the tests' h
 
 pytest: $(STAMP) ## The test suite
 	$(PY) -m pytest
+
+docs: $(STAMP) ## Regenerate docs/policies.md from the policy pack
+	$(PY) policies/reference.py
 
 fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

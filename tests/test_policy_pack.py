@@ -119,3 +119,10 @@ def test_the_plan_json_carries_the_policy_verdict(tmp_path: Path) -> None:
     assert policy["pack"] == "gitops-platform-guardrails"
     assert policy["evaluated"] > 100
     assert policy["violations"] == []
+
+
+def test_the_rule_reference_is_current() -> None:
+    sys.path.insert(0, str(PACK_DIR))
+    from reference import TARGET, render
+
+    assert TARGET.read_text() == render(), "docs/policies.md is stale: run `make docs`"
