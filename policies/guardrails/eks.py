@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 
-from pulumi_policy import ResourceValidationArgs, Severity
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
 from guardrails._common import dig, is_open_to_all, resource_rule
 
@@ -16,10 +17,16 @@ REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
 
 @resource_rule(
     "eks-public-endpoint-restricted",
-    "The EKS API's public endpoint admits only listed ranges, never the whole internet.",
+    "The EKS API's public endpoint admits only listed ranges, never the whole internet (and, "
+    "when `allowed_admin_cidrs` is configured, only ranges inside those).",
     types=[CLUSTER],
     remediation="Set access.admin_cidrs to your admins' ranges, or turn the public endpoint off.",
     severity=Severity.CRITICAL,
+    config_schema=PolicyConfigSchema(
+        properties={
+            "allowed_admin_cidrs": {"type": "array", "items": {"type": "string"}, "default": []}
+        }
+    ),
 )
 def eks_public_endpoint_restricted(args: ResourceValidationArgs) -> Iterator[str]:
     vpc = args.props.get("vpcConfig") or {}
@@ -28,8 +35,23 @@ def eks_public_endpoint_restricted(args: ResourceValidationArgs) -> Iterator[str
     cidrs = vpc.get("publicAccessCidrs")
     if not cidrs:
         yield "The public endpoint is open to 0.0.0.0/0 (no publicAccessCidrs)."
-    elif any(is_open_to_all(c) for c in cidrs):
+        return
+    if any(is_open_to_all(c) for c in cidrs):
         yield f"The public endpoint admits everyone: publicAccessCidrs = {list(cidrs)}."
+        return
+    allowed = [ipaddress.ip_network(a) for a in args.get_config().get("allowed_admin_cidrs") or []]
+    outside = [c for c in cidrs if allowed and not _within(str(c), allowed)]
+    if outside:
+        ranges = [str(a) for a in allowed]
+        yield f"publicAccessCidrs {outside} lie outside the allowed admin ranges {ranges}."
+
+
+def _within(cidr: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    network = ipaddress.ip_network(cidr)
+    return any(
+        network.version == a.version and network.subnet_of(a)  # type: ignore[arg-type]
+        for a in allowed
+    )
 
 
 @resource_rule(

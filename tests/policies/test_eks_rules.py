@@ -38,6 +38,15 @@ def test_public_endpoint_restricted() -> None:
     )
 
 
+def test_public_endpoint_within_the_allowed_admin_ranges() -> None:
+    policy = eks.eks_public_endpoint_restricted
+    config = {"allowed_admin_cidrs": ["192.0.2.0/24", "2001:db8::/32"]}
+    assert mandatory(analyze(policy, cluster(), config)) == []
+    elsewhere = {**GOOD_CLUSTER["vpcConfig"], "publicAccessCidrs": ["198.51.100.0/24"]}
+    (message,) = mandatory(analyze(policy, cluster(vpcConfig=elsewhere), config))
+    assert "['198.51.100.0/24'] lie outside the allowed admin ranges" in message
+
+
 def test_secrets_encrypted() -> None:
     policy = eks.eks_secrets_encrypted
     assert mandatory(analyze(policy, cluster())) == []
