@@ -102,27 +102,13 @@ def run_policy_pack(
         by_urn = plan.by_urn()
         resources = sorted(plan.resources, key=lambda r: r["urn"])
         for resource in resources:
-            response = analyzer.Analyze(
-                analyzer_pb2.AnalyzeRequest(
-                    type=resource["type"],
-                    properties=_struct(resource["inputs"]),
-                    urn=resource["urn"],
-                    name=resource["name"],
-                    options=_options(resource),
-                    provider=_provider(by_urn.get(resource["provider"] or "")),
-                )
-            )
+            response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(**_fields(resource, by_urn)))
             report.violations += _violations(response)
         stack = analyzer.AnalyzeStack(
             analyzer_pb2.AnalyzeStackRequest(
                 resources=[
                     analyzer_pb2.AnalyzerResource(
-                        type=r["type"],
-                        properties=_struct(r["inputs"]),
-                        urn=r["urn"],
-                        name=r["name"],
-                        options=_options(r),
-                        provider=_provider(by_urn.get(r["provider"] or "")),
+                        **_fields(r, by_urn),
                         parent=r["parent"] or "",
                         dependencies=r["dependencies"],
                         propertyDependencies={
@@ -193,6 +179,18 @@ def _wire(value: Any) -> Any:
 
 def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return json_format.ParseDict(_wire(dict(value)), struct_pb2.Struct())
+
+
+def _fields(resource: Mapping[str, Any], by_urn: Mapping[str, Any]) -> dict[str, Any]:
+    """What the CLI sends about a resource, in both per-resource and stack analysis."""
+    return {
+        "type": resource["type"],
+        "properties": _struct(resource["inputs"]),
+        "urn": resource["urn"],
+        "name": resource["name"],
+        "options": _options(resource),
+        "provider": _provider(by_urn.get(resource["provider"] or "")),
+    }
 
 
 def _options(resource: Mapping[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:

@@ -103,3 +103,19 @@ def undecided(diagnostics: Sequence[analyzer_pb2.AnalyzeDiagnostic]) -> bool:
     return bool(diagnostics) and all(
         d.enforcementLevel == ADVISORY and "during preview" in d.message for d in diagnostics
     )
+
+
+def plan_decisions(
+    policies: Sequence[Policy], plan: Any, config: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """Every diagnostic these rules give on an offline plan's resources, by resource name."""
+    return [
+        (resource["name"], diagnostic.message)
+        for resource in plan.resources
+        for policy in policies
+        for diagnostic in analyze(
+            policy,
+            Resource(resource["type"], resource["inputs"] or {}, name=resource["name"]),
+            config,
+        )
+    ]

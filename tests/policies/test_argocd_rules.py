@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from plans import plan_for, stack_file_config, with_changes
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
 from guardrails import argocd
 from offline.plan import SECRET as HIDDEN
@@ -202,21 +202,9 @@ VARIANTS = {
 }
 
 
-def decisions(plan: Plan, config: dict[str, Any] | None = None) -> list[tuple[str, str]]:
-    """Every diagnostic this module's rules give on a plan's resources."""
-    return [
-        (resource["name"], diagnostic.message)
-        for resource in plan.resources
-        for policy in argocd.POLICIES
-        for diagnostic in analyze(
-            policy, Resource(resource["type"], resource["inputs"], name=resource["name"]), config
-        )
-    ]
-
-
 def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert decisions(dev_plan) == []
-    assert decisions(prod_plan) == []
+    assert plan_decisions(argocd.POLICIES, dev_plan) == []
+    assert plan_decisions(argocd.POLICIES, prod_plan) == []
 
 
 def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
@@ -224,9 +212,11 @@ def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
 ) -> None:
     for plan in (dev_plan, prod_plan):
         gitlab = plan.outputs["gitlab_url"]
-        assert decisions(plan, {"allowed_repo_prefixes": [f"{gitlab}/"]}) == []
+        assert (
+            plan_decisions(argocd.POLICIES, plan, {"allowed_repo_prefixes": [f"{gitlab}/"]}) == []
+        )
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
-    assert decisions(VARIANTS[variant]()) == []
+    assert plan_decisions(argocd.POLICIES, VARIANTS[variant]()) == []

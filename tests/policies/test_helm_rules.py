@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from plans import plan_for, stack_file_config, with_changes
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
 from guardrails import helm
 from guardrails._common import HELM_RELEASE
@@ -265,23 +265,11 @@ VARIANTS = {
 }
 
 
-def decisions(plan: Plan) -> list[tuple[str, str]]:
-    """Every diagnostic this module's rules give on a plan's resources."""
-    return [
-        (resource["name"], diagnostic.message)
-        for resource in plan.resources
-        for policy in helm.POLICIES
-        for diagnostic in analyze(
-            policy, Resource(resource["type"], resource["inputs"], name=resource["name"])
-        )
-    ]
-
-
 def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert decisions(dev_plan) == []
-    assert decisions(prod_plan) == []
+    assert plan_decisions(helm.POLICIES, dev_plan) == []
+    assert plan_decisions(helm.POLICIES, prod_plan) == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
-    assert decisions(VARIANTS[variant]()) == []
+    assert plan_decisions(helm.POLICIES, VARIANTS[variant]()) == []

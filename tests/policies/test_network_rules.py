@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from plans import plan_for, stack_file_config, with_changes
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
 from guardrails import network
 from offline.plan import Plan
@@ -137,18 +137,6 @@ def test_rules_ignore_other_resource_types() -> None:
     assert analyze(network.no_open_ingress_except_public_web, world_egress) == []
 
 
-def decisions(plan: Plan) -> list[tuple[str, str]]:
-    """Every diagnostic this module's rules give on a plan's resources."""
-    return [
-        (resource["name"], diagnostic.message)
-        for resource in plan.resources
-        for policy in network.POLICIES
-        for diagnostic in analyze(
-            policy, Resource(resource["type"], resource["inputs"] or {}, name=resource["name"])
-        )
-    ]
-
-
 DEV = stack_file_config("dev")
 VARIANTS = {
     "gitlab-public": lambda: plan_for(
@@ -166,13 +154,13 @@ VARIANTS = {
 
 
 def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert decisions(dev_plan) == []
-    assert decisions(prod_plan) == []
+    assert plan_decisions(network.POLICIES, dev_plan) == []
+    assert plan_decisions(network.POLICIES, prod_plan) == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
-    assert decisions(VARIANTS[variant]()) == []
+    assert plan_decisions(network.POLICIES, VARIANTS[variant]()) == []
 
 
 def test_a_public_gitlab_opens_only_the_web_ports() -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from plans import plan_for, stack_file_config
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
 from guardrails import storage
 from offline.plan import Plan
@@ -169,25 +169,15 @@ def test_rules_ignore_other_resource_types() -> None:
         assert analyze(policy, other) == []
 
 
-def decisions(plan: Plan) -> list[tuple[str, str]]:
-    """Every diagnostic this module's rules give on a plan's resources."""
-    return [
-        (resource["name"], diagnostic.message)
-        for resource in plan.resources
-        for policy in storage.POLICIES
-        for diagnostic in analyze(
-            policy, Resource(resource["type"], resource["inputs"] or {}, name=resource["name"])
-        )
-    ]
-
-
 def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert decisions(dev_plan) == []
-    assert decisions(prod_plan) == []
+    assert plan_decisions(storage.POLICIES, dev_plan) == []
+    assert plan_decisions(storage.POLICIES, prod_plan) == []
 
 
 def test_the_kops_stack_passes() -> None:
-    assert decisions(plan_for(stack_file_config("kops"), stack="study")) == []
+    assert (
+        plan_decisions(storage.POLICIES, plan_for(stack_file_config("kops"), stack="study")) == []
+    )
 
 
 def test_the_kops_discovery_policy_is_narrow_enough() -> None:
