@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv plan test lint typecheck pytest fmt docs clean
+.PHONY: help venv plan test lint typecheck pytest fmt docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ typecheck: $(STAMP) ## mypy on the program, the offline preview and the tests' h
 
 pytest: $(STAMP) ## The test suite
 	$(PY) -m pytest
+
+bench: $(STAMP) ## Measure plan time, scale and the deploy critical path into docs/BENCHMARKS.md
+	$(PY) bench/bench.py
 
 docs: $(STAMP) ## Regenerate docs/policies.md from the policy pack
 	$(PY) policies/reference.py

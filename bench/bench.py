@@ -1,0 +1,274 @@
+"""`make bench`: offline plan speed, scale with many applications, and the deploy critical path.
+
+Everything is measured on this machine, in one run, and written to docs/BENCHMARKS.md:
+whole processes timed from outside (wall time, peak resident memory of the child), the
+median and spread of several runs, beside the import floor (a fresh Python that imports
+exactly the pulumi and provider modules a plan loads, and nothing else).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.durations import DURATIONS, SOURCES, duration_of  # noqa: E402
+
+PYTHON = sys.executable
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+APPLICATION_COUNTS = (10, 100, 500)
+
+
+@dataclass
+class Sample:
+    wall: list[float]
+    peak_mib: list[float]
+
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    def spread(self) -> str:
+        return f"{min(self.wall):.2f}-{max(self.wall):.2f}"
+
+    def peak(self) -> float:
+        return statistics.median(self.peak_mib)
+
+
+def measure(command: list[str], runs: int = RUNS, warmup: int = 1) -> Sample:
+    """Wall time and the child's own peak RSS (wait4), over `runs` after `warmup`."""
+    walls, peaks = [], []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) not in (0, 1):
+            raise SystemExit(f"benchmark command failed: {' '.join(command)}")
+        if i >= warmup:
+            walls.append(elapsed)
+            peaks.append(usage.ru_maxrss / 1024)
+    return Sample(walls, peaks)
+
+
+def plan_modules() -> list[str]:
+    """The pulumi and provider modules a dev plan imports (the SDKs load submodules lazily)."""
+    probe = (
+        "import sys, json\n"
+        "from offline.plan import run_plan, PROJECT_DIR\n"
+        "from offline.stack_files import load_stack\n"
+        "run_plan(load_stack(PROJECT_DIR, 'dev'))\n"
+        "names = [m for m in sys.modules if m.split('.')[0].startswith('pulumi')]\n"
+        "print(json.dumps(sorted(names)))\n"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    modules: list[str] = json.loads(out.strip().splitlines()[-1])
+    return modules
+
+
+def scaled_stack(directory: Path, count: int) -> Path:
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    config["gitops-platform:applications"] = [
+        # The dev overlay: one Application each (a `minio` path also gets MinIO credentials).
+        {"name": f"app-{i:03d}", "path": "my-app/overlays/dev", "namespace": f"team-{i:03d}"}
+        for i in range(count)
+    ]
+    path = directory / f"Pulumi.scale{count}.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    return path
+
+
+def critical_path(plan: dict[str, Any]) -> tuple[float, float, list[tuple[str, str, float]]]:
+    """Longest chain of create durations through the dependency graph (a resource also waits
+    for its provider), against the sum of all of them (a fully serialised `pulumi up`)."""
+    resources = {r["urn"]: r for r in plan["resources"]}
+    edges: dict[str, set[str]] = {}
+    for urn, r in resources.items():
+        deps = set(r["dependencies"])
+        for prop_deps in r["property_dependencies"].values():
+            deps |= set(prop_deps)
+        if r["provider"] in resources:
+            deps.add(r["provider"])
+        edges[urn] = {d for d in deps if d in resources}
+
+    finish: dict[str, float] = {}
+    via: dict[str, str | None] = {}
+
+    def done(urn: str) -> float:
+        if urn not in finish:
+            before = max(edges[urn], key=done, default=None)
+            via[urn] = before
+            own = duration_of(resources[urn])
+            finish[urn] = own + (finish[before] if before else 0.0)
+        return finish[urn]
+
+    for urn in resources:
+        done(urn)
+    last: str | None = max(finish, key=lambda u: finish[u])
+    chain = []
+    while last:
+        r = resources[last]
+        chain.append((r["type"], r["name"], duration_of(r)))
+        last = via[last]
+    total = sum(duration_of(r) for r in resources.values())
+    return finish[max(finish, key=lambda u: finish[u])], total, list(reversed(chain))
+
+
+def main() -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    plan_cmd = [PYTHON, "-m", "offline.plan", "--no-policy", "--stack"]
+    print("measuring plans ...", flush=True)
+    dev = measure([*plan_cmd, "dev"])
+    prod = measure([*plan_cmd, "prod"])
+    dev_policy = measure([PYTHON, "-m", "offline.plan", "--stack", "dev"])
+    modules = plan_modules()
+    floor = measure(
+        [PYTHON, "-c", f"import importlib\nfor m in {modules!r}: importlib.import_module(m)"]
+    )
+
+    print("measuring scale ...", flush=True)
+    scale: dict[int, Sample] = {}
+    resources_per_count: dict[int, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in APPLICATION_COUNTS:
+            stack_file = scaled_stack(Path(tmp), count)
+            scale[count] = measure(
+                [PYTHON, "-m", "offline.plan", "--no-policy", "--stack-file", str(stack_file)],
+                runs=3,
+            )
+            out = Path(tmp) / f"scale{count}.json"
+            subprocess.run(
+                [PYTHON, "-m", "offline.plan", "--no-policy", "--stack-file", str(stack_file),
+                 "--json", str(out)],
+                cwd=ROOT, check=True, capture_output=True,
+            )  # fmt: skip
+            resources_per_count[count] = len(json.loads(out.read_text())["resources"])
+
+        print("critical path ...", flush=True)
+        dev_json = Path(tmp) / "dev.json"
+        subprocess.run(
+            [*plan_cmd, "dev", "--json", str(dev_json)], cwd=ROOT, check=True, capture_output=True
+        )
+        dev_plan = json.loads(dev_json.read_text())
+    estimate, serial, chain = critical_path(dev_plan)
+
+    print("test suite ...", flush=True)
+    start = time.perf_counter()
+    tests = subprocess.run(
+        [PYTHON, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    suite = time.perf_counter() - start
+    summary_line = tests.stdout.strip().splitlines()[-1] if tests.stdout.strip() else "?"
+
+    small, large = scale[APPLICATION_COUNTS[0]], scale[APPLICATION_COUNTS[-1]]
+    per_app = (large.median() - small.median()) / (APPLICATION_COUNTS[-1] - APPLICATION_COUNTS[0])
+    write_report(
+        stamp=stamp,
+        machine=machine,
+        dev=dev,
+        prod=prod,
+        dev_policy=dev_policy,
+        floor=floor,
+        modules=len(modules),
+        scale=scale,
+        resources_per_count=resources_per_count,
+        per_app=per_app,
+        estimate=estimate,
+        serial=serial,
+        chain=chain,
+        suite=suite,
+        summary_line=summary_line,
+        resource_count=len(dev_plan["resources"]),
+    )
+
+
+def write_report(**f: Any) -> None:
+    def row(name: str, s: Sample) -> str:
+        return f"| {name} | {s.median():.2f} | {s.spread()} | {s.peak():.0f} |"
+
+    scale_rows = [
+        f"| {n} | {f['resources_per_count'][n]} | {s.median():.2f} | {s.spread()} "
+        f"| {s.peak():.0f} |"
+        for n, s in f["scale"].items()
+    ]
+    small = f["scale"][APPLICATION_COUNTS[0]]
+    large = f["scale"][APPLICATION_COUNTS[-1]]
+    growth = large.median() / small.median()
+    chain_rows = [f"| {t} | {n} | {d:.0f} |" for t, n, d in f["chain"]]
+    table = [
+        f"| `{t}` | {d:.0f} | {SOURCES.get(t, 'estimate')} |" for t, d in sorted(DURATIONS.items())
+    ]
+    text = f"""# Benchmarks
+
+Measured by `make bench` on {f["stamp"]} ({f["machine"]}). Whole processes timed from outside;
+median and min-max of {RUNS} runs after a warm-up (scale: 3 runs); peak memory is the child's
+own maximum resident set. Reproduce with `make bench` (`BENCH_RUNS=N` for more runs).
+
+## Offline plan time
+
+| Command | Median s | Min-max s | Peak MiB |
+|---|---|---|---|
+{row("plan dev (no policy pack)", f["dev"])}
+{row("plan prod (no policy pack)", f["prod"])}
+{row("plan dev with the policy pack (`make plan`)", f["dev_policy"])}
+{row(f"import floor ({f['modules']} pulumi/provider modules)", f["floor"])}
+
+Dev plan / import floor: **{f["dev"].median() / f["floor"].median():.2f}x** (target 1.5x).
+The dev plan holds {f["resource_count"]} resources.
+
+## Scale with applications
+
+| Applications | Resources | Median s | Min-max s | Peak MiB |
+|---|---|---|---|---|
+{chr(10).join(scale_rows)}
+
+{APPLICATION_COUNTS[-1]} / {APPLICATION_COUNTS[0]} applications: **{growth:.2f}x**
+(target 5x); marginal cost **{f["per_app"] * 1000:.1f} ms per application**.
+
+## Deploy critical path (dev, estimated)
+
+Estimated `pulumi up` wall time: **{f["estimate"] / 60:.0f} min**, against
+{f["serial"] / 60:.0f} min if every create ran one after another. The critical path:
+
+| Type | Resource | Typical create s |
+|---|---|---|
+{chr(10).join(chain_rows)}
+
+Typical create durations used (per resource type; anything else counts 2 s):
+
+| Type | s | Where the figure comes from |
+|---|---|---|
+{chr(10).join(table)}
+
+## Test suite
+
+`python -m pytest`: {f["suite"]:.1f} s wall ({f["summary_line"]}).
+"""
+    (ROOT / "docs" / "BENCHMARKS.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
