@@ -36,7 +36,8 @@ pytest: $(STAMP) ## The test suite
 bench: $(STAMP) ## Measure plan time, scale and the deploy critical path into docs/BENCHMARKS.md
 	$(PY) bench/bench.py
 
-docs: $(STAMP) ## Regenerate docs/policies.md from the policy pack
+docs: $(STAMP) ## Regenerate docs/configuration.md and docs/policies.md from the code
+	$(PY) tools/config_reference.py
 	$(PY) policies/reference.py
 
 fmt: $(STAMP) ## Apply ruff's fixes and formatting

@@ -202,11 +202,17 @@ class NetworkConfig(_Strict):
 class NodeGroupConfig(_Strict):
     """Worker nodes: an EKS managed node group, or kOps' node instance group."""
 
-    instance_types: list[InstanceType] = Field(default=["m6i.large"], min_length=1)
-    min_size: int = Field(default=2, ge=1)
-    desired_size: int = Field(default=2, ge=1)
-    max_size: int = Field(default=4, ge=1)
-    disk_size_gib: int = Field(default=50, ge=20, le=16384)
+    instance_types: list[InstanceType] = Field(
+        default=["m6i.large"], min_length=1, description="EC2 instance types of the nodes."
+    )
+    min_size: int = Field(default=2, ge=1, description="Fewest nodes.")
+    desired_size: int = Field(
+        default=2, ge=1, description="Nodes that run (no autoscaler is installed)."
+    )
+    max_size: int = Field(default=4, ge=1, description="Most nodes a scaler you add may run.")
+    disk_size_gib: int = Field(
+        default=50, ge=20, le=16384, description="Encrypted gp3 volume per node."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> NodeGroupConfig:
@@ -229,7 +235,9 @@ class EksClusterConfig(_Strict):
     name: DnsLabel | None = Field(
         default=None, description="Cluster name; default `<project>-<stack>`."
     )
-    kubernetes_version: KubernetesVersion = "1.35"
+    kubernetes_version: KubernetesVersion = Field(
+        default="1.35", description="EKS Kubernetes minor version (nodes follow it)."
+    )
     log_types: list[ControlPlaneLogType] = Field(
         default=["api", "audit", "authenticator", "controllerManager", "scheduler"],
         min_length=1,
@@ -268,14 +276,22 @@ class KopsClusterConfig(_Strict):
     name: DnsName | None = Field(
         default=None, description="kOps cluster name (a DNS name); default `<stack>.k8s.local`."
     )
-    kubernetes_version: KubernetesRelease = "1.35.0"
+    kubernetes_version: KubernetesRelease = Field(
+        default="1.35.0", description="Kubernetes release kOps installs."
+    )
     create_vpc: bool = Field(
         default=True, description="Create the VPC here (else give `vpc_id` and subnet ids)."
     )
-    vpc_id: VpcId | None = None
-    public_subnet_ids: list[SubnetId] = []
-    private_subnet_ids: list[SubnetId] = []
-    control_plane_size: InstanceType = "m6i.large"
+    vpc_id: VpcId | None = Field(default=None, description="Existing VPC (create_vpc: false).")
+    public_subnet_ids: list[SubnetId] = Field(
+        default=[], description="Its public (utility) subnets, one per zone."
+    )
+    private_subnet_ids: list[SubnetId] = Field(
+        default=[], description="Its private subnets, one per zone."
+    )
+    control_plane_size: InstanceType = Field(
+        default="m6i.large", description="Instance type of the control-plane nodes."
+    )
     operator_arns: list[IamPrincipalArn] = Field(
         default=[],
         description="Principals allowed to assume the kOps operator role; default: this account.",
@@ -300,12 +316,18 @@ class ExistingClusterConfig(_Strict):
     """`cluster.mode: existing` - bring your own cluster; the kubeconfig is a secret key."""
 
     mode: Literal["existing"]
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    vpc_id: VpcId
-    public_subnet_ids: list[SubnetId] = Field(min_length=2)
-    private_subnet_ids: list[SubnetId] = Field(min_length=2)
-    oidc_provider_arn: OidcProviderArn
-    oidc_issuer_url: HttpsUrl
+    name: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="The cluster's name (used by the load balancer controller)."
+    )
+    vpc_id: VpcId = Field(description="The cluster's VPC.")
+    public_subnet_ids: list[SubnetId] = Field(
+        min_length=2, description="Subnets for internet-facing load balancers."
+    )
+    private_subnet_ids: list[SubnetId] = Field(
+        min_length=2, description="Subnets for GitLab's database and cache."
+    )
+    oidc_provider_arn: OidcProviderArn = Field(description="IAM OIDC provider for IRSA.")
+    oidc_issuer_url: HttpsUrl = Field(description="The cluster's service-account issuer.")
     oidc_audience: Literal["sts.amazonaws.com", "amazonaws.com"] = Field(
         default="sts.amazonaws.com",
         description="`aud` of the cluster's service-account tokens: sts.amazonaws.com on EKS, "
@@ -360,6 +382,17 @@ class TlsConfig(_Strict):
     )
 
 
+TlsPolicy = Literal[
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+]
+"""TLS 1.2/1.3-only load balancer policies; older ones (the AWS default 2016-08) are refused."""
+
+
 class AccessConfig(_Strict):
     """Who may reach each public endpoint."""
 
@@ -390,15 +423,6 @@ class AccessConfig(_Strict):
 
 _DURATION = re.compile(r"^[1-9]\d*(s|m|h)$")
 Duration = Annotated[str, _matching(_DURATION, "a duration such as '120s', '5m' or '1h'")]
-TlsPolicy = Literal[
-    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
-    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
-    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
-    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-    "ELBSecurityPolicy-TLS13-1-2-2021-06",
-    "ELBSecurityPolicy-TLS13-1-3-2021-06",
-]
-"""TLS 1.2/1.3-only load balancer policies; older ones (the AWS default 2016-08) are refused."""
 
 
 class ArgoCdConfig(_Strict):
@@ -410,15 +434,25 @@ class ArgoCdConfig(_Strict):
         "shared ALB with GitLab.",
     )
     hostname: DnsLabel = Field(default="argocd", description="Served at `<hostname>.<domain>`.")
-    status_processors: int = Field(default=20, ge=1, le=500)
-    operation_processors: int = Field(default=10, ge=1, le=500)
-    self_heal_timeout_seconds: int = Field(default=5, ge=1, le=3600)
-    repo_server_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    status_processors: int = Field(
+        default=20, ge=1, le=500, description="controller.status.processors (the seed's 20)."
+    )
+    operation_processors: int = Field(
+        default=10, ge=1, le=500, description="controller.operation.processors (the seed's 10)."
+    )
+    self_heal_timeout_seconds: int = Field(
+        default=5, ge=1, le=3600, description="controller.self.heal.timeout.seconds (seed: 5)."
+    )
+    repo_server_timeout_seconds: int = Field(
+        default=60, ge=1, le=3600, description="controller.repo.server.timeout.seconds (60)."
+    )
     reconciliation_timeout: Duration = Field(
         default="120s", description="How often applications are compared with Git."
     )
-    server_replicas: int = Field(default=1, ge=1, le=10)
-    repo_server_replicas: int = Field(default=1, ge=1, le=10)
+    server_replicas: int = Field(default=1, ge=1, le=10, description="argocd-server pods.")
+    repo_server_replicas: int = Field(
+        default=1, ge=1, le=10, description="argocd-repo-server pods."
+    )
 
 
 class GitLabConfig(_Strict):
@@ -433,23 +467,33 @@ class GitLabConfig(_Strict):
     ssh_cidrs: list[AdminCidr] = Field(
         default=[], description="Ranges allowed to reach git over SSH (required with ssh: nlb)."
     )
-    webservice_replicas: int = Field(default=2, ge=1, le=20)
-    sidekiq_replicas: int = Field(default=1, ge=1, le=20)
-    gitlab_shell_replicas: int = Field(default=2, ge=1, le=10)
-    registry_replicas: int = Field(default=2, ge=1, le=10)
+    webservice_replicas: int = Field(
+        default=2, ge=1, le=20, description="Minimum web/API pods (maximum: twice that)."
+    )
+    sidekiq_replicas: int = Field(
+        default=1, ge=1, le=20, description="Minimum background-job pods (maximum: twice that)."
+    )
+    gitlab_shell_replicas: int = Field(
+        default=2, ge=1, le=10, description="Minimum gitlab-shell pods (with ssh: nlb)."
+    )
+    registry_replicas: int = Field(
+        default=2, ge=1, le=10, description="Minimum container registry pods."
+    )
     database_instance_class: Annotated[
         str,
         _matching(
             re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$"), "an RDS class such as 'db.t4g.medium'"
         ),
-    ] = "db.t4g.medium"
-    database_storage_gib: int = Field(default=50, ge=20, le=65536)
+    ] = Field(default="db.t4g.medium", description="RDS instance class of GitLab's database.")
+    database_storage_gib: int = Field(
+        default=50, ge=20, le=65536, description="RDS storage (grows automatically up to 4x)."
+    )
     cache_node_type: Annotated[
         str,
         _matching(
             re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$"), "a node type such as 'cache.t4g.small'"
         ),
-    ] = "cache.t4g.small"
+    ] = Field(default="cache.t4g.small", description="ElastiCache node type of GitLab's Redis.")
 
     @model_validator(mode="after")
     def _ssh_has_ranges(self) -> GitLabConfig:
@@ -461,8 +505,8 @@ class GitLabConfig(_Strict):
 
 
 class ChartConfig(_Strict):
-    repository: ChartRepository
-    version: ChartVersion
+    repository: ChartRepository = Field(description="Helm repository (https:// or oci://).")
+    version: ChartVersion = Field(description="Exact chart version.")
 
 
 class ChartsConfig(_Strict):
@@ -538,8 +582,12 @@ DEFAULT_APPLICATIONS = [
 class GitOpsConfig(_Strict):
     """The GitLab project the stack seeds and Argo CD deploys from."""
 
-    group: Annotated[str, _matching(_REPO_PATH, "a GitLab group path")] = "platform"
-    project: Annotated[str, _matching(_REPO_PATH, "a GitLab project path")] = "test-stg"
+    group: Annotated[str, _matching(_REPO_PATH, "a GitLab group path")] = Field(
+        default="platform", description="GitLab group the stack creates."
+    )
+    project: Annotated[str, _matching(_REPO_PATH, "a GitLab project path")] = Field(
+        default="test-stg", description="Private project (default branch main) it seeds."
+    )
     minio_chart: ChartConfig = Field(
         default=ChartConfig(repository="https://charts.min.io/", version="5.4.0"),
         description="The MinIO chart `gitops/minio` depends on (Bitnami's changed in 2025).",

@@ -233,3 +233,18 @@ def existing_cluster_config() -> dict[str, Any]:
         "oidc_issuer_url": "https://oidc.example.com/id/ABC",
     }
     return config
+
+
+def test_the_configuration_reference_is_current() -> None:
+    from tools.config_reference import TARGET, render
+
+    assert TARGET.read_text() == render(), "docs/configuration.md is stale: run `make docs`"
+
+
+def test_the_configuration_reference_names_every_key() -> None:
+    from components.config import CONFIG_KEYS, SECRET_KEYS
+    from tools.config_reference import TARGET
+
+    text = TARGET.read_text()
+    for key in (*CONFIG_KEYS, *SECRET_KEYS):
+        assert f"| `{key}" in text, key
