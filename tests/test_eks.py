@@ -252,3 +252,10 @@ def test_configured_principals_become_cluster_admins() -> None:
 
 def stack_plan(stack: str) -> Plan:
     return plan_for(stack_file_config(stack), stack=stack)
+
+
+def test_prod_runs_larger_and_more_nodes_than_dev(dev_plan: Plan, prod_plan: Plan) -> None:
+    dev, prod = one(dev_plan, NODE_GROUP)["inputs"], one(prod_plan, NODE_GROUP)["inputs"]
+    assert (dev["instanceTypes"], prod["instanceTypes"]) == (["t3.large"], ["m6i.xlarge"])
+    assert dev["scalingConfig"]["desiredSize"] < prod["scalingConfig"]["desiredSize"]
+    assert len(prod_plan.of_type("aws:ec2/subnet:Subnet")) == 6  # three zones
