@@ -71,3 +71,23 @@ def one(plan: Plan, type_: str, name_suffix: str = "") -> dict[str, Any]:
 
 def depends_on(resource: dict[str, Any], other: dict[str, Any]) -> bool:
     return other["urn"] in resource["dependencies"]
+
+
+def _dev_with(**changes: Any) -> Plan:
+    return plan_for(with_changes(stack_file_config("dev"), **changes), stack="dev")
+
+
+def _public_gitlab() -> Plan:
+    dev = stack_file_config("dev")
+    access = {**dev[f"{PROJECT}:access"], "gitlab_public": True, "gitlab_cidrs": []}
+    return _dev_with(access=access)
+
+
+# Shapes of the stack beyond the shipped files; guardrail tests check every rule on each.
+STACK_VARIANTS = {
+    "ssh-nlb": lambda: _dev_with(gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}),
+    "argocd-ingress": lambda: _dev_with(argocd={"exposure": "ingress"}),
+    "external-dns-upsert-only": lambda: _dev_with(dns={"external_dns_policy": "upsert-only"}),
+    "gitlab-public": _public_gitlab,
+    "kops": lambda: plan_for(stack_file_config("kops"), stack="study"),
+}

@@ -8,7 +8,7 @@ import copy
 from typing import Any
 
 import pytest
-from plans import plan_for, stack_file_config, with_changes
+from plans import STACK_VARIANTS, stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
 from guardrails import argocd
@@ -194,12 +194,6 @@ def test_rules_ignore_other_resource_types() -> None:
 
 KOPS = stack_file_config("kops")
 DEV = stack_file_config("dev")
-VARIANTS = {
-    "argocd-ingress": lambda: plan_for(
-        with_changes(DEV, argocd={"exposure": "ingress"}), stack="dev"
-    ),
-    "kops": lambda: plan_for(KOPS, stack="study"),
-}
 
 
 def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
@@ -217,6 +211,6 @@ def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
         )
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(argocd.POLICIES, VARIANTS[variant]()) == []
+    assert plan_decisions(argocd.POLICIES, STACK_VARIANTS[variant]()) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plans import plan_for, stack_file_config, with_changes
+from plans import STACK_VARIANTS, stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
 from guardrails import network
@@ -138,19 +138,6 @@ def test_rules_ignore_other_resource_types() -> None:
 
 
 DEV = stack_file_config("dev")
-VARIANTS = {
-    "gitlab-public": lambda: plan_for(
-        with_changes(
-            DEV,
-            access={**DEV["gitops-platform:access"], "gitlab_public": True, "gitlab_cidrs": []},
-        ),
-        stack="dev",
-    ),
-    "ssh-nlb": lambda: plan_for(
-        with_changes(DEV, gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}), stack="dev"
-    ),
-    "kops": lambda: plan_for(stack_file_config("kops"), stack="study"),
-}
 
 
 def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
@@ -158,14 +145,14 @@ def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
     assert plan_decisions(network.POLICIES, prod_plan) == []
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(network.POLICIES, VARIANTS[variant]()) == []
+    assert plan_decisions(network.POLICIES, STACK_VARIANTS[variant]()) == []
 
 
 def test_a_public_gitlab_opens_only_the_web_ports() -> None:
     """The variant above is not vacuous: GitLab really is open to everyone, on 80 and 443."""
-    rules = VARIANTS["gitlab-public"]().of_type(network.INGRESS_RULE)
+    rules = STACK_VARIANTS["gitlab-public"]().of_type(network.INGRESS_RULE)
     open_ports = {
         (r["inputs"].get("cidrIpv4") or r["inputs"].get("cidrIpv6"), r["inputs"]["fromPort"])
         for r in rules

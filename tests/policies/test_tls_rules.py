@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from plans import plan_for, stack_file_config, with_changes
+from plans import STACK_VARIANTS, stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
 from guardrails import tls
@@ -161,15 +161,6 @@ def test_rules_ignore_other_resource_types() -> None:
 
 KOPS = stack_file_config("kops")
 DEV = stack_file_config("dev")
-VARIANTS = {
-    "ssh-nlb": lambda: plan_for(
-        with_changes(DEV, gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}), stack="dev"
-    ),
-    "argocd-ingress": lambda: plan_for(
-        with_changes(DEV, argocd={"exposure": "ingress"}), stack="dev"
-    ),
-    "kops": lambda: plan_for(KOPS, stack="study"),
-}
 
 
 def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
@@ -177,6 +168,6 @@ def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
     assert plan_decisions(tls.POLICIES, prod_plan) == []
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(tls.POLICIES, VARIANTS[variant]()) == []
+    assert plan_decisions(tls.POLICIES, STACK_VARIANTS[variant]()) == []
