@@ -44,6 +44,9 @@ class Plan:
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     diagnostics: list[dict[str, str]] = field(default_factory=list)
+    invokes: list[dict[str, Any]] = field(default_factory=list)
+    """Lookups the program made (zone, VPC, account): offline they always answer; under the
+    CLI a missing zone or VPC fails the preview here."""
     policy: dict[str, Any] | None = None
     """The policy pack's verdict, once it has been run (offline.policy)."""
 
@@ -55,6 +58,7 @@ class Plan:
             "resources": resources,
             "outputs": self.outputs,
             "diagnostics": self.diagnostics,
+            "invokes": sorted(self.invokes, key=lambda i: json.dumps(i, sort_keys=True)),
         }
         if self.policy is not None:
             document["policy"] = self.policy
@@ -135,6 +139,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     else {},
                 }
             )
+        return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802
+        response = super().Invoke(request)  # type: ignore[no-untyped-call]
+        invoke = {"token": request.tok, "args": _struct(request.args)}
+        if invoke not in self.plan.invokes:
+            self.plan.invokes.append(invoke)
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
@@ -225,6 +236,12 @@ def summary(plan: Plan) -> str:
         lines.append(f"{group}  ({sum(groups[group].values())})")
         width = max(len(t) for t in groups[group])
         lines += [f"    {t:<{width}}  {n}" for t, n in sorted(groups[group].items())]
+    if plan.invokes:
+        lines += ["", "Lookups (answered by the offline mocks; the real preview asks AWS):"]
+        lines += [
+            f"    {i['token']} {json.dumps(i['args'], sort_keys=True)}"
+            for i in sorted(plan.invokes, key=lambda i: i["token"])
+        ]
     lines += ["", "Outputs:"]
     lines += [f"    {k}: {json.dumps(v)}" for k, v in sorted(plan.outputs.items())]
     if plan.diagnostics:

@@ -174,3 +174,14 @@ def test_outputs_the_engine_keeps_secret_stay_secret_offline(tmp_path: Path) -> 
     plan = run_plan(settings_from_config("probe", "test", {}), project_dir=tmp_path)
     assert plan.outputs == {"password": SECRET, "hash": SECRET, "length": 24}
     assert "offline-password-" not in plan.to_json()
+
+
+def test_lookups_are_listed_so_a_reviewer_sees_what_must_exist(dev_plan: Plan) -> None:
+    lookups = {(i["token"], json.dumps(i["args"], sort_keys=True)) for i in dev_plan.invokes}
+    zone = (
+        "aws:route53/getZone:getZone",
+        '{"name": "dev.gitops.example.com", "privateZone": false}',
+    )
+    assert zone in lookups
+    assert "aws:route53/getZone:getZone" in summary(dev_plan)
+    assert json.loads(dev_plan.to_json())["invokes"]
