@@ -54,6 +54,7 @@ access = EndpointAccess(
         vpc_id=cluster.vpc_id,
         access=config.access,
         gitlab_ssh_cidrs=config.gitlab.ssh_cidrs,
+        cluster_egress_cidrs=[*cluster.egress_cidrs, *config.access.cluster_egress_cidrs],
     ),
     on_aws,
 )

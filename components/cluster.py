@@ -37,6 +37,9 @@ class ClusterComponent(pulumi.ComponentResource):
     """Secret; what `kubernetes` connects with (for steps that run kubectl)."""
     workloads_ready: list[pulumi.Resource]
     """What in-cluster workloads must wait for: nodes to schedule pods on."""
+    egress_cidrs: Sequence[pulumi.Input[str]] = ()
+    """Where the cluster's outbound traffic comes from (the NAT gateways, /32), when this
+    stack built the network; Argo CD reaches GitLab's load balancer from there."""
     storage_ready: Sequence[pulumi.Resource] = ()
     """What workloads with persistent volumes must wait for (a CSI driver, a default
     StorageClass); kOps and existing clusters bring their own."""

@@ -407,6 +407,12 @@ class AccessConfig(_Strict):
     gitlab_public: bool = Field(
         default=False, description="Open GitLab's 80/443 to everyone (`0.0.0.0/0`)."
     )
+    cluster_egress_cidrs: list[Cidr] = Field(
+        default=[],
+        description="Where the cluster's outbound traffic comes from, when this stack did not "
+        "build its network (existing mode, kOps in an existing VPC): Argo CD reaches GitLab "
+        "from there. The NAT gateways of a network the stack built are added automatically.",
+    )
     tls_policy: TlsPolicy = Field(
         default="ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
         description="TLS policy of every load balancer listener (TLS 1.2+ only).",

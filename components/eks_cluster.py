@@ -114,6 +114,7 @@ class EksCluster(ClusterComponent):
         self.cluster_name = cluster.name
         self.region = args.region
         self.vpc_id = network.vpc_id
+        self.egress_cidrs = network.egress_cidrs
         self.public_subnet_ids = network.public_subnet_ids
         self.private_subnet_ids = network.private_subnet_ids
         self.oidc_provider_arn = oidc_provider.arn

@@ -21,22 +21,40 @@ from components.config import GITOPS_DIR, ChartConfig, GitOpsConfig
 
 BRANCH = "main"
 TOKEN_NAME = "pulumi-gitops-bootstrap"
-TOOLBOX = "deploy/gitlab-toolbox"
+TOOLBOX = "deploy/gitlab-toolbox -c toolbox"
 # Runs inside the toolbox; the token value arrives on stdin, never in an argument or a file.
 REGISTER_TOKEN = """\
 value = STDIN.gets.to_s.strip
 abort('no token on stdin') if value.empty?
-user = User.find_by_username!('root')
-user.personal_access_tokens.active.where(name: '{name}').each(&:revoke!)
-token = user.personal_access_tokens.create!(
-  name: '{name}', scopes: [:api], expires_at: {days}.days.from_now
-)
-token.set_token(value)
-token.save!
+expires = {days}.days.from_now
+existing = PersonalAccessToken.find_by_token(value)
+if existing
+  # The same value again (an update re-ran this step): GitLab keeps token digests unique,
+  # so renew it instead of creating it twice.
+  existing.update!(revoked: false, expires_at: expires)
+else
+  user = User.find_by_username!('root')
+  user.personal_access_tokens.where(name: '{name}').delete_all
+  token = user.personal_access_tokens.build(name: '{name}', scopes: [:api], expires_at: expires)
+  if token.respond_to?(:organization=)
+    token.organization = Organizations::Organization.default_organization
+  end
+  token.set_token(value)
+  token.save!
+end
 """
 REVOKE_TOKEN = """\
 tokens = User.find_by_username('root')&.personal_access_tokens&.active
 tokens&.where(name: '{name}')&.each(&:revoke!)
+"""
+# Up to 20 minutes for the ALB, its DNS record and the first page (not cached as a failure).
+WAIT_FOR_GITLAB = """\
+for attempt in $(seq 1 120); do
+  curl -fsS -o /dev/null --max-time 10 '{url}' && exit 0
+  sleep 10
+done
+echo 'GitLab did not answer at {url} within 20 minutes' >&2
+exit 1
 """
 # kubectl talks to the cluster with the stack's kubeconfig, written to a private temp file.
 KUBECTL = """\
@@ -73,11 +91,20 @@ class GitOpsRepository(pulumi.ComponentResource):
         super().__init__("gitops-platform:gitops:GitOpsRepository", name, None, opts)
         config = args.config
         token, token_ready = self._access_token(name, args)
+        # The release is up before its load balancer and DNS name are: the provider checks
+        # its token against the API as it starts, so wait until GitLab answers from outside.
+        reachable = command.local.Command(
+            f"{name}-gitlab-reachable",
+            create=WAIT_FOR_GITLAB.format(url=f"{args.gitlab_url}/users/sign_in"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
         provider = gitlab.Provider(
             f"{name}-gitlab",
             base_url=f"{args.gitlab_url}/api/v4",
             token=token,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *token_ready]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*args.depends_on, *token_ready, reachable]
+            ),
         )
         on_gitlab = pulumi.ResourceOptions(parent=self, provider=provider)
 
@@ -146,9 +173,12 @@ class GitOpsRepository(pulumi.ComponentResource):
             + f'printf \'%s\\n\' "$GITLAB_TOKEN" | kubectl --kubeconfig "$kubeconfig" '
             f"--namespace {args.namespace} exec -i {TOOLBOX} -- gitlab-rails runner "
             + _quoted(script),
+            # Best effort: GitLab itself is deleted next, and a destroy must not stop here.
             delete=KUBECTL
             + f'kubectl --kubeconfig "$kubeconfig" --namespace {args.namespace} exec {TOOLBOX} '
-            "-- gitlab-rails runner " + _quoted(REVOKE_TOKEN.format(name=TOKEN_NAME)),
+            "-- gitlab-rails runner "
+            + _quoted(REVOKE_TOKEN.format(name=TOKEN_NAME))
+            + " || echo 'warning: could not revoke the bootstrap token' >&2",
             environment={
                 "GITLAB_TOKEN": token,
                 "KUBECONFIG_CONTENT": kubeconfig,

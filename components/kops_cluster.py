@@ -84,6 +84,7 @@ class KopsCluster(ClusterComponent):
             self.public_subnet_ids = network.public_subnet_ids
             self.private_subnet_ids = network.private_subnet_ids
             egress = network.egress_ready
+            self.egress_cidrs = network.egress_cidrs
         else:
             assert config.vpc_id is not None  # validated: required without create_vpc
             self.vpc_id = pulumi.Output.from_input(config.vpc_id)

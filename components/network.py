@@ -45,6 +45,9 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
+    egress_cidrs: list[pulumi.Output[str]]
+    """The NAT gateways' public addresses (/32): what the cluster's traffic to the internet,
+    GitLab's own load balancer included, comes from."""
     egress_ready: list[pulumi.Resource]
     """The private subnets' way out (NAT, routes). Nodes depend on it so a destroy keeps it
     until the controllers have deleted their load balancers and DNS records through it."""
@@ -101,7 +104,8 @@ class Network(pulumi.ComponentResource):
             )
 
         public_routes = self._route_public(name, config, vpc, gateway, public, child)
-        nat_gateways = self._create_nat_gateways(name, config, public, gateway, child)
+        nat_gateways, addresses = self._create_nat_gateways(name, config, public, gateway, child)
+        self.egress_cidrs = [a.public_ip.apply(lambda ip: f"{ip}/32") for a in addresses]
         private_routes = self._route_private(name, config, vpc, private, nat_gateways, child)
         self.egress_ready = [*public_routes, *nat_gateways, *private_routes]
 
@@ -155,13 +159,14 @@ class Network(pulumi.ComponentResource):
         public: list[aws.ec2.Subnet],
         gateway: aws.ec2.InternetGateway,
         child: pulumi.ResourceOptions,
-    ) -> list[aws.ec2.NatGateway]:
+    ) -> tuple[list[aws.ec2.NatGateway], list[aws.ec2.Eip]]:
         count = len(public) if config.nat_gateways == "per_az" else 1
-        nat_gateways = []
+        nat_gateways, addresses = [], []
         for zone, subnet in list(zip(config.availability_zones, public, strict=True))[:count]:
             address = aws.ec2.Eip(
                 f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{name}-nat-{zone}"}, opts=child
             )
+            addresses.append(address)
             nat_gateways.append(
                 aws.ec2.NatGateway(
                     f"{name}-nat-{zone}",
@@ -174,7 +179,7 @@ class Network(pulumi.ComponentResource):
                     ),
                 )
             )
-        return nat_gateways
+        return nat_gateways, addresses
 
     @staticmethod
     def _route_private(

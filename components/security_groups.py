@@ -8,6 +8,7 @@ explicitly asks for a public GitLab. No other port is ever opened, and every rul
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -28,6 +29,8 @@ class EndpointAccessArgs:
     access: AccessConfig
     gitlab_ssh_cidrs: list[str]
     """Ranges for git over SSH on its own NLB; empty when SSH is disabled."""
+    cluster_egress_cidrs: Sequence[pulumi.Input[str]] = ()
+    """The cluster's outbound addresses: Argo CD clones from GitLab through its load balancer."""
 
 
 class EndpointAccess(pulumi.ComponentResource):
@@ -58,6 +61,18 @@ class EndpointAccess(pulumi.ComponentResource):
         self.gitlab_security_group_id = self._security_group(
             f"{name}-gitlab", "GitLab", args.vpc_id, self.gitlab_cidrs, HTTPS_AND_REDIRECT
         ).id
+        gitlab_group = self.gitlab_security_group_id
+        for i, cidr in enumerate(args.cluster_egress_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-gitlab-443-cluster-egress-{i}",
+                security_group_id=gitlab_group,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=cidr,
+                description="HTTPS to GitLab from the cluster (Argo CD cloning its repositories)",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.gitlab_ssh_security_group_id = (
             self._security_group(
                 f"{name}-gitlab-ssh", "GitLab SSH", args.vpc_id, args.gitlab_ssh_cidrs, SSH

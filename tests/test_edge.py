@@ -268,7 +268,9 @@ def rules_of(plan: Plan, endpoint: str) -> list[dict[str, Any]]:
     return [
         r
         for r in plan.of_type(INGRESS_RULE)
-        if f"-access-{endpoint}-" in r["name"] and "-ssh-" not in r["name"]
+        if f"-access-{endpoint}-" in r["name"]
+        and "-ssh-" not in r["name"]
+        and "-cluster-egress-" not in r["name"]
     ]
 
 
@@ -336,3 +338,25 @@ def test_ipv6_admin_ranges_become_ipv6_rules() -> None:
     (rule,) = rules_of(plan, "argocd")
     assert rule["inputs"]["cidrIpv6"] == "2001:db8::/48"
     assert "cidrIpv4" not in rule["inputs"]
+
+
+def test_the_cluster_reaches_gitlab_through_its_nat_addresses(dev_plan: Plan) -> None:
+    # Argo CD clones from GitLab's public load balancer; its traffic leaves through the NAT.
+    (rule,) = [r for r in dev_plan.of_type(INGRESS_RULE) if "-cluster-egress-" in r["name"]]
+    (address,) = dev_plan.of_type("aws:ec2/eip:Eip")
+    assert rule["inputs"]["fromPort"] == 443
+    assert rule["property_dependencies"]["cidrIpv4"] == [address["urn"]]
+    assert rule["inputs"]["cidrIpv4"].endswith("/32")
+
+
+def test_an_existing_clusters_egress_comes_from_config() -> None:
+    from test_config import existing_cluster_config
+
+    config = existing_cluster_config()
+    config["gitops-platform:access"] = {
+        **config["gitops-platform:access"],
+        "cluster_egress_cidrs": ["198.51.100.7/32"],
+    }
+    plan = plan_for(config, secrets={"kubeconfig": "apiVersion: v1"})
+    rules = [r for r in plan.of_type(INGRESS_RULE) if "-cluster-egress-" in r["name"]]
+    assert [r["inputs"]["cidrIpv4"] for r in rules] == ["198.51.100.7/32"]

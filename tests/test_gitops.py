@@ -101,6 +101,7 @@ def test_minio_values_sit_under_the_dependency_and_hold_no_credentials() -> None
     values = yaml.safe_load((GITOPS_DIR / "minio" / "values-minio.yaml").read_text())
     assert list(values) == ["minio"]
     assert values["minio"]["existingSecret"] == MINIO_ROOT_SECRET
+    assert values["minio"]["users"] == []  # no default console user with a known password
     text = (GITOPS_DIR / "minio" / "values-minio.yaml").read_text()
     assert "rootPassword:" not in text
     assert "rootUser:" not in text
@@ -153,7 +154,7 @@ def test_argo_cd_reads_with_a_read_only_deploy_token(dev_plan: Plan) -> None:
 
 
 def test_gitlab_is_driven_with_a_bootstrapped_token(dev_plan: Plan) -> None:
-    registration = one(dev_plan, "command:local:Command")
+    registration = one(dev_plan, "command:local:Command", "-gitops-token")
     provider = one(dev_plan, "pulumi:providers:gitlab")
     assert provider["inputs"]["baseUrl"] == "https://gitlab.dev.gitops.example.com/api/v4"
     assert provider["inputs"]["token"] == SECRET
@@ -162,16 +163,30 @@ def test_gitlab_is_driven_with_a_bootstrapped_token(dev_plan: Plan) -> None:
     assert registration["inputs"]["environment"]["GITLAB_TOKEN"] == SECRET
     assert "gitlab-rails runner" in registration["inputs"]["create"]
     assert "scopes: [:api]" in registration["inputs"]["create"]
-    assert "expires_at: 90.days.from_now" in registration["inputs"]["create"]
+    assert "expires = 90.days.from_now" in registration["inputs"]["create"]
+    # Re-running the step (a new kubeconfig, a new expiry) renews the same token instead of
+    # colliding with GitLab's unique token digests; tokens belong to an organization.
+    assert "PersonalAccessToken.find_by_token(value)" in registration["inputs"]["create"]
+    assert "Organizations::Organization.default_organization" in registration["inputs"]["create"]
+    assert "|| echo 'warning: could not revoke" in registration["inputs"]["delete"]
     # Everything on the GitLab side goes through that provider, so it waits for the token.
     on_gitlab = [r for r in dev_plan.resources if r["type"].startswith("gitlab:")]
     assert on_gitlab
     assert {r["provider"] for r in on_gitlab} == {provider["urn"]}
 
 
+def test_gitlab_is_used_only_once_it_answers_from_outside(dev_plan: Plan) -> None:
+    provider = one(dev_plan, "pulumi:providers:gitlab")
+    reachable = one(dev_plan, "command:local:Command", "-gitlab-reachable")
+    assert depends_on(provider, reachable)
+    assert depends_on(reachable, one(dev_plan, RELEASE, "-gitlab"))
+    assert "https://gitlab.dev.gitops.example.com/users/sign_in" in reachable["inputs"]["create"]
+
+
 def test_a_user_supplied_token_skips_the_bootstrap() -> None:
     plan = plan_for(DEV, stack="dev", secrets={"gitlab_token": "glpat-user-supplied-canary"})
-    assert plan.of_type("command:local:Command") == []
+    commands = [c["name"] for c in plan.of_type("command:local:Command")]
+    assert commands == ["gitops-platform-dev-gitops-gitlab-reachable"]
     assert not [
         r
         for r in plan.of_type("random:index/randomPassword:RandomPassword")
