@@ -149,6 +149,7 @@ if cluster.kubernetes is not None:
             gitops=config.gitops,
             repository=repository,
             argocd=[argocd.release],
+            storage=cluster.storage_ready,
         ),
         in_cluster,
     )

@@ -49,10 +49,13 @@ def body(plans: list[Path]) -> str:
 
 def upsert(request: Request, notes_url: str, text: str) -> str:
     """Edit our earlier note if there is one, else create it. Returns 'updated' or 'created'."""
-    for note in request("GET", f"{notes_url}?per_page=100&sort=asc", None):
-        if MARKER in note.get("body", ""):
-            request("PUT", f"{notes_url}/{note['id']}", {"body": text})
-            return "updated"
+    page = 1
+    while notes := request("GET", f"{notes_url}?per_page=100&sort=asc&page={page}", None):
+        for note in notes:
+            if MARKER in note.get("body", ""):
+                request("PUT", f"{notes_url}/{note['id']}", {"body": text})
+                return "updated"
+        page += 1
     request("POST", notes_url, {"body": text})
     return "created"
 

@@ -33,6 +33,9 @@ class ApplicationsArgs:
     repository: GitOpsRepository
     argocd: Sequence[pulumi.Resource]
     """The Argo CD release."""
+    storage: Sequence[pulumi.Resource] = ()
+    """The volume driver and default StorageClass: apps' volumes are created with them, and
+    deleted (through the Application's finalizer) while they still run."""
 
 
 class Applications(pulumi.ComponentResource):
@@ -95,6 +98,7 @@ class Applications(pulumi.ComponentResource):
                         credentials,
                         project,
                         *repository.committed,
+                        *args.storage,
                         *extra.get(app.name, []),
                     ],
                 ),

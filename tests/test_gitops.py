@@ -245,6 +245,7 @@ def test_my_app_deploys_the_dev_overlay_with_kustomize(dev_plan: Plan) -> None:
 @pytest.mark.parametrize("name", ["minio-helm", "my-app"])
 def test_applications_wait_for_argocd_credentials_and_content(dev_plan: Plan, name: str) -> None:
     app = application(dev_plan, name)
+    assert depends_on(app, one(dev_plan, "kubernetes:storage.k8s.io/v1:StorageClass"))
     assert depends_on(app, one(dev_plan, RELEASE, "-argocd"))
     assert depends_on(app, repository_secret(dev_plan))
     assert all(depends_on(app, f) for f in dev_plan.of_type(FILE))

@@ -49,7 +49,8 @@ def test_merge_requests_plan_every_stack_offline_and_keep_the_verdicts(
 
 def test_the_real_preview_runs_only_with_credentials(pipeline: dict[str, Any]) -> None:
     preview = pipeline["preview"]
-    assert conditions(preview) == [f"{MR} && $PULUMI_BACKEND_URL"]
+    assert conditions(preview) == [f"{MR} && $PULUMI_BACKEND_URL && $AWS_PREVIEW_ROLE_ARN"]
+    assert preview["variables"] == {"AWS_ROLE_ARN": "$AWS_PREVIEW_ROLE_ARN"}
     assert "pulumi preview --stack $STACK --diff --policy-pack policies" in scripts(preview)
     assert "curl -fsSL https://get.pulumi.com | sh" in scripts(preview)
 
@@ -71,6 +72,11 @@ def test_dev_deploys_automatically_and_prod_behind_a_manual_gate(
         assert f"pulumi up --yes --stack {stack}" in scripts(job)
         assert f"--policy-pack-config policies/config.{stack}.json" in scripts(job)
         assert job["resource_group"] == f"pulumi-{stack}"
+        # Credentials only through GitLab's ID token and the deploy role: no stored keys.
+        assert job["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
+        assert job["variables"] == {"AWS_ROLE_ARN": "$AWS_DEPLOY_ROLE_ARN"}
+        assert "kubectl" in scripts(job)
+        assert "awscli" in scripts(job)
     assert "when" not in dev["rules"][0]
     assert prod["rules"][0]["when"] == "manual"
     assert prod["rules"][0]["allow_failure"] is False
@@ -108,14 +114,18 @@ def test_the_comment_summarises_each_stack_and_names_broken_rules(tmp_path: Path
 
 
 class FakeGitLab:
-    def __init__(self, notes: list[dict[str, Any]]) -> None:
+    """Serves notes in pages of `per_page` like GitLab's API."""
+
+    def __init__(self, notes: list[dict[str, Any]], per_page: int = 100) -> None:
         self.notes = notes
+        self.per_page = per_page
         self.calls: list[tuple[str, str]] = []
 
     def __call__(self, method: str, url: str, payload: dict[str, Any] | None) -> Any:
         self.calls.append((method, url))
         if method == "GET":
-            return self.notes
+            page = int(url.rsplit("page=", 1)[1])
+            return self.notes[(page - 1) * self.per_page : page * self.per_page]
         return {}
 
 
@@ -129,3 +139,11 @@ def test_the_first_push_creates_the_comment() -> None:
     gitlab = FakeGitLab([{"id": 7, "body": "LGTM"}])
     assert upsert(gitlab, "https://gl/notes", f"{MARKER} new") == "created"
     assert gitlab.calls[-1] == ("POST", "https://gl/notes")
+
+
+def test_the_comment_is_found_beyond_the_first_page_of_notes() -> None:
+    notes = [{"id": i, "body": "review"} for i in range(150)]
+    notes.append({"id": 999, "body": f"{MARKER} old"})
+    gitlab = FakeGitLab(notes)
+    assert upsert(gitlab, "https://gl/notes", f"{MARKER} new") == "updated"
+    assert gitlab.calls[-1] == ("PUT", "https://gl/notes/999")

@@ -34,7 +34,8 @@ class StateBackend(pulumi.ComponentResource):
             f"{name}-pulumi-secrets",
             name=f"alias/{name}-pulumi-secrets",
             target_key_id=self.key.key_id,
-            opts=pulumi.ResourceOptions(parent=self),
+            # Every stack's secrets provider names this alias.
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         self.register_outputs({})
 

@@ -3,7 +3,7 @@ complete, protection of what cannot be recreated, and production's availability.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, Severity, StackValidationArgs
@@ -46,7 +46,8 @@ def _walk(value: Any) -> Iterator[Mapping[str, Any]]:
         yield value
         for item in value.values():
             yield from _walk(item)
-    elif isinstance(value, list):
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        # The analyzer hands lists over as read-only sequences, not `list`s.
         for item in value:
             yield from _walk(item)
 

@@ -62,6 +62,9 @@ def test_load_balancers_wait_for_controller() -> None:
     bad = [CONTROLLER, release("argocd", "argo-cd", service)]
     (message,) = mandatory(analyze_stack(policy, bad))
     assert "argocd creates load balancers" in message
+    # Lists inside values arrive as read-only sequences; they are searched too.
+    listed = {"extraObjects": [{"kind": "Service", "type": "LoadBalancer"}]}
+    assert mandatory(analyze_stack(policy, [CONTROLLER, release("extra", "x", listed)]))
     # A release that creates none need not wait.
     assert mandatory(analyze_stack(policy, [CONTROLLER, release("x", "x", {"a": 1})])) == []
 
