@@ -4,6 +4,7 @@ read-only, with secrets unwrapped and unknown values that raise when read."""
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -119,3 +120,17 @@ def plan_decisions(
             config,
         )
     ]
+
+
+def changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of `document` with the `/`-separated `path` set to `value` (None removes it)."""
+    result = copy.deepcopy(document)
+    *parents, last = path.split("/")
+    block = result
+    for key in parents:
+        block = block.setdefault(key, {})
+    if value is None:
+        block.pop(last, None)
+    else:
+        block[last] = value
+    return result

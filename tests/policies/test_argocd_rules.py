@@ -4,12 +4,11 @@ unknown value, and passes every stack this repository ships."""
 from __future__ import annotations
 
 import base64
-import copy
 from typing import Any
 
 import pytest
 from plans import STACK_VARIANTS, stack_file_config
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
+from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, plan_decisions, undecided
 
 from guardrails import argocd
 from offline.plan import SECRET as HIDDEN
@@ -37,20 +36,6 @@ GOOD_PROJECT = {
     },
 }
 REPOSITORY_LABELS = {"argocd.argoproj.io/secret-type": "repository"}
-
-
-def changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of `document` with the `/`-separated `path` set to `value` (None removes it)."""
-    result = copy.deepcopy(document)
-    *parents, last = path.split("/")
-    block = result
-    for key in parents:
-        block = block.setdefault(key, {})
-    if value is None:
-        block.pop(last, None)
-    else:
-        block[last] = value
-    return result
 
 
 def application(path: str = "", value: Any = None) -> Resource:

@@ -3,12 +3,11 @@ value, and passes every stack this repository ships."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 from plans import STACK_VARIANTS, stack_file_config
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
+from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, plan_decisions, undecided
 
 from guardrails import helm
 from guardrails._common import HELM_RELEASE
@@ -58,20 +57,6 @@ ARGOCD_VALUES = {
 def release(chart: str, values: Any = None, **props: Any) -> Resource:
     base = {"chart": chart, "version": "1.2.3", "timeout": 1800, "values": values or {}}
     return Resource(HELM_RELEASE, {**base, **props})
-
-
-def changed(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of `values` with the `/`-separated `path` set to `value` (None removes it)."""
-    result = copy.deepcopy(values)
-    *parents, last = path.split("/")
-    block = result
-    for key in parents:
-        block = block.setdefault(key, {})
-    if value is None:
-        block.pop(last, None)
-    else:
-        block[last] = value
-    return result
 
 
 def test_chart_version_pinned() -> None:
