@@ -520,7 +520,7 @@ class ChartsConfig(_Strict):
 
     gitlab: ChartConfig = ChartConfig(repository="https://charts.gitlab.io/", version="10.4.1")
     argo_cd: ChartConfig = ChartConfig(
-        repository="https://argoproj.github.io/argo-helm", version="10.1.1"
+        repository="https://argoproj.github.io/argo-helm", version="10.10.0"
     )
     aws_load_balancer_controller: ChartConfig = ChartConfig(
         repository="https://aws.github.io/eks-charts", version="3.6.0"

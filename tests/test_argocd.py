@@ -107,7 +107,7 @@ def test_rbac_defaults_to_read_only_and_sso_is_off(dev_plan: Plan) -> None:
 
 def test_release_is_pinned_bounded_and_waits_for_the_controllers(dev_plan: Plan) -> None:
     release = argocd(dev_plan)
-    assert release["inputs"]["version"] == "10.1.1"
+    assert release["inputs"]["version"] == "10.10.0"
     assert release["inputs"]["timeout"] >= 600
     assert release["inputs"]["name"] == "argocd"
     for controller in ("-alb", "-external-dns"):
