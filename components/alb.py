@@ -38,6 +38,24 @@ def shared_alb_annotations(
     }
 
 
+USE_ANNOTATION = "use-annotation"
+"""The port name that makes a path's backend an action from `actions.<service name>`."""
+
+
+def not_found_action() -> str:
+    """A listener-rule action that answers 404 itself: the request never reaches a pod."""
+    return json.dumps(
+        {
+            "type": "fixed-response",
+            "fixedResponseConfig": {
+                "contentType": "text/plain",
+                "statusCode": "404",
+                "messageBody": "Not found",
+            },
+        }
+    )
+
+
 def source_ip_condition(cidrs: list[str]) -> str:
     """A listener-rule condition: only requests from these ranges reach the backend."""
     return json.dumps([{"field": "source-ip", "sourceIpConfig": {"values": cidrs}}])

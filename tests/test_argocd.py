@@ -131,3 +131,49 @@ def test_ingress_exposure_shares_the_alb_but_admits_admins_only(ingress_plan: Pl
 
 def test_ingress_exposure_logs_in_over_grpc_web(ingress_plan: Plan) -> None:
     assert "--grpc-web" in ingress_plan.outputs["argocd_login_command"]
+
+
+def test_the_swagger_ui_switch_is_set_on_the_server(dev_plan: Plan) -> None:
+    # Argo CD >= 3.6 reads it (argo-cd PR #28717); older servers ignore an unknown variable,
+    # where an unknown --disable-swagger-ui flag would stop them from starting.
+    assert {"name": "ARGOCD_SERVER_DISABLE_SWAGGER_UI", "value": "true"} in values(dev_plan)[
+        "server"
+    ]["env"]
+    assert "extraArgs" not in values(dev_plan)["server"]
+
+
+def alb_route(paths: list[dict[str, Any]], request: str) -> str:
+    """The backend the ALB picks for a request path: the controller orders Exact paths first,
+    then Prefix paths longest first (AWS LBC >= 2.4.3, "Ingress specification")."""
+    exact = [p for p in paths if p["pathType"] == "Exact"]
+    prefix = sorted((p for p in paths if p["pathType"] == "Prefix"), key=lambda p: -len(p["path"]))
+    for path in exact + prefix:
+        template = path["path"].rstrip("/")
+        if path["pathType"] == "Exact" and request == path["path"]:
+            return str(path["backend"]["service"]["name"])
+        if path["pathType"] == "Prefix" and (
+            request == template or request.startswith(f"{template}/")
+        ):
+            return str(path["backend"]["service"]["name"])
+    return "default"
+
+
+def test_ingress_exposure_answers_swagger_itself(ingress_plan: Plan) -> None:
+    ingress = values(ingress_plan)["server"]["ingress"]
+    # The chart's own path for the server (server.ingress.path / pathType defaults).
+    paths = [
+        *ingress["extraPaths"],
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "argocd-server"}}},
+    ]
+    (name,) = {alb_route(paths, p) for p in ("/swagger-ui", "/swagger-ui/", "/swagger.json")}
+    assert name != "argocd-server"
+    for request in ("/", "/applications", "/api/v1/session", "/swagger-uix"):
+        assert alb_route(paths, request) == "argocd-server", request
+    assert all(p["backend"]["service"]["port"] == {"name": "use-annotation"} for p in paths[:-1])
+    action = json.loads(ingress["annotations"][f"alb.ingress.kubernetes.io/actions.{name}"])
+    assert action["type"] == "fixed-response"
+    assert action["fixedResponseConfig"]["statusCode"] == "404"
+
+
+def test_the_load_balancer_exposure_adds_no_alb_paths(dev_plan: Plan) -> None:
+    assert "ingress" not in values(dev_plan)["server"]

@@ -4,7 +4,7 @@ platform charts' settings that keep GitLab, ExternalDNS and Argo CD on TLS and l
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
@@ -38,6 +38,7 @@ BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
 # The offline preview's stand-in for a value the plan hides (the CLI sends secrets unwrapped).
 HIDDEN = "[secret]"
 ARGOCD_RBAC = ("configs", "rbac", "policy.default")
+ARGOCD_DISABLE_SWAGGER_UI = "ARGOCD_SERVER_DISABLE_SWAGGER_UI"
 
 
 def is_credential_key(key: str) -> bool:
@@ -180,11 +181,13 @@ def _behind_tls(values: Mapping[str, Any]) -> bool:
 @resource_rule(
     "argocd-values-safe",
     "Argo CD grants nothing by default, admits no anonymous users, serves plain HTTP only "
-    "behind a load balancer that ends TLS, and has a stack-generated admin password.",
+    "behind a load balancer that ends TLS, has a stack-generated admin password and sets the "
+    "switch that turns the unauthenticated Swagger UI off (honoured from Argo CD 3.6).",
     types=[HELM_RELEASE],
     remediation="Set configs.rbac.'policy.default' (role:readonly or ''), users.anonymous."
-    "enabled: false, TLS on the server's Service or Ingress when server.insecure is true, and "
-    "configs.secret.argocdServerAdminPassword (components/argocd.py).",
+    "enabled: false, TLS on the server's Service or Ingress when server.insecure is true, "
+    f"configs.secret.argocdServerAdminPassword and {ARGOCD_DISABLE_SWAGGER_UI}=true in "
+    "server.env (components/argocd.py).",
 )
 def argocd_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
     if chart_of(args) != "argo-cd":
@@ -201,6 +204,19 @@ def argocd_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
         yield "Anonymous users are enabled."
     if not dig(values, "configs", "secret", "argocdServerAdminPassword"):
         yield "No configs.secret.argocdServerAdminPassword: the initial admin secret is used."
+    if not _swagger_ui_off(dig(values, "server", "env")):
+        yield f"server.env does not set {ARGOCD_DISABLE_SWAGGER_UI}=true: /swagger-ui is served."
+
+
+def _swagger_ui_off(env: Any) -> bool:
+    if not isinstance(env, Sequence) or isinstance(env, str):
+        return False
+    return any(
+        isinstance(var, Mapping)
+        and var.get("name") == ARGOCD_DISABLE_SWAGGER_UI
+        and is_true(var.get("value"))
+        for var in env
+    )
 
 
 POLICIES = [

@@ -46,10 +46,11 @@ ARGOCD_VALUES = {
         },
     },
     "server": {
+        "env": [{"name": "ARGOCD_SERVER_DISABLE_SWAGGER_UI", "value": "true"}],
         "service": {
             "type": "LoadBalancer",
             "annotations": {f"{NLB}/aws-load-balancer-ssl-cert": "arn:aws:acm:cert"},
-        }
+        },
     },
 }
 
@@ -202,6 +203,12 @@ def test_argocd_values_safe() -> None:
         ],
         "server/service/annotations": [({}, "server.insecure is true but no load balancer")],
         "configs/secret/argocdServerAdminPassword": [(None, "No configs.secret.argocdServer")],
+        "server/env": [
+            (None, "/swagger-ui is served"),
+            ([], "/swagger-ui is served"),
+            ([{"name": "ARGOCD_SERVER_DISABLE_SWAGGER_UI", "value": "false"}], "/swagger-ui"),
+            ([{"name": "ARGOCD_SERVER_DISABLE_SWAGGER", "value": "true"}], "/swagger-ui"),
+        ],
     }
     for path, pairs in cases.items():
         for value, expected in pairs:
@@ -212,11 +219,14 @@ def test_argocd_values_safe() -> None:
     assert mandatory(analyze(policy, release("argo-cd", hidden))) == []
     unknown = changed(ARGOCD_VALUES, "configs/rbac/policy.default", UNKNOWN)
     assert undecided(analyze(policy, release("argo-cd", unknown)))
+    unknown_env = changed(ARGOCD_VALUES, "server/env", UNKNOWN)
+    assert undecided(analyze(policy, release("argo-cd", unknown_env)))
 
 
 def test_argocd_server_insecure_behind_an_alb_ingress() -> None:
     policy = helm.argocd_values_safe
-    plain = changed(ARGOCD_VALUES, "server", {"replicas": 1})
+    env = ARGOCD_VALUES["server"]["env"]  # type: ignore[index]
+    plain = changed(ARGOCD_VALUES, "server", {"replicas": 1, "env": env})
     (message,) = mandatory(analyze(policy, release("argo-cd", plain)))
     assert "server.insecure is true" in message
     ingress = {"enabled": True, "annotations": {f"{ALB}/certificate-arn": "arn:aws:acm:cert"}}
