@@ -4,9 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
+STACKS ?= dev prod
+CHARTS := .charts
 
 .DEFAULT_GOAL := help
-.PHONY: help venv plan test lint typecheck pytest fmt docs bench clean
+.PHONY: help venv plan chart-keys test lint typecheck pytest fmt docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,6 +22,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 plan: $(STAMP) ## Offline preview of STACK (default dev); PLAN_JSON=path also writes the plan as JSON
 	$(PY) -m offline.plan --stack $(STACK) $(if $(PLAN_JSON),--json $(PLAN_JSON))
+
+chart-keys: $(STAMP) ## Check the Helm values of STACKS against the pinned charts (helm + network)
+	mkdir -p $(CHARTS)
+	$(foreach s,$(STACKS),$(PY) -m offline.plan --stack $(s) --no-policy --json $(CHARTS)/plan-$(s).json > /dev/null && ) true
+	$(PY) -m tools.chart_keys $(foreach s,$(STACKS),--plan $(CHARTS)/plan-$(s).json) --charts $(CHARTS) --pull
 
 test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)
 
@@ -45,4 +52,4 @@ fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(PY) -m ruff format .
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHARTS) .pytest_cache .mypy_cache .ruff_cache

@@ -47,6 +47,22 @@ def test_merge_requests_plan_every_stack_offline_and_keep_the_verdicts(
     assert "pulumi " not in scripts(plan)  # no CLI, no credentials: safe for forks
 
 
+def test_merge_requests_check_the_values_against_the_pinned_charts(
+    pipeline: dict[str, Any],
+) -> None:
+    job = pipeline["chart-keys"]
+    assert conditions(job) == [MR]
+    assert 'make chart-keys STACKS="dev prod"' in job["script"]
+    # The helm binary is pinned and verified against its published checksum.
+    download, verify = job["script"][0], job["script"][1]
+    archive = download.rsplit("/", 1)[-1]
+    assert archive.startswith("helm-v4.")
+    assert archive.endswith("-linux-amd64.tar.gz")
+    assert verify.endswith("| sha256sum -c -")
+    assert f"  {archive}" in verify
+    assert "pulumi " not in scripts(job)
+
+
 def test_the_real_preview_runs_only_with_credentials(pipeline: dict[str, Any]) -> None:
     preview = pipeline["preview"]
     assert conditions(preview) == [f"{MR} && $PULUMI_BACKEND_URL && $AWS_PREVIEW_ROLE_ARN"]
