@@ -116,7 +116,8 @@ def critical_path(plan: dict[str, Any]) -> tuple[float, float, list[tuple[str, s
 
     def done(urn: str) -> float:
         if urn not in finish:
-            before = max(edges[urn], key=done, default=None)
+            # sorted: ties resolve the same way in every run (set order follows str hashing)
+            before = max(sorted(edges[urn]), key=done, default=None)
             via[urn] = before
             own = duration_of(resources[urn])
             finish[urn] = own + (finish[before] if before else 0.0)
