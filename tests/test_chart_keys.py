@@ -17,13 +17,15 @@ from typing import Any
 
 import pytest
 import yaml
-from plans import plan_for, stack_file_config
+from plans import plan_for, stack_file_config, with_changes
 
 from offline.plan import SECRET
+from tools import chart_keys
 from tools.chart_keys import (
     ChartError,
     chart_defaults,
     check,
+    check_release,
     dotted,
     main,
     releases,
@@ -145,6 +147,11 @@ def test_a_value_of_another_kind_is_reported() -> None:
         "server.annotations": "the chart has a mapping here, the stack sets a str",
         "configs.cm.create": "the chart has a bool here, the stack sets a mapping",
     }
+
+
+def test_an_empty_map_default_also_takes_a_list() -> None:
+    # external-dns: `extraArgs: {}` in values.yaml; the template renders a list or a map.
+    assert problems({"server": {"annotations": ["a=b"]}}, PARENT_VALUES) == {}
 
 
 def test_null_removes_a_key_of_any_kind() -> None:
@@ -358,3 +365,39 @@ def test_a_release_whose_values_are_all_secret_is_not_compared(
     umbrella: Path, tmp_path: Path
 ) -> None:
     assert run(tmp_path, plan_with(SECRET)) == 0
+
+
+def test_keys_documented_outside_values_yaml_are_accepted(
+    umbrella: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documented = {("global", "psql", "host"): "docs: external database"}
+    monkeypatch.setitem(chart_keys.DOCUMENTED_ELSEWHERE, "umbrella", documented)
+    release = releases(plan_with({"global": {"psql": {"host": "db", "port": 5432}}}))[0]
+    found = check_release(release, tmp_path, fetch=False)
+    assert [(f.path, f.problem) for f in found] == [("global.psql.port", "not a key of the chart")]
+
+
+def value_paths(values: Any, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    if not isinstance(values, dict) or not values:
+        return {path}
+    found = {path}
+    for key, value in values.items():
+        found |= value_paths(value, (*path, key))
+    return found
+
+
+def test_keys_documented_elsewhere_are_keys_the_stacks_set() -> None:
+    # An entry the stacks no longer need would silently widen what the check accepts.
+    ssh = with_changes(
+        stack_file_config("dev"), gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/24"]}
+    )
+    set_paths: dict[str, set[tuple[str, ...]]] = {}
+    for config, stack in (
+        (stack_file_config("dev"), "dev"),
+        (stack_file_config("prod"), "prod"),
+        (ssh, "dev"),
+    ):
+        for release in releases(json.loads(plan_for(config, stack=stack).to_json())):
+            set_paths.setdefault(release.chart, set()).update(value_paths(release.values))
+    for chart, documented in chart_keys.DOCUMENTED_ELSEWHERE.items():
+        assert set(documented) <= set_paths[chart], chart

@@ -11,8 +11,10 @@ path the stack sets that the chart does not define, and every value whose kind c
 the chart's default (a mapping where the chart has a scalar or a list, or the reverse).
 
 Below a default that is null or an empty mapping (annotations, selectors) any key is
-accepted, and so is anything below the pass-through maps in PASS_THROUGH, which a chart
-copies into a ConfigMap verbatim without listing their keys. Lists are not looked into.
+accepted, and an empty mapping also takes a list (charts use `{}` for "a list or a map").
+So is anything below the pass-through maps in PASS_THROUGH, which a chart copies into a
+ConfigMap verbatim without listing their keys, and below the keys a chart documents outside
+its values (DOCUMENTED_ELSEWHERE). Lists are not looked into.
 
 Needs the archives: `--pull` fetches missing ones with `helm pull`, which needs the network.
 The `chart-keys` CI job runs it on every merge request; the offline tests cannot.
@@ -42,6 +44,26 @@ PASS_THROUGH: dict[str, tuple[tuple[str, ...], ...]] = {
     # ConfigMaps' data (its values.yaml lists only a few of their keys, some none since 9.0).
     "argo-cd": (("configs", "params"), ("configs", "cm"), ("configs", "rbac")),
 }
+GITLAB_GLOBALS = "https://docs.gitlab.com/charts/charts/globals/"
+DOCUMENTED_ELSEWHERE: dict[str, dict[tuple[str, ...], str]] = {
+    "gitlab": {
+        # External PostgreSQL and Redis, as in the chart's own "external" guides.
+        **{("global", "psql", key): GITLAB_GLOBALS for key in ("host", "port", "database")},
+        ("global", "psql", "username"): GITLAB_GLOBALS,
+        **{("global", "redis", key): GITLAB_GLOBALS for key in ("host", "port", "scheme")},
+        ("global", "redis", "auth", "key"): GITLAB_GLOBALS,
+        ("global", "redis", "auth", "secret"): GITLAB_GLOBALS,
+        ("global", "ingress", "class"): GITLAB_GLOBALS,
+        # gitlab-shell's LoadBalancer Service (git over SSH through an NLB); `annotations`
+        # is read by the shared gitlab.serviceAnnotations template helper.
+        ("gitlab", "gitlab-shell", "service", "loadBalancerSourceRanges"): (
+            "https://docs.gitlab.com/charts/charts/gitlab/gitlab-shell/"
+        ),
+        ("gitlab", "gitlab-shell", "service", "annotations"): "templates/_helpers.tpl",
+    },
+}
+"""Keys a chart takes but its values.yaml shows only in comments (or not at all), each with
+where the chart documents it. Anything below them is accepted, like below a null default."""
 
 Files = Mapping[PurePosixPath, bytes]
 
@@ -274,6 +296,8 @@ def check(
         if value is None or value == SECRET or default is None:
             continue
         mapping, listing = isinstance(default, Mapping), isinstance(default, list)
+        if default == {} and isinstance(value, list):
+            continue  # `{}` often stands for "a list or a map" (external-dns extraArgs)
         if mapping != isinstance(value, Mapping) or (listing and not isinstance(value, list)):
             yield Finding(
                 dotted(here), f"the chart has {_kind(default)} here, the stack sets {_kind(value)}"
@@ -302,6 +326,8 @@ def check_release(release: Release, charts: Path, fetch: bool) -> list[Finding]:
         charts.mkdir(parents=True, exist_ok=True)
         pull(release, charts)
     defaults = chart_defaults(archive)
+    for path in DOCUMENTED_ELSEWHERE.get(release.chart, {}):
+        defaults = _allow(defaults, path)
     if not isinstance(release.values, Mapping):  # all of it a secret: nothing to compare
         return []
     return list(check(release.values, defaults, PASS_THROUGH.get(release.chart, ())))
