@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_command as command
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
@@ -33,8 +34,10 @@ from components.security_groups import EndpointAccess
 NAMESPACE = "argocd"
 RELEASE = "argocd"
 SERVER_SERVICE = f"{RELEASE}-server"
-# Argo CD invalidates sessions issued before this time; bump it when rotating the password.
-ADMIN_PASSWORD_MTIME = "2026-01-01T00:00:00Z"
+# Argo CD invalidates the sessions issued before the admin password's mtime. Taken once, when
+# the password is generated (and again when it is replaced): an empty mtime would make the
+# chart stamp the time of every upgrade, logging everyone out on each `pulumi up`.
+UTC_NOW = "date -u +%Y-%m-%dT%H:%M:%SZ"
 # argocd-server reads this from Argo CD 3.6 on (`--disable-swagger-ui`, argo-cd PR #28717) and
 # then no longer serves /swagger-ui; older servers ignore it, so it is always set.
 DISABLE_SWAGGER_UI = "ARGOCD_SERVER_DISABLE_SWAGGER_UI"
@@ -75,6 +78,12 @@ class ArgoCd(pulumi.ComponentResource):
             f"{name}-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
         self.admin_password = pulumi.Output.secret(password.result)
+        password_changed = command.local.Command(
+            f"{name}-admin-password-changed",
+            create=UTC_NOW,
+            triggers=[password.bcrypt_hash],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.url = f"https://{host}"
         grpc_web = " --grpc-web" if config.exposure == "ingress" else ""
         # The CLI prompts for the password (`pulumi stack output --show-secrets
@@ -101,7 +110,9 @@ class ArgoCd(pulumi.ComponentResource):
                         "rbac": {"policy.default": "role:readonly"},
                         "secret": {
                             "argocdServerAdminPassword": pulumi.Output.secret(password.bcrypt_hash),
-                            "argocdServerAdminPasswordMtime": ADMIN_PASSWORD_MTIME,
+                            "argocdServerAdminPasswordMtime": password_changed.stdout.apply(
+                                str.strip
+                            ),
                         },
                     },
                     # No SSO is configured; an idle Dex is only attack surface.

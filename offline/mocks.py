@@ -21,6 +21,9 @@ ACCOUNT_ID = "123456789012"
 State = dict[str, Any]
 
 
+OFFLINE_NOW = "2026-01-01T00:00:00Z"
+
+
 def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("::".join(parts).encode()).hexdigest()[:length]
 
@@ -388,5 +391,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return number, state
 
     def _command(self, name: str, state: State, typ: str) -> tuple[str, State]:
-        state.update(stdout="", stderr="")
+        # A clock read (`date -u +...`) answers with a fixed time, so plans stay reproducible.
+        stdout = OFFLINE_NOW if str(state.get("create", "")).startswith("date -u") else ""
+        state.update(stdout=stdout, stderr="")
         return f"{name}-{_digest(typ, name, length=8)}", state

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from typing import Any
 
 import pytest
@@ -90,6 +92,20 @@ def test_admin_password_is_generated_hashed_and_secret(dev_plan: Plan) -> None:
     assert one(dev_plan, "random:index/randomPassword:RandomPassword", "-argocd-admin")
     assert "offline-password-" not in dev_plan.to_json()
     assert "$2a$" not in dev_plan.to_json()
+
+
+def test_a_new_password_logs_out_the_sessions_of_the_old_one(dev_plan: Plan) -> None:
+    # The mtime is taken when the password is generated and again when it is replaced; a
+    # constant would keep old sessions valid, an empty one would log everyone out on each up.
+    password = one(dev_plan, "random:index/randomPassword:RandomPassword", "-argocd-admin")
+    clock = one(dev_plan, "command:local:Command", "-argocd-admin-password-changed")
+    assert clock["inputs"]["triggers"] == [SECRET]  # the hash, never in clear
+    assert clock["property_dependencies"]["triggers"] == [password["urn"]]
+    assert clock["urn"] in argocd(dev_plan)["property_dependencies"]["values"]
+    stamp = subprocess.run(
+        ["sh", "-c", clock["inputs"]["create"]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp), stamp
 
 
 def test_login_needs_no_insecure_flag_and_no_password_on_the_command_line(
