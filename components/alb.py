@@ -42,15 +42,15 @@ USE_ANNOTATION = "use-annotation"
 """The port name that makes a path's backend an action from `actions.<service name>`."""
 
 
-def not_found_action() -> str:
-    """A listener-rule action that answers 404 itself: the request never reaches a pod."""
+def fixed_response_action(status: int, message: str) -> str:
+    """A listener-rule action that answers itself: the request never reaches a pod."""
     return json.dumps(
         {
             "type": "fixed-response",
             "fixedResponseConfig": {
                 "contentType": "text/plain",
-                "statusCode": "404",
-                "messageBody": "Not found",
+                "statusCode": str(status),
+                "messageBody": message,
             },
         }
     )

@@ -22,7 +22,7 @@ from components.alb import (
     ALB,
     EXTERNAL_DNS_HOSTNAME,
     USE_ANNOTATION,
-    not_found_action,
+    fixed_response_action,
     shared_alb_annotations,
     source_ip_condition,
     tls_nlb_annotations,
@@ -189,7 +189,7 @@ def _exposure(args: ArgoCdArgs, host: str) -> dict[str, object]:
                     args.tls_policy,
                 ),
                 f"{ALB}/conditions.{SERVER_SERVICE}": source_ip_condition(admins),
-                f"{ALB}/actions.{SWAGGER_BLOCKED}": not_found_action(),
+                f"{ALB}/actions.{SWAGGER_BLOCKED}": fixed_response_action(404, "Not found"),
                 EXTERNAL_DNS_HOSTNAME: host,
             },
         }

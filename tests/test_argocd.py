@@ -8,6 +8,7 @@ import subprocess
 from typing import Any
 
 import pytest
+from alb_model import route
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
 from offline.plan import SECRET, Plan
@@ -158,37 +159,29 @@ def test_the_swagger_ui_switch_is_set_on_the_server(dev_plan: Plan) -> None:
     assert "extraArgs" not in values(dev_plan)["server"]
 
 
-def alb_route(paths: list[dict[str, Any]], request: str) -> str:
-    """The backend the ALB picks for a request path: the controller orders Exact paths first,
-    then Prefix paths longest first (AWS LBC >= 2.4.3, "Ingress specification")."""
-    exact = [p for p in paths if p["pathType"] == "Exact"]
-    prefix = sorted((p for p in paths if p["pathType"] == "Prefix"), key=lambda p: -len(p["path"]))
-    for path in exact + prefix:
-        template = path["path"].rstrip("/")
-        if path["pathType"] == "Exact" and request == path["path"]:
-            return str(path["backend"]["service"]["name"])
-        if path["pathType"] == "Prefix" and (
-            request == template or request.startswith(f"{template}/")
-        ):
-            return str(path["backend"]["service"]["name"])
-    return "default"
-
-
 def test_ingress_exposure_answers_swagger_itself(ingress_plan: Plan) -> None:
-    ingress = values(ingress_plan)["server"]["ingress"]
-    # The chart's own path for the server (server.ingress.path / pathType defaults).
-    paths = [
-        *ingress["extraPaths"],
-        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "argocd-server"}}},
-    ]
-    (name,) = {alb_route(paths, p) for p in ("/swagger-ui", "/swagger-ui/", "/swagger.json")}
-    assert name != "argocd-server"
+    server = values(ingress_plan)["server"]["ingress"]
+    host = "argocd.dev.gitops.example.com"
+    # The Ingress the chart renders: extra paths, then its own (server.ingress.path, pathType).
+    own = {
+        "path": "/",
+        "pathType": "Prefix",
+        "backend": {"service": {"name": "argocd-server", "port": {"number": 80}}},
+    }
+    ingress = {
+        "metadata": {"annotations": server["annotations"]},
+        "spec": {"rules": [{"host": host, "http": {"paths": [*server["extraPaths"], own]}}]},
+    }
+    admin, outsider = "192.0.2.10", "198.51.100.7"
+    for request in ("/swagger-ui", "/swagger-ui/", "/swagger.json"):
+        for source in (admin, outsider):
+            answer = route([ingress], host, request, source)
+            assert answer.action is not None, (request, source)
+            assert answer.action["type"] == "fixed-response"
+            assert answer.action["fixedResponseConfig"]["statusCode"] == "404"
     for request in ("/", "/applications", "/api/v1/session", "/swagger-uix"):
-        assert alb_route(paths, request) == "argocd-server", request
-    assert all(p["backend"]["service"]["port"] == {"name": "use-annotation"} for p in paths[:-1])
-    action = json.loads(ingress["annotations"][f"alb.ingress.kubernetes.io/actions.{name}"])
-    assert action["type"] == "fixed-response"
-    assert action["fixedResponseConfig"]["statusCode"] == "404"
+        assert route([ingress], host, request, admin).backend == "argocd-server", request
+        assert route([ingress], host, request, outsider).backend == "default", request
 
 
 def test_the_load_balancer_exposure_adds_no_alb_paths(dev_plan: Plan) -> None:

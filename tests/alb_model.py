@@ -1,0 +1,87 @@
+"""How an ALB of the AWS Load Balancer Controller answers a request, from Ingress objects.
+
+A model of the controller's documented behaviour, for tests that must show where a request
+ends up (not a re-implementation of the controller):
+- IngressGroup: rules of Ingresses with a lower `group.order` come first ("Ingress
+  annotations", `group.order`, default 0).
+- Within an Ingress (LBC >= 2.4.3, "Ingress specification"): Exact paths first, then Prefix
+  paths longest first, then ImplementationSpecific paths in the order listed.
+- Prefix `/a` matches `/a` and `/a/...`; ImplementationSpecific is an ALB path pattern with
+  `*` wildcards.
+- `conditions.<backend name>` (here only `source-ip`) must also hold for a rule to match;
+  `actions.<backend name>` replaces the forward for backends on port `use-annotation`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ALB = "alb.ingress.kubernetes.io"
+TYPE_ORDER = {"Exact": 0, "Prefix": 1, "ImplementationSpecific": 2}
+
+
+@dataclass(frozen=True)
+class Answer:
+    backend: str
+    """The service forwarded to, or the action's name."""
+    action: Mapping[str, Any] | None
+    """The action's JSON when the backend is an action (`use-annotation`)."""
+
+
+def _matches(path: Mapping[str, Any], request: str) -> bool:
+    kind, value = path["pathType"], path["path"]
+    if kind == "Exact":
+        return bool(request == value)
+    if kind == "Prefix":
+        stem = value.rstrip("/")
+        return request == stem or request.startswith(f"{stem}/") or stem == ""
+    return fnmatch.fnmatchcase(request, value)
+
+
+def _conditions_hold(annotations: Mapping[str, Any], backend: str, source: str) -> bool:
+    raw = annotations.get(f"{ALB}/conditions.{backend}")
+    if raw is None:
+        return True
+    for condition in json.loads(raw):
+        if condition["field"] == "source-ip":
+            ranges = condition["sourceIpConfig"]["values"]
+            address = ipaddress.ip_address(source)
+            if not any(address in ipaddress.ip_network(cidr) for cidr in ranges):
+                return False
+    return True
+
+
+def route(ingresses: list[Mapping[str, Any]], host: str, request: str, source: str) -> Answer:
+    """Where the ALB sends `request` for `host` from the client address `source`.
+
+    `ingresses` are Ingress objects as dicts (`metadata.annotations`, `spec.rules`)."""
+    ordered = sorted(
+        ingresses,
+        key=lambda i: int((i["metadata"].get("annotations") or {}).get(f"{ALB}/group.order", 0)),
+    )
+    for ingress in ordered:
+        annotations = ingress["metadata"].get("annotations") or {}
+        for rule in ingress["spec"]["rules"]:
+            if rule.get("host", host) != host:
+                continue
+            paths = list(rule["http"]["paths"])
+            paths.sort(
+                key=lambda p: (
+                    TYPE_ORDER[p["pathType"]],
+                    -len(p["path"]) if p["pathType"] == "Prefix" else 0,
+                )
+            )
+            for path in paths:
+                backend = path["backend"]["service"]
+                name = str(backend["name"])
+                if not _matches(path, request) or not _conditions_hold(annotations, name, source):
+                    continue
+                if backend["port"] == {"name": "use-annotation"}:
+                    return Answer(name, json.loads(annotations[f"{ALB}/actions.{name}"]))
+                return Answer(name, None)
+    return Answer("default", None)
