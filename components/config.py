@@ -398,7 +398,7 @@ class AccessConfig(_Strict):
 
     admin_cidrs: list[AdminCidr] = Field(
         min_length=1,
-        description="Ranges allowed to reach the Kubernetes API, Argo CD and GitLab's admin paths.",
+        description="Ranges allowed to reach the Kubernetes API, Argo CD and GitLab's admin area.",
     )
     gitlab_cidrs: list[Cidr] = Field(
         default=[],
@@ -472,6 +472,11 @@ class GitLabConfig(_Strict):
     )
     ssh_cidrs: list[AdminCidr] = Field(
         default=[], description="Ranges allowed to reach git over SSH (required with ssh: nlb)."
+    )
+    admin_area: Literal["admins", "everyone"] = Field(
+        default="admins",
+        description="Who reaches GitLab's admin area (`/admin`): only `access.admin_cidrs` "
+        "(the ALB answers 403 to everyone else), or everyone the GitLab security group admits.",
     )
     webservice_replicas: int = Field(
         default=2, ge=1, le=20, description="Minimum web/API pods (maximum: twice that)."

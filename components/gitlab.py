@@ -22,7 +22,10 @@ from components.alb import (
     ALB,
     EXTERNAL_DNS_HOSTNAME,
     NLB,
+    USE_ANNOTATION,
+    fixed_response_action,
     shared_alb_annotations,
+    source_ip_condition,
 )
 from components.config import ChartConfig, GitLabConfig
 from components.gitlab_data import (
@@ -43,6 +46,12 @@ OBJECT_STORAGE_ACCOUNTS = tuple(
     f"{RELEASE}-{c}" for c in ("webservice", "sidekiq", "toolbox", "migrations", "registry")
 )
 PASSWORD_KEY = "password"
+# The chart's web entry point: workhorse on the webservice Service (what its Ingress targets).
+WEBSERVICE = f"{RELEASE}-webservice-default"
+WORKHORSE_PORT = 8181
+ADMIN_AREA = "/admin"
+ADMIN_AREA_CLOSED = "admin-area-closed"
+"""The ALB action answering the admin area to everyone outside the admin ranges."""
 
 
 @dataclass
@@ -138,15 +147,7 @@ class GitLab(pulumi.ComponentResource):
                     "tls": {"enabled": False},
                     "path": "/",
                     "pathType": "Prefix",
-                    "annotations": {
-                        **shared_alb_annotations(
-                            args.alb_group,
-                            args.certificate_arn,
-                            args.access.gitlab_security_group_id,
-                            args.tls_policy,
-                        ),
-                        f"{ALB}/success-codes": "200-399",
-                    },
+                    "annotations": _alb_annotations(args),
                 },
                 # Chart 10 serves through Gateway API and Envoy by default; the ALB needs the
                 # classic Ingress path, and no cert-manager issuer job.
@@ -267,7 +268,92 @@ class GitLab(pulumi.ComponentResource):
             ),
             parent=self,
         )
+        if config.admin_area == "admins":
+            _admin_area(name, args, host, space, [self.release, *args.depends_on], self)
         self.register_outputs({"url": self.url, "root_password": self.root_password})
+
+
+def _alb_annotations(args: GitLabArgs) -> dict[str, pulumi.Input[str]]:
+    """GitLab's Ingresses on the shared ALB (GitLab answers `/` with a redirect)."""
+    return {
+        **shared_alb_annotations(
+            args.alb_group,
+            args.certificate_arn,
+            args.access.gitlab_security_group_id,
+            args.tls_policy,
+        ),
+        f"{ALB}/success-codes": "200-399",
+    }
+
+
+def _admin_area(
+    name: str,
+    args: GitLabArgs,
+    host: str,
+    space: k8s.core.v1.Namespace,
+    after: Sequence[pulumi.Resource],
+    parent: pulumi.Resource,
+) -> k8s.networking.v1.Ingress:
+    """`/admin` for the admin ranges only: an Ingress in the same IngressGroup whose rules come
+    before the chart's (lower `group.order`). Its Prefix path forwards only requests from the
+    admin ranges; the ImplementationSpecific paths, which the controller orders after it,
+    answer everyone else with a 403 from the ALB itself."""
+    closed = k8s.networking.v1.IngressBackendArgs(
+        service=k8s.networking.v1.IngressServiceBackendArgs(
+            name=ADMIN_AREA_CLOSED,
+            port=k8s.networking.v1.ServiceBackendPortArgs(name=USE_ANNOTATION),
+        )
+    )
+    return k8s.networking.v1.Ingress(
+        f"{name}-admin-area",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{RELEASE}-admin-area",
+            namespace=space.metadata.name,
+            annotations={
+                **_alb_annotations(args),
+                f"{ALB}/group.order": "-10",
+                f"{ALB}/conditions.{WEBSERVICE}": source_ip_condition(args.access.admin_cidrs),
+                f"{ALB}/actions.{ADMIN_AREA_CLOSED}": fixed_response_action(
+                    403, "GitLab's admin area is reachable from the admin ranges only."
+                ),
+            },
+        ),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name="alb",
+            rules=[
+                k8s.networking.v1.IngressRuleArgs(
+                    host=host,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                        paths=[
+                            k8s.networking.v1.HTTPIngressPathArgs(
+                                path=ADMIN_AREA,
+                                path_type="Prefix",
+                                backend=k8s.networking.v1.IngressBackendArgs(
+                                    service=k8s.networking.v1.IngressServiceBackendArgs(
+                                        name=WEBSERVICE,
+                                        port=k8s.networking.v1.ServiceBackendPortArgs(
+                                            number=WORKHORSE_PORT
+                                        ),
+                                    )
+                                ),
+                            ),
+                            *(
+                                k8s.networking.v1.HTTPIngressPathArgs(
+                                    path=pattern,
+                                    path_type="ImplementationSpecific",
+                                    backend=closed,
+                                )
+                                for pattern in (ADMIN_AREA, f"{ADMIN_AREA}/*")
+                            ),
+                        ]
+                    ),
+                )
+            ],
+        ),
+        # After the release: the controller fails the whole IngressGroup while a backend
+        # Service is missing. A destroy removes it while the controllers still run.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )
 
 
 def _gitlab_shell(args: GitLabArgs) -> dict[str, object]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from alb_model import route
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
 from components.gitlab import _object_storage_connection
@@ -311,3 +312,92 @@ def test_pod_identity_binds_each_of_gitlabs_service_accounts() -> None:
         f"gitlab-{c}" for c in ("webservice", "sidekiq", "toolbox", "migrations", "registry")
     )
     assert all(a["inputs"]["namespace"] == "gitlab" for a in associations)
+
+
+# --- the admin area -------------------------------------------------------------------------
+
+
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+HOST = "gitlab.dev.gitops.example.com"
+ADMIN, USER = "192.0.2.10", "198.51.100.7"  # dev's admin_cidrs / gitlab_cidrs
+
+
+def alb_ingresses(plan: Plan) -> list[dict[str, Any]]:
+    """The IngressGroup's GitLab members: the stack's own and the one the chart renders from
+    `global.ingress` (one path, `/`, to the webservice's workhorse port)."""
+    ingress = values(plan)["global"]["ingress"]
+    chart_rendered = {
+        "metadata": {"annotations": ingress["annotations"]},
+        "spec": {
+            "rules": [
+                {
+                    "host": HOST,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": ingress["path"],
+                                "pathType": ingress["pathType"],
+                                "backend": {
+                                    "service": {
+                                        "name": "gitlab-webservice-default",
+                                        "port": {"number": 8181},
+                                    }
+                                },
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+    }
+    return [*(i["inputs"] for i in plan.of_type(INGRESS)), chart_rendered]
+
+
+def test_the_admin_area_answers_the_admin_ranges_only(dev_plan: Plan) -> None:
+    ingresses = alb_ingresses(dev_plan)
+    for request in ("/admin", "/admin/", "/admin/users", "/admin/sidekiq/busy"):
+        assert route(ingresses, HOST, request, ADMIN).backend == "gitlab-webservice-default"
+        refused = route(ingresses, HOST, request, USER).action
+        assert refused is not None, request
+        assert refused["fixedResponseConfig"]["statusCode"] == "403"
+    for request in ("/", "/users/sign_in", "/api/v4/projects", "/administrator/project"):
+        for source in (ADMIN, USER):
+            assert route(ingresses, HOST, request, source).backend == "gitlab-webservice-default"
+            assert route(ingresses, HOST, request, source).action is None
+
+
+def test_the_admin_area_ingress_joins_the_shared_alb_with_the_same_settings(
+    dev_plan: Plan,
+) -> None:
+    (admin_area,) = dev_plan.of_type(INGRESS)
+    ours = admin_area["inputs"]["metadata"]["annotations"]
+    chart = values(dev_plan)["global"]["ingress"]["annotations"]
+    # The controller refuses an IngressGroup whose members disagree on these.
+    for key in (
+        "group.name",
+        "scheme",
+        "listen-ports",
+        "ssl-policy",
+        "certificate-arn",
+        "security-groups",
+        "target-type",
+        "success-codes",
+    ):
+        assert ours[f"{ALB}/{key}"] == chart[f"{ALB}/{key}"], key
+    assert admin_area["inputs"]["spec"]["ingressClassName"] == "alb"
+
+
+def test_the_admin_area_ingress_comes_after_gitlab_and_goes_before_the_controllers(
+    dev_plan: Plan,
+) -> None:
+    (admin_area,) = dev_plan.of_type(INGRESS)
+    assert depends_on(admin_area, gitlab(dev_plan))
+    for controller in ("-alb", "-external-dns"):
+        assert depends_on(admin_area, one(dev_plan, RELEASE, controller))
+
+
+def test_the_admin_area_can_be_left_open() -> None:
+    plan = plan_for(with_changes(DEV, gitlab={"admin_area": "everyone"}), stack="dev")
+    assert plan.of_type(INGRESS) == []
+    ingresses = alb_ingresses(plan)
+    assert route(ingresses, HOST, "/admin/users", USER).backend == "gitlab-webservice-default"
