@@ -10,6 +10,7 @@ it; on the shared ALB it is answered with a 404 before it reaches Argo CD).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,7 +82,13 @@ class ArgoCd(pulumi.ComponentResource):
         password_changed = command.local.Command(
             f"{name}-admin-password-changed",
             create=UTC_NOW,
-            triggers=[password.bcrypt_hash],
+            # A digest of the (salted) hash: it changes with the password but is no secret,
+            # so neither is the time (a secret trigger would make the Command's output one).
+            triggers=[
+                pulumi.Output.unsecret(
+                    password.bcrypt_hash.apply(lambda h: hashlib.sha256(h.encode()).hexdigest())
+                )
+            ],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.url = f"https://{host}"

@@ -398,7 +398,9 @@ class AccessConfig(_Strict):
 
     admin_cidrs: list[AdminCidr] = Field(
         min_length=1,
-        description="Ranges allowed to reach the Kubernetes API, Argo CD and GitLab's admin area.",
+        description="Ranges allowed to reach the Kubernetes API, Argo CD and GitLab's admin area; "
+        "at most 3 while ALB rules admit them (gitlab.admin_area: admins, argocd.exposure: "
+        "ingress).",
     )
     gitlab_cidrs: list[Cidr] = Field(
         default=[],
@@ -718,6 +720,10 @@ def load_config() -> tuple[PlatformConfig, PlatformSecrets]:
     )
 
 
+MAX_ALB_SOURCE_RANGES = 3
+"""Source ranges an ALB listener rule can hold beside its host and one path pattern."""
+
+
 def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | None, list[str]]:
     """Validate raw config values; return the model or every problem found, as user text."""
     production = raw.get("production")
@@ -741,6 +747,21 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
         problems.append(
             f"{project}:network/nodes: set, but cluster.mode 'existing' brings its own VPC "
             "and nodes; remove them"
+        )
+    source_rules = [
+        f"gitlab.admin_area: {config.gitlab.admin_area}"
+        if config.gitlab.admin_area == "admins"
+        else "",
+        f"argocd.exposure: {config.argocd.exposure}" if config.argocd.exposure == "ingress" else "",
+    ]
+    if any(source_rules) and len(config.access.admin_cidrs) > MAX_ALB_SOURCE_RANGES:
+        problems.append(
+            f"{project}:access.admin_cidrs: {len(config.access.admin_cidrs)} ranges, but "
+            f"{' and '.join(r for r in source_rules if r)} admit them in ALB listener rules, "
+            f"which take at most {MAX_ALB_SOURCE_RANGES} (a rule has at most 5 condition "
+            "values: its host, its path and the ranges); expected at most "
+            f"{MAX_ALB_SOURCE_RANGES} ranges (merge neighbouring ones), or gitlab.admin_area: "
+            "everyone and argocd.exposure: loadbalancer"
         )
     names = [app.name for app in config.applications]
     if len(set(names)) != len(names):

@@ -49,7 +49,9 @@ PASSWORD_KEY = "password"
 # The chart's web entry point: workhorse on the webservice Service (what its Ingress targets).
 WEBSERVICE = f"{RELEASE}-webservice-default"
 WORKHORSE_PORT = 8181
-ADMIN_AREA = "/admin"
+# One pattern per rule: an ALB rule takes 5 condition values (host, pattern, source ranges).
+ADMIN_AREA_OPEN = ("/admin", "/admin/*")
+ADMIN_AREA_CLOSED_TO = (*ADMIN_AREA_OPEN, "/admin.*", "//*")
 ADMIN_AREA_CLOSED = "admin-area-closed"
 """The ALB action answering the admin area to everyone outside the admin ranges."""
 
@@ -295,15 +297,24 @@ def _admin_area(
     parent: pulumi.Resource,
 ) -> k8s.networking.v1.Ingress:
     """`/admin` for the admin ranges only: an Ingress in the same IngressGroup whose rules come
-    before the chart's (lower `group.order`). Its Prefix path forwards only requests from the
-    admin ranges; the ImplementationSpecific paths, which the controller orders after it,
-    answer everyone else with a 403 from the ALB itself."""
-    closed = k8s.networking.v1.IngressBackendArgs(
-        service=k8s.networking.v1.IngressServiceBackendArgs(
-            name=ADMIN_AREA_CLOSED,
-            port=k8s.networking.v1.ServiceBackendPortArgs(name=USE_ANNOTATION),
+    before the chart's (lower `group.order`). Its paths are ALB patterns, kept in the order
+    listed: the admin area forwarded on a source-ip condition, then the same area and the
+    spellings GitLab also routes there (`/admin.json`: Rails' optional format; `//admin`:
+    Rails squeezes slashes, the ALB does not) answered 403 by the ALB itself."""
+
+    def path(
+        pattern: str, service: str, port: k8s.networking.v1.ServiceBackendPortArgs
+    ) -> k8s.networking.v1.HTTPIngressPathArgs:
+        return k8s.networking.v1.HTTPIngressPathArgs(
+            path=pattern,
+            path_type="ImplementationSpecific",
+            backend=k8s.networking.v1.IngressBackendArgs(
+                service=k8s.networking.v1.IngressServiceBackendArgs(name=service, port=port)
+            ),
         )
-    )
+
+    workhorse = k8s.networking.v1.ServiceBackendPortArgs(number=WORKHORSE_PORT)
+    action = k8s.networking.v1.ServiceBackendPortArgs(name=USE_ANNOTATION)
     return k8s.networking.v1.Ingress(
         f"{name}-admin-area",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -325,33 +336,15 @@ def _admin_area(
                     host=host,
                     http=k8s.networking.v1.HTTPIngressRuleValueArgs(
                         paths=[
-                            k8s.networking.v1.HTTPIngressPathArgs(
-                                path=ADMIN_AREA,
-                                path_type="Prefix",
-                                backend=k8s.networking.v1.IngressBackendArgs(
-                                    service=k8s.networking.v1.IngressServiceBackendArgs(
-                                        name=WEBSERVICE,
-                                        port=k8s.networking.v1.ServiceBackendPortArgs(
-                                            number=WORKHORSE_PORT
-                                        ),
-                                    )
-                                ),
-                            ),
-                            *(
-                                k8s.networking.v1.HTTPIngressPathArgs(
-                                    path=pattern,
-                                    path_type="ImplementationSpecific",
-                                    backend=closed,
-                                )
-                                for pattern in (ADMIN_AREA, f"{ADMIN_AREA}/*")
-                            ),
+                            *(path(p, WEBSERVICE, workhorse) for p in ADMIN_AREA_OPEN),
+                            *(path(p, ADMIN_AREA_CLOSED, action) for p in ADMIN_AREA_CLOSED_TO),
                         ]
                     ),
                 )
             ],
         ),
-        # After the release: the controller fails the whole IngressGroup while a backend
-        # Service is missing. A destroy removes it while the controllers still run.
+        # After the release: until the Service exists, the controller answers 503 for it.
+        # A destroy removes it while the controllers still run.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
     )
 

@@ -10,6 +10,9 @@ ends up (not a re-implementation of the controller):
   `*` wildcards.
 - `conditions.<backend name>` (here only `source-ip`) must also hold for a rule to match;
   `actions.<backend name>` replaces the forward for backends on port `use-annotation`.
+- A listener rule takes at most 5 condition values (host, path patterns, source ranges; a
+  Prefix path other than `/` becomes two patterns, `/a` and `/a/*`): the controller cannot
+  create a larger one, and then reconciles none of the group. `route` refuses such a rule.
 """
 
 from __future__ import annotations
@@ -43,11 +46,21 @@ def _matches(path: Mapping[str, Any], request: str) -> bool:
     return fnmatch.fnmatchcase(request, value)
 
 
-def _conditions_hold(annotations: Mapping[str, Any], backend: str, source: str) -> bool:
-    raw = annotations.get(f"{ALB}/conditions.{backend}")
-    if raw is None:
-        return True
-    for condition in json.loads(raw):
+MAX_CONDITION_VALUES = 5
+
+
+def _condition_values(
+    rule: Mapping[str, Any], path: Mapping[str, Any], conditions: list[Any]
+) -> int:
+    patterns = 2 if path["pathType"] == "Prefix" and path["path"].rstrip("/") else 1
+    ranges = sum(
+        len(c["sourceIpConfig"]["values"]) for c in conditions if c["field"] == "source-ip"
+    )
+    return (1 if rule.get("host") else 0) + patterns + ranges
+
+
+def _conditions_hold(conditions: list[Any], source: str) -> bool:
+    for condition in conditions:
         if condition["field"] == "source-ip":
             ranges = condition["sourceIpConfig"]["values"]
             address = ipaddress.ip_address(source)
@@ -79,7 +92,11 @@ def route(ingresses: list[Mapping[str, Any]], host: str, request: str, source: s
             for path in paths:
                 backend = path["backend"]["service"]
                 name = str(backend["name"])
-                if not _matches(path, request) or not _conditions_hold(annotations, name, source):
+                conditions = json.loads(annotations.get(f"{ALB}/conditions.{name}", "[]"))
+                values = _condition_values(rule, path, conditions)
+                if values > MAX_CONDITION_VALUES:
+                    raise ValueError(f"a rule for {path['path']} needs {values} condition values")
+                if not _matches(path, request) or not _conditions_hold(conditions, source):
                     continue
                 if backend["port"] == {"name": "use-annotation"}:
                     return Answer(name, json.loads(annotations[f"{ALB}/actions.{name}"]))

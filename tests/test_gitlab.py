@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
-from alb_model import route
+from alb_model import Answer, route
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
+from components.config import ConfigError
 from components.gitlab import _object_storage_connection
 from offline.plan import SECRET, Plan
 
@@ -353,17 +354,56 @@ def alb_ingresses(plan: Plan) -> list[dict[str, Any]]:
     return [*(i["inputs"] for i in plan.of_type(INGRESS)), chart_rendered]
 
 
+def refused(answer: Answer) -> bool:
+    return answer.action is not None and answer.action["fixedResponseConfig"]["statusCode"] == "403"
+
+
 def test_the_admin_area_answers_the_admin_ranges_only(dev_plan: Plan) -> None:
     ingresses = alb_ingresses(dev_plan)
     for request in ("/admin", "/admin/", "/admin/users", "/admin/sidekiq/busy"):
         assert route(ingresses, HOST, request, ADMIN).backend == "gitlab-webservice-default"
-        refused = route(ingresses, HOST, request, USER).action
-        assert refused is not None, request
-        assert refused["fixedResponseConfig"]["statusCode"] == "403"
+        assert refused(route(ingresses, HOST, request, USER)), request
+
+
+def test_other_spellings_of_the_admin_area_are_refused(dev_plan: Plan) -> None:
+    # GitLab routes these to the admin area too: Rails' optional `(.:format)` on the admin
+    # root, and Rails squeezing repeated slashes (the ALB matches the path as sent).
+    ingresses = alb_ingresses(dev_plan)
+    for request in ("/admin.json", "/admin.html", "//admin", "//admin/users", "///admin"):
+        assert refused(route(ingresses, HOST, request, USER)), request
     for request in ("/", "/users/sign_in", "/api/v4/projects", "/administrator/project"):
         for source in (ADMIN, USER):
             assert route(ingresses, HOST, request, source).backend == "gitlab-webservice-default"
             assert route(ingresses, HOST, request, source).action is None
+
+
+def test_up_to_three_admin_ranges_fit_the_alb_rules() -> None:
+    ranges = ["192.0.2.0/26", "192.0.2.64/26", "192.0.2.128/25"]
+    plan = plan_for(with_changes(DEV, access={"admin_cidrs": ranges}), stack="dev")
+    assert route(alb_ingresses(plan), HOST, "/admin/users", "192.0.2.200").action is None
+
+
+def test_a_fourth_admin_range_is_refused_before_anything_is_created() -> None:
+    ranges = ["192.0.2.0/26", "192.0.2.64/26", "192.0.2.128/26", "192.0.2.192/26"]
+    with pytest.raises(ConfigError) as error:
+        plan_for(with_changes(DEV, access={"admin_cidrs": ranges}), stack="dev")
+    (problem,) = error.value.problems
+    assert problem.startswith(f"{PROJECT}:access.admin_cidrs: 4 ranges, but gitlab.admin_area")
+    assert "at most 3" in problem
+    open_area = with_changes(DEV, access={"admin_cidrs": ranges}, gitlab={"admin_area": "everyone"})
+    assert plan_for(open_area, stack="dev").of_type(INGRESS) == []
+
+
+def test_the_admin_area_forwards_to_the_charts_web_entry_point(dev_plan: Plan) -> None:
+    # What the chart's own Ingress targets (chart 10.x: Service `<release>-webservice-default`,
+    # port `gitlab.webservice.service.workhorseExternalPort`, 8181).
+    (admin_area,) = dev_plan.of_type(INGRESS)
+    forwards = [
+        p["backend"]["service"]
+        for p in admin_area["inputs"]["spec"]["rules"][0]["http"]["paths"]
+        if "number" in p["backend"]["service"]["port"]
+    ]
+    assert forwards == [{"name": "gitlab-webservice-default", "port": {"number": 8181}}] * 2
 
 
 def test_the_admin_area_ingress_joins_the_shared_alb_with_the_same_settings(
