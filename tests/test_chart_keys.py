@@ -389,7 +389,7 @@ def value_paths(values: Any, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]
 def test_keys_documented_elsewhere_are_keys_the_stacks_set() -> None:
     # An entry the stacks no longer need would silently widen what the check accepts.
     ssh = with_changes(
-        stack_file_config("dev"), gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/24"]}
+        stack_file_config("dev"), gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}
     )
     set_paths: dict[str, set[tuple[str, ...]]] = {}
     for config, stack in (

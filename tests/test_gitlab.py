@@ -354,6 +354,17 @@ def alb_ingresses(plan: Plan) -> list[dict[str, Any]]:
     return [*(i["inputs"] for i in plan.of_type(INGRESS)), chart_rendered]
 
 
+FOUR_RANGES = ["192.0.2.0/26", "192.0.2.64/26", "192.0.2.128/26", "192.0.2.192/26"]
+
+
+def open_admin_area_plan() -> Plan:
+    """An open admin area: then the admin ranges are not limited to three."""
+    config = with_changes(
+        DEV, access={"admin_cidrs": FOUR_RANGES}, gitlab={"admin_area": "everyone"}
+    )
+    return plan_for(config, stack="dev")
+
+
 def refused(answer: Answer) -> bool:
     return answer.action is not None and answer.action["fixedResponseConfig"]["statusCode"] == "403"
 
@@ -384,14 +395,12 @@ def test_up_to_three_admin_ranges_fit_the_alb_rules() -> None:
 
 
 def test_a_fourth_admin_range_is_refused_before_anything_is_created() -> None:
-    ranges = ["192.0.2.0/26", "192.0.2.64/26", "192.0.2.128/26", "192.0.2.192/26"]
     with pytest.raises(ConfigError) as error:
-        plan_for(with_changes(DEV, access={"admin_cidrs": ranges}), stack="dev")
+        plan_for(with_changes(DEV, access={"admin_cidrs": FOUR_RANGES}), stack="dev")
     (problem,) = error.value.problems
     assert problem.startswith(f"{PROJECT}:access.admin_cidrs: 4 ranges, but gitlab.admin_area")
     assert "at most 3" in problem
-    open_area = with_changes(DEV, access={"admin_cidrs": ranges}, gitlab={"admin_area": "everyone"})
-    assert plan_for(open_area, stack="dev").of_type(INGRESS) == []
+    assert open_admin_area_plan().of_type(INGRESS) == []
 
 
 def test_the_admin_area_forwards_to_the_charts_web_entry_point(dev_plan: Plan) -> None:
@@ -437,7 +446,7 @@ def test_the_admin_area_ingress_comes_after_gitlab_and_goes_before_the_controlle
 
 
 def test_the_admin_area_can_be_left_open() -> None:
-    plan = plan_for(with_changes(DEV, gitlab={"admin_area": "everyone"}), stack="dev")
+    plan = open_admin_area_plan()
     assert plan.of_type(INGRESS) == []
     ingresses = alb_ingresses(plan)
     assert route(ingresses, HOST, "/admin/users", USER).backend == "gitlab-webservice-default"
