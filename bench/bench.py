@@ -69,6 +69,20 @@ def measure(
     return Sample(walls, peaks)
 
 
+def measure_pairs(a: list[str], b: list[str], runs: int = RUNS) -> tuple[Sample, Sample, float]:
+    """`a` and `b` in turn (a b a b ...), and the median of the per-pair ratios a/b: the
+    machine's speed drifts over minutes, and a ratio of two separately taken medians moves
+    with it."""
+    first, second = Sample([], []), Sample([], [])
+    for _ in range(runs):
+        for command, sample in ((a, first), (b, second)):
+            one = measure(command, runs=1, warmup=0)
+            sample.wall += one.wall
+            sample.peak_mib += one.peak_mib
+    ratio = statistics.median(x / y for x, y in zip(first.wall, second.wall, strict=True))
+    return first, second, ratio
+
+
 def plan_modules() -> list[str]:
     """The pulumi and provider modules a dev plan imports (the SDKs load submodules lazily)."""
     probe = (
@@ -140,13 +154,17 @@ def main() -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     plan_cmd = [PYTHON, "-m", "offline.plan", "--no-policy", "--stack"]
     print("measuring plans ...", flush=True)
-    dev = measure([*plan_cmd, "dev"])
+    modules = plan_modules()
+    floor_cmd = [
+        PYTHON,
+        "-c",
+        f"import importlib\nfor m in {modules!r}: importlib.import_module(m)",
+    ]
+    for command in ([*plan_cmd, "dev"], floor_cmd):
+        measure(command, runs=0)  # the warm-up run measure() gives the others
+    dev, floor, ratio = measure_pairs([*plan_cmd, "dev"], floor_cmd)
     prod = measure([*plan_cmd, "prod"])
     dev_policy = measure([PYTHON, "-m", "offline.plan", "--stack", "dev"])
-    modules = plan_modules()
-    floor = measure(
-        [PYTHON, "-c", f"import importlib\nfor m in {modules!r}: importlib.import_module(m)"]
-    )
 
     print("measuring scale ...", flush=True)
     scale: dict[int, Sample] = {}
@@ -195,6 +213,7 @@ def main() -> None:
         prod=prod,
         dev_policy=dev_policy,
         floor=floor,
+        ratio=ratio,
         modules=len(modules),
         scale=scale,
         resources_per_count=resources_per_count,
@@ -239,7 +258,8 @@ own maximum resident set. Reproduce with `make bench` (`BENCH_RUNS=N` for more r
 {row("plan dev with the policy pack (`make plan`)", f["dev_policy"])}
 {row(f"import floor ({f['modules']} pulumi/provider modules)", f["floor"])}
 
-Dev plan / import floor: **{f["dev"].median() / f["floor"].median():.2f}x** (target 1.5x).
+Dev plan / import floor: **{f["ratio"]:.2f}x** (target 1.5x; the median of {RUNS} ratios of
+runs taken in turn, so that the machine's drift cancels out).
 The dev plan holds {f["resource_count"]} resources.
 
 ## Scale with applications
