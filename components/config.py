@@ -748,16 +748,19 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
             f"{project}:network/nodes: set, but cluster.mode 'existing' brings its own VPC "
             "and nodes; remove them"
         )
-    source_rules = [
-        f"gitlab.admin_area: {config.gitlab.admin_area}"
-        if config.gitlab.admin_area == "admins"
-        else "",
-        f"argocd.exposure: {config.argocd.exposure}" if config.argocd.exposure == "ingress" else "",
+    # Features that put admin_cidrs into ALB listener-rule conditions.
+    alb_source_rules = [
+        feature
+        for feature, on in (
+            ("gitlab.admin_area: admins", config.gitlab.admin_area == "admins"),
+            ("argocd.exposure: ingress", config.argocd.exposure == "ingress"),
+        )
+        if on
     ]
-    if any(source_rules) and len(config.access.admin_cidrs) > MAX_ALB_SOURCE_RANGES:
+    if alb_source_rules and len(config.access.admin_cidrs) > MAX_ALB_SOURCE_RANGES:
         problems.append(
             f"{project}:access.admin_cidrs: {len(config.access.admin_cidrs)} ranges, but "
-            f"{' and '.join(r for r in source_rules if r)} admit them in ALB listener rules, "
+            f"{' and '.join(alb_source_rules)} admit them in ALB listener rules, "
             f"which take at most {MAX_ALB_SOURCE_RANGES} (a rule has at most 5 condition "
             "values: its host, its path and the ranges); expected at most "
             f"{MAX_ALB_SOURCE_RANGES} ranges (merge neighbouring ones), or gitlab.admin_area: "
