@@ -36,6 +36,26 @@ class Answer:
     """The action's JSON when the backend is an action (`use-annotation`)."""
 
 
+def rendered_ingress(
+    host: str,
+    annotations: Mapping[str, Any],
+    extra_paths: list[Mapping[str, Any]],
+    path: str,
+    path_type: str,
+    service: str,
+    port: int,
+) -> dict[str, Any]:
+    """An Ingress as a chart renders it from its values: extra paths, then its own path to
+    its Service (offline, the charts are never rendered)."""
+    own = {
+        "path": path,
+        "pathType": path_type,
+        "backend": {"service": {"name": service, "port": {"number": port}}},
+    }
+    rule = {"host": host, "http": {"paths": [*extra_paths, own]}}
+    return {"metadata": {"annotations": dict(annotations)}, "spec": {"rules": [rule]}}
+
+
 def _matches(path: Mapping[str, Any], request: str) -> bool:
     kind, value = path["pathType"], path["path"]
     if kind == "Exact":

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from alb_model import route
+from alb_model import rendered_ingress, route
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
 from offline.plan import SECRET, Plan
@@ -176,15 +176,9 @@ def test_ingress_exposure_answers_swagger_itself(ingress_plan: Plan) -> None:
     server = values(ingress_plan)["server"]["ingress"]
     host = "argocd.dev.gitops.example.com"
     # The Ingress the chart renders: extra paths, then its own (server.ingress.path, pathType).
-    own = {
-        "path": "/",
-        "pathType": "Prefix",
-        "backend": {"service": {"name": "argocd-server", "port": {"number": 80}}},
-    }
-    ingress = {
-        "metadata": {"annotations": server["annotations"]},
-        "spec": {"rules": [{"host": host, "http": {"paths": [*server["extraPaths"], own]}}]},
-    }
+    ingress = rendered_ingress(
+        host, server["annotations"], server["extraPaths"], "/", "Prefix", "argocd-server", 80
+    )
     admin, outsider = "192.0.2.10", "198.51.100.7"
     for request in ("/swagger-ui", "/swagger-ui/", "/swagger.json"):
         for source in (admin, outsider):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from alb_model import Answer, route
+from alb_model import Answer, rendered_ingress, route
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
 from components.config import ConfigError
@@ -327,30 +327,15 @@ def alb_ingresses(plan: Plan) -> list[dict[str, Any]]:
     """The IngressGroup's GitLab members: the stack's own and the one the chart renders from
     `global.ingress` (one path, `/`, to the webservice's workhorse port)."""
     ingress = values(plan)["global"]["ingress"]
-    chart_rendered = {
-        "metadata": {"annotations": ingress["annotations"]},
-        "spec": {
-            "rules": [
-                {
-                    "host": HOST,
-                    "http": {
-                        "paths": [
-                            {
-                                "path": ingress["path"],
-                                "pathType": ingress["pathType"],
-                                "backend": {
-                                    "service": {
-                                        "name": "gitlab-webservice-default",
-                                        "port": {"number": 8181},
-                                    }
-                                },
-                            }
-                        ]
-                    },
-                }
-            ]
-        },
-    }
+    chart_rendered = rendered_ingress(
+        HOST,
+        ingress["annotations"],
+        [],
+        ingress["path"],
+        ingress["pathType"],
+        "gitlab-webservice-default",
+        8181,
+    )
     return [*(i["inputs"] for i in plan.of_type(INGRESS)), chart_rendered]
 
 
