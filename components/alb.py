@@ -67,9 +67,12 @@ def tls_nlb_annotations(
     tls_policy: str,
     tls_port: str,
     hostname: str,
+    *,
+    alpn_policy: str,
 ) -> dict[str, pulumi.Input[str]]:
-    """Internet-facing NLB ending TLS on `tls_port` with the stack's certificate, HTTP/2 by
-    ALPN (gRPC), behind the given security group, and a DNS name from ExternalDNS."""
+    """Internet-facing NLB ending TLS on `tls_port` with the stack's certificate and the
+    given ALPN policy (which protocol the NLB agrees with clients, and so forwards to the
+    targets), behind the given security group, and a DNS name from ExternalDNS."""
     return {
         f"{NLB}/aws-load-balancer-type": "external",
         f"{NLB}/aws-load-balancer-nlb-target-type": "ip",
@@ -77,7 +80,7 @@ def tls_nlb_annotations(
         f"{NLB}/aws-load-balancer-ssl-cert": certificate_arn,
         f"{NLB}/aws-load-balancer-ssl-ports": tls_port,
         f"{NLB}/aws-load-balancer-ssl-negotiation-policy": tls_policy,
-        f"{NLB}/aws-load-balancer-alpn-policy": "HTTP2Preferred",
+        f"{NLB}/aws-load-balancer-alpn-policy": alpn_policy,
         f"{NLB}/aws-load-balancer-security-groups": security_group_id,
         f"{NLB}/aws-load-balancer-manage-backend-security-group-rules": "true",
         EXTERNAL_DNS_HOSTNAME: hostname,

@@ -44,6 +44,16 @@ UTC_NOW = "date -u +%Y-%m-%dT%H:%M:%SZ"
 DISABLE_SWAGGER_UI = "ARGOCD_SERVER_DISABLE_SWAGGER_UI"
 # The unauthenticated API docs: the UI, and the OpenAPI document it loads.
 SWAGGER_PATHS = (("/swagger-ui", "Prefix"), ("/swagger.json", "Exact"))
+# The NLB ends TLS and hands argocd-server the protocol it agreed with the client by ALPN.
+# argocd-server's plain (`server.insecure`) listener accepts HTTP/1.x and gRPC over HTTP/2
+# only (argo-cd v3.5.1 server/server.go, the cmux matchers: `cmux.HTTP1Fast()` and
+# `cmux.HTTP2HeaderField("content-type", "application/grpc")`), so a browser's HTTP/2 request
+# is dropped. `HTTP2Optional` prefers http/1.1 and offers h2 last (aws-load-balancer-controller
+# v3.5.0 docs/guide/service/annotations.md, `aws-load-balancer-alpn-policy`; the NLB policies:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/network/create-tls-listener.html#alpn-policies):
+# browsers, which offer both, get HTTP/1.1; the argocd CLI's gRPC client offers only h2 and
+# gets it, so `argocd login` needs neither --grpc-web nor --insecure.
+ALPN_POLICY = "HTTP2Optional"
 SWAGGER_BLOCKED = "swagger-blocked"
 """The ALB action answering the Swagger paths (`ingress` exposure)."""
 
@@ -164,6 +174,7 @@ def _exposure(args: ArgoCdArgs, host: str) -> dict[str, object]:
                     args.tls_policy,
                     tls_port="https",
                     hostname=host,
+                    alpn_policy=ALPN_POLICY,
                 ),
                 "loadBalancerSourceRanges": admins,
             }

@@ -122,6 +122,36 @@ def test_the_password_time_is_utc_wherever_pulumi_runs(dev_plan: Plan) -> None:
     assert before <= taken <= datetime.now(UTC), stamp
 
 
+# The NLB's ALPN policies, each its protocols in the NLB's order of preference: it picks the
+# first one the client offers (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/
+# create-tls-listener.html#alpn-policies).
+NLB_ALPN = {
+    "HTTP1Only": ("http/1.1", "http/1.0"),
+    "HTTP2Only": ("h2",),
+    "HTTP2Optional": ("http/1.1", "http/1.0", "h2"),
+    "HTTP2Preferred": ("h2", "http/1.1", "http/1.0"),
+    "None": (),
+}
+BROWSER = ("h2", "http/1.1")
+ARGOCD_CLI = ("h2",)  # grpc-go offers h2 only
+
+
+def negotiated(policy: str, offered: tuple[str, ...]) -> str | None:
+    return next((p for p in NLB_ALPN[policy] if p in offered), None)
+
+
+def test_browsers_reach_the_ui_over_http1_and_the_cli_speaks_grpc_over_h2(
+    dev_plan: Plan,
+) -> None:
+    # argocd-server's plain listener serves HTTP/1.x, and HTTP/2 only as gRPC (argo-cd v3.5.1
+    # server/server.go, the cmux matchers): a browser's h2 request would be dropped.
+    policy = values(dev_plan)["server"]["service"]["annotations"][
+        f"{NLB}/aws-load-balancer-alpn-policy"
+    ]
+    assert negotiated(policy, BROWSER) == "http/1.1"
+    assert negotiated(policy, ARGOCD_CLI) == "h2"
+
+
 def test_login_needs_no_insecure_flag_and_no_password_on_the_command_line(
     dev_plan: Plan,
 ) -> None:

@@ -208,6 +208,38 @@ def argocd_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"server.env does not set {ARGOCD_DISABLE_SWAGGER_UI}=true: /swagger-ui is served."
 
 
+ALPN_ANNOTATION = f"{NLB}/aws-load-balancer-alpn-policy"
+ARGOCD_ALPN = "HTTP2Optional"
+
+
+@resource_rule(
+    "argocd-nlb-alpn-serves-browsers",
+    "An NLB that ends TLS in front of a plain-HTTP argocd-server negotiates ALPN "
+    f"{ARGOCD_ALPN}: browsers then speak HTTP/1.1 and the argocd CLI gRPC over h2. The plain "
+    "listener accepts only HTTP/1.x and gRPC over HTTP/2 (argo-cd v3.5.1 server/server.go, the "
+    "cmux matchers), so HTTP2Preferred or HTTP2Only break the web UI, and HTTP1Only or no ALPN "
+    "policy break `argocd login` without --grpc-web (aws-load-balancer-controller v3.5.0 "
+    "docs/guide/service/annotations.md, aws-load-balancer-alpn-policy).",
+    types=[HELM_RELEASE],
+    remediation=f"Set server.service.annotations.'{ALPN_ANNOTATION}' to {ARGOCD_ALPN} "
+    "(components/argocd.py).",
+)
+def argocd_nlb_alpn_serves_browsers(args: ResourceValidationArgs) -> Iterator[str]:
+    if chart_of(args) != "argo-cd":
+        return
+    values = helm_values(args)
+    annotations = dig(values, "server", "service", "annotations") or {}
+    ends_tls = bool(annotations.get(f"{NLB}/aws-load-balancer-ssl-cert"))
+    if not ends_tls or not is_true(dig(values, "configs", "params", "server.insecure")):
+        return
+    alpn = annotations.get(ALPN_ANNOTATION)
+    if alpn != ARGOCD_ALPN:
+        yield (
+            f"The NLB in front of argocd-server negotiates ALPN {alpn!r}, not {ARGOCD_ALPN!r}: "
+            "browsers or the argocd CLI reach a listener that cannot serve their protocol."
+        )
+
+
 def _swagger_ui_off(env: Any) -> bool:
     if not isinstance(env, Sequence) or isinstance(env, str):
         return False
@@ -226,4 +258,5 @@ POLICIES = [
     gitlab_values_safe,
     externaldns_owner_and_domain,
     argocd_values_safe,
+    argocd_nlb_alpn_serves_browsers,
 ]

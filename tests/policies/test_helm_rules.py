@@ -49,7 +49,10 @@ ARGOCD_VALUES = {
         "env": [{"name": "ARGOCD_SERVER_DISABLE_SWAGGER_UI", "value": "true"}],
         "service": {
             "type": "LoadBalancer",
-            "annotations": {f"{NLB}/aws-load-balancer-ssl-cert": "arn:aws:acm:cert"},
+            "annotations": {
+                f"{NLB}/aws-load-balancer-ssl-cert": "arn:aws:acm:cert",
+                f"{NLB}/aws-load-balancer-alpn-policy": "HTTP2Optional",
+            },
         },
     },
 }
@@ -236,6 +239,30 @@ def test_argocd_server_insecure_behind_an_alb_ingress() -> None:
     assert mandatory(analyze(policy, release("argo-cd", disabled)))
     secure = changed(plain, "configs/params/server.insecure", False)
     assert mandatory(analyze(policy, release("argo-cd", secure))) == []
+
+
+def _with_alpn(policy: Any) -> dict[str, Any]:
+    """ARGOCD_VALUES with the NLB's ALPN policy set to `policy` (None: no annotation)."""
+    annotations = {**ARGOCD_VALUES["server"]["service"]["annotations"]}  # type: ignore[index]
+    annotations.pop(f"{NLB}/aws-load-balancer-alpn-policy")
+    if policy is not None:
+        annotations[f"{NLB}/aws-load-balancer-alpn-policy"] = policy
+    return changed(ARGOCD_VALUES, "server/service/annotations", annotations)
+
+
+def test_argocd_nlb_alpn_serves_browsers() -> None:
+    policy = helm.argocd_nlb_alpn_serves_browsers
+    assert mandatory(analyze(policy, release("argo-cd", ARGOCD_VALUES))) == []
+    for bad in ("HTTP2Preferred", "HTTP2Only", "HTTP1Only", "None", None):
+        (message,) = mandatory(analyze(policy, release("argo-cd", _with_alpn(bad))))
+        assert f"negotiates ALPN {bad!r}, not 'HTTP2Optional'" in message, bad
+    # TLS in argocd-server itself, or no NLB ending TLS: the load balancer's ALPN is not ours.
+    secure = changed(_with_alpn(None), "configs/params/server.insecure", False)
+    assert mandatory(analyze(policy, release("argo-cd", secure))) == []
+    no_tls = changed(ARGOCD_VALUES, "server/service/annotations", {})
+    assert mandatory(analyze(policy, release("argo-cd", no_tls))) == []
+    assert mandatory(analyze(policy, release("gitlab", {}))) == []
+    assert undecided(analyze(policy, release("argo-cd", _with_alpn(UNKNOWN))))
 
 
 def test_rules_ignore_other_resource_types() -> None:
