@@ -22,6 +22,7 @@ import pulumi_random as random
 from components.alb import (
     ALB,
     EXTERNAL_DNS_HOSTNAME,
+    TARGETS_READINESS_GATE,
     USE_ANNOTATION,
     fixed_response_action,
     shared_alb_annotations,
@@ -112,6 +113,8 @@ class ArgoCd(pulumi.ComponentResource):
                 chart="argo-cd",
                 source=args.chart,
                 namespace=NAMESPACE,
+                # argocd-server's pods are the load balancer's targets, by IP.
+                namespace_labels=TARGETS_READINESS_GATE,
                 release_name=RELEASE,
                 values={
                     "global": {"domain": host},

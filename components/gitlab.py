@@ -22,6 +22,7 @@ from components.alb import (
     ALB,
     EXTERNAL_DNS_HOSTNAME,
     NLB,
+    TARGETS_READINESS_GATE,
     USE_ANNOTATION,
     fixed_response_action,
     shared_alb_annotations,
@@ -106,7 +107,10 @@ class GitLab(pulumi.ComponentResource):
             ),
             child,
         )
-        space = namespace(name, NAMESPACE, self, [*args.depends_on, *args.storage])
+        # Workhorse (and gitlab-shell) pods are the load balancers' targets, by IP.
+        space = namespace(
+            name, NAMESPACE, self, [*args.depends_on, *args.storage], TARGETS_READINESS_GATE
+        )
         root_password = random.RandomPassword(f"{name}-root", length=32, special=False, opts=child)
         self.root_password = pulumi.Output.secret(root_password.result)
 

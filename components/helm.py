@@ -19,12 +19,18 @@ SYSTEM_NAMESPACES = ("kube-system",)
 
 
 def namespace(
-    name: str, namespace_name: str, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]
+    name: str,
+    namespace_name: str,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource],
+    labels: Mapping[str, str] | None = None,
 ) -> k8s.core.v1.Namespace:
     """A namespace owned by the stack (so a destroy removes it), made after `depends_on`."""
     return k8s.core.v1.Namespace(
         f"{name}-namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace_name),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=namespace_name, labels=dict(labels) if labels else None
+        ),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
 
@@ -41,6 +47,8 @@ class HelmReleaseArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
     release_name: str | None = None
     """Helm's release name (default: the chart's); charts name their objects after it."""
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of the namespace this creates (with a namespace name)."""
 
 
 def helm_release(name: str, args: HelmReleaseArgs, parent: pulumi.Resource) -> k8s.helm.v3.Release:
@@ -51,7 +59,9 @@ def helm_release(name: str, args: HelmReleaseArgs, parent: pulumi.Resource) -> k
     elif args.namespace in SYSTEM_NAMESPACES:
         target = args.namespace
     else:
-        target = namespace(name, args.namespace, parent, args.depends_on).metadata.name
+        target = namespace(
+            name, args.namespace, parent, args.depends_on, args.namespace_labels
+        ).metadata.name
     oci = args.source.repository.startswith("oci://")
     return k8s.helm.v3.Release(
         name,

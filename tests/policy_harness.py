@@ -32,10 +32,12 @@ class Resource:
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
     protect: bool = False
+    plan_urn: str = ""
+    """The URN an offline plan gave it (the dependencies of plan resources name these)."""
 
     @property
     def urn(self) -> str:
-        return f"urn:pulumi:test::gitops-platform::{self.type}::{self.name}"
+        return self.plan_urn or f"urn:pulumi:test::gitops-platform::{self.type}::{self.name}"
 
 
 def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
@@ -109,16 +111,29 @@ def undecided(diagnostics: Sequence[analyzer_pb2.AnalyzeDiagnostic]) -> bool:
 def plan_decisions(
     policies: Sequence[Policy], plan: Any, config: dict[str, Any] | None = None
 ) -> list[tuple[str, str]]:
-    """Every diagnostic these rules give on an offline plan's resources, by resource name."""
-    return [
-        (resource["name"], diagnostic.message)
-        for resource in plan.resources
-        for policy in policies
-        for diagnostic in analyze(
-            policy,
-            Resource(resource["type"], resource["inputs"] or {}, name=resource["name"]),
-            config,
+    """Every diagnostic these rules give on an offline plan, by resource name: resource rules
+    on each resource, stack rules on the whole plan."""
+    resources = [
+        Resource(
+            r["type"],
+            r["inputs"] or {},
+            name=r["name"],
+            dependencies=r["dependencies"],
+            protect=r["protect"],
+            plan_urn=r["urn"],
         )
+        for r in plan.resources
+    ]
+    names = {r.urn: r.name for r in resources}
+    return [
+        (resource.name, diagnostic.message)
+        for resource in resources
+        for policy in policies
+        for diagnostic in analyze(policy, resource, config)
+    ] + [
+        (names.get(diagnostic.urn, diagnostic.urn), diagnostic.message)
+        for policy in policies
+        for diagnostic in analyze_stack(policy, resources, config)
     ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
+from upstream import chart_archive, helm_template, selects
 
 from components.load_balancer_controller import controller_statements
 from offline.plan import Plan
@@ -360,3 +361,32 @@ def test_an_existing_clusters_egress_comes_from_config() -> None:
     plan = plan_for(config, secrets={"kubeconfig": "apiVersion: v1"})
     rules = [r for r in plan.of_type(INGRESS_RULE) if "-cluster-egress-" in r["name"]]
     assert [r["inputs"]["cidrIpv4"] for r in rules] == ["198.51.100.7/32"]
+
+
+# --- load balancer targets ------------------------------------------------------------------
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def namespace_labels(plan: Plan, name: str) -> dict[str, str]:
+    (namespace,) = [r for r in plan.of_type(NAMESPACE) if r["inputs"]["metadata"]["name"] == name]
+    labels: dict[str, str] = namespace["inputs"]["metadata"].get("labels") or {}
+    return labels
+
+
+def test_load_balancer_targets_get_readiness_gates_from_the_controllers_webhook(
+    dev_plan: Plan,
+) -> None:
+    # The controller's own chart decides which pods its webhook gives a readiness gate: render
+    # it (the pinned version, or the newest cached one: the selector is its documented
+    # contract, docs/deploy/pod_readiness_gate.md) and match GitLab's and Argo CD's namespaces.
+    controller = release(dev_plan, "alb")["inputs"]
+    archive = chart_archive(controller["chart"], controller["version"])
+    objects = helm_template(
+        archive, controller["values"], "aws-load-balancer-controller", "kube-system"
+    )
+    (webhooks,) = [o for o in objects if o["kind"] == "MutatingWebhookConfiguration"]
+    (pods,) = [w for w in webhooks["webhooks"] if w["name"] == "mpod.elbv2.k8s.aws"]
+    for name in ("gitlab", "argocd"):
+        assert selects(pods["namespaceSelector"], namespace_labels(dev_plan, name)), name
+    assert not selects(pods["namespaceSelector"], namespace_labels(dev_plan, "external-dns"))

@@ -1,6 +1,6 @@
 """The guardrails, grouped by concern; `ALL_POLICIES` is what the pack enforces."""
 
-from guardrails import argocd, eks, graph, helm, iam, network, storage, tags, tls
+from guardrails import argocd, edge, eks, graph, helm, iam, network, storage, tags, tls
 
 PACK_NAME = "gitops-platform-guardrails"
 
@@ -9,6 +9,7 @@ ALL_POLICIES = [
     *network.POLICIES,
     *iam.POLICIES,
     *tls.POLICIES,
+    *edge.POLICIES,
     *helm.POLICIES,
     *argocd.POLICIES,
     *storage.POLICIES,

@@ -1,0 +1,85 @@
+"""The edge in motion: load balancers that only send traffic to pods that are registered, and
+DNS records that are gone before the controller that deletes them is.
+
+These rules follow what the AWS Load Balancer Controller and ExternalDNS do on their own, out
+of the plan's sight; each description names the upstream behaviour it rests on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import PolicyResource, Severity, StackValidationArgs
+
+from guardrails._common import HELM_RELEASE, stack_rule
+from guardrails.tls import ALB, NLB, walk
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+SERVICE = "kubernetes:core/v1:Service"
+READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
+IP_TARGETS = ((f"{ALB}/target-type", "ip"), (f"{NLB}/aws-load-balancer-nlb-target-type", "ip"))
+
+
+def _targets_pods_by_ip(tree: Any) -> bool:
+    """Some annotation map in `tree` asks the controller for a load balancer with pods (by IP)
+    as its targets."""
+    return any(block.get(key) == value for _, block in walk(tree) for key, value in IP_TARGETS)
+
+
+def _namespace_of(resource: PolicyResource) -> Any:
+    if resource.resource_type == HELM_RELEASE:
+        return resource.props.get("namespace")
+    return (resource.props.get("metadata") or {}).get("namespace")
+
+
+def _load_balancer_sources(resource: PolicyResource) -> Any:
+    if resource.resource_type == HELM_RELEASE:
+        return resource.props.get("values")
+    return (resource.props.get("metadata") or {}).get("annotations")
+
+
+@stack_rule(
+    "load-balancer-targets-have-readiness-gates",
+    "Pods that are load-balancer targets by IP live in a namespace labelled "
+    f"{READINESS_GATE_LABEL}: enabled, so the controller's webhook gives each new pod a "
+    "readiness gate that holds until the target group reports it healthy. Without it a "
+    "rollout stops old pods before the new ones are registered, and clients get 502s "
+    "(aws-load-balancer-controller v3.5.0 docs/deploy/pod_readiness_gate.md).",
+    remediation=f"Create the namespace in the stack with the label {READINESS_GATE_LABEL}: "
+    "enabled (components.alb.TARGETS_READINESS_GATE).",
+    severity=Severity.MEDIUM,
+)
+def load_balancer_targets_have_readiness_gates(
+    args: StackValidationArgs,
+) -> Iterator[tuple[str, str]]:
+    labels_by_namespace: dict[Any, Mapping[str, Any]] = {}
+    for resource in args.resources:
+        if resource.resource_type == NAMESPACE:
+            metadata = resource.props.get("metadata") or {}
+            labels_by_namespace[metadata.get("name")] = metadata.get("labels") or {}
+    for resource in args.resources:
+        if resource.resource_type not in (HELM_RELEASE, INGRESS, SERVICE):
+            continue
+        if not _targets_pods_by_ip(_load_balancer_sources(resource)):
+            continue
+        namespace = _namespace_of(resource)
+        labels = labels_by_namespace.get(namespace)
+        if labels is None:
+            yield (
+                f"{resource.name} puts load-balancer targets in namespace {namespace!r}, which "
+                "the stack does not create, so nothing labels it for readiness gates.",
+                resource.urn,
+            )
+        elif labels.get(READINESS_GATE_LABEL) != "enabled":
+            yield (
+                f"{resource.name} puts load-balancer targets in namespace {namespace!r}, which "
+                f"lacks the label {READINESS_GATE_LABEL}: enabled.",
+                resource.urn,
+            )
+
+
+POLICIES = [
+    load_balancer_targets_have_readiness_gates,
+]
