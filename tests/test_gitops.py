@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
+from upstream import kustomize
 
 from components.applications import MINIO_ROOT_SECRET
 from components.config import GITOPS_DIR
@@ -40,48 +39,25 @@ def repository_secret(plan: Plan) -> dict[str, Any]:
 # --- the repository content -----------------------------------------------------------------
 
 
-def render(kustomization_dir: Path) -> dict[str, Any]:
-    """The Deployment a kustomization yields: its resources, then its strategic-merge patches
-    (replicas, and containers merged by name) - the subset of Kustomize these files use. No
-    registry package ships a current Kustomize (Debian's kubectl 1.20 embeds v2, which has no
-    `patches:`), so the test applies them itself."""
-    kustomization = yaml.safe_load((kustomization_dir / "kustomization.yaml").read_text())
-    assert "bases" not in kustomization
-    assert "patchesStrategicMerge" not in kustomization
-    (resource,) = kustomization["resources"]
-    target = kustomization_dir / resource
-    deployment: dict[str, Any] = (
-        render(target) if target.is_dir() else yaml.safe_load(target.read_text())
-    )
-    for patch_ref in kustomization.get("patches", []):
-        patch = yaml.safe_load((kustomization_dir / patch_ref["path"]).read_text())
-        assert patch["kind"] == deployment["kind"]
-        assert patch["metadata"]["name"] == deployment["metadata"]["name"]
-        deployment = copy.deepcopy(deployment)
-        spec = patch["spec"]
-        if "replicas" in spec:
-            deployment["spec"]["replicas"] = spec["replicas"]
-        containers = deployment["spec"]["template"]["spec"]["containers"]
-        for change in spec.get("template", {}).get("spec", {}).get("containers", []):
-            (container,) = [c for c in containers if c["name"] == change["name"]]
-            container.update(change)
-    return deployment
+# Two real tags of a real public image (docker.io/nginxinc/nginx-unprivileged), one per overlay.
+IMAGE = "docker.io/nginxinc/nginx-unprivileged"
 
 
 @pytest.mark.parametrize(
     ("folder", "replicas", "image"),
     [
-        ("my-app/base", 1, "my-app-image:latest"),
-        ("my-app/overlays/dev", 2, "my-app-image:dev"),
-        ("my-app/overlays/ops", 4, "my-app-image:ops"),
+        ("my-app/base", 1, f"{IMAGE}:1.28.0"),
+        ("my-app/overlays/dev", 2, f"{IMAGE}:1.28.2"),
+        ("my-app/overlays/ops", 4, f"{IMAGE}:1.28.0"),
     ],
 )
 def test_kustomize_overlays_patch_only_what_differs(folder: str, replicas: int, image: str) -> None:
-    deployment = render(GITOPS_DIR / folder)
+    (deployment,) = kustomize(GITOPS_DIR / folder)
     assert deployment["spec"]["replicas"] == replicas
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == image
-    assert container["ports"] == [{"containerPort": 80}]
+    assert container["ports"] == [{"containerPort": 8080}]
+    assert container["readinessProbe"]["httpGet"]["port"] == 8080
 
 
 def test_minio_chart_depends_on_the_configured_minio_chart() -> None:
@@ -241,6 +217,12 @@ def test_my_app_deploys_the_dev_overlay_with_kustomize(dev_plan: Plan) -> None:
     spec = application(dev_plan, "my-app")["inputs"]["spec"]
     assert spec["source"]["path"] == "my-app/overlays/dev"
     assert "helm" not in spec["source"]
+
+
+def test_prod_deploys_the_ops_overlay(prod_plan: Plan) -> None:
+    spec = application(prod_plan, "my-app")["inputs"]["spec"]
+    assert spec["source"]["path"] == "my-app/overlays/ops"
+    assert application(prod_plan, "minio-helm")["inputs"]["spec"]["source"]["path"] == "minio"
 
 
 @pytest.mark.parametrize("name", ["minio-helm", "my-app"])

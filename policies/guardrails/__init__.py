@@ -1,6 +1,6 @@
 """The guardrails, grouped by concern; `ALL_POLICIES` is what the pack enforces."""
 
-from guardrails import argocd, edge, eks, graph, helm, iam, network, storage, tags, tls
+from guardrails import argocd, edge, eks, gitops, graph, helm, iam, network, storage, tags, tls
 
 PACK_NAME = "gitops-platform-guardrails"
 
@@ -12,6 +12,7 @@ ALL_POLICIES = [
     *edge.POLICIES,
     *helm.POLICIES,
     *argocd.POLICIES,
+    *gitops.POLICIES,
     *storage.POLICIES,
     *tags.POLICIES,
     *graph.POLICIES,

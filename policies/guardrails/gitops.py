@@ -1,0 +1,102 @@
+"""What the stack commits for Argo CD to deploy, and the credentials that drive GitLab.
+
+A workload whose image does not exist never becomes healthy, and Argo CD keeps reporting it
+Degraded: the images the committed manifests name must be exact references a cluster can
+pull.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import yaml
+from pulumi_policy import ResourceValidationArgs, Severity
+
+from guardrails._common import resource_rule
+
+REPOSITORY_FILE = "gitlab:index/repositoryFile:RepositoryFile"
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+KUBERNETES_IMAGES = "https://kubernetes.io/docs/concepts/containers/images/#image-names"
+
+
+def _documents(args: ResourceValidationArgs) -> tuple[str, list[Any]] | None:
+    """The committed file's path and YAML documents; None for files that are not manifests
+    (not YAML, or Helm templates, which only render later)."""
+    path = str(args.props.get("filePath", ""))
+    if not path.endswith((".yaml", ".yml")) or "/templates/" in f"/{path}":
+        return None
+    content = args.props.get("content")
+    if not isinstance(content, str):
+        return None
+    if args.props.get("encoding") == "base64":
+        content = base64.b64decode(content).decode("utf-8", "replace")
+    try:
+        return path, [d for d in yaml.safe_load_all(content) if d is not None]
+    except yaml.YAMLError as error:
+        return path, [error]
+
+
+def _containers(tree: Any) -> Iterator[Mapping[str, Any]]:
+    """Every container of every pod template in `tree`."""
+    if isinstance(tree, Mapping):
+        for key, value in tree.items():
+            if key in CONTAINER_LISTS and isinstance(value, Sequence):
+                yield from (c for c in value if isinstance(c, Mapping))
+            else:
+                yield from _containers(value)
+    elif isinstance(tree, Sequence) and not isinstance(tree, str):
+        for item in tree:
+            yield from _containers(item)
+
+
+def image_problem(image: str) -> str | None:
+    """Why `image` is not an exact, fully qualified reference (registry, then a tag other
+    than `latest` or a digest), or None."""
+    name, _, digest = image.partition("@")
+    first, slash, rest = name.partition("/")
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        return "names no registry (Kubernetes then assumes Docker Hub)"
+    if digest:
+        return None if digest.startswith("sha256:") else f"has a malformed digest {digest!r}"
+    _, colon, tag = rest.rpartition(":")
+    if not colon or "/" in tag:
+        return "has no tag (Kubernetes then pulls `latest`, whatever that is today)"
+    if tag == "latest":
+        return "uses the moving tag `latest`"
+    return None
+
+
+@resource_rule(
+    "gitops-images-pinned",
+    "Every container image in the manifests committed for Argo CD is a fully qualified "
+    "reference with an exact tag or digest: a name without a registry is looked up on Docker "
+    "Hub, and a missing tag means `latest` (" + KUBERNETES_IMAGES + "); an image that does "
+    "not exist there leaves the application Degraded forever.",
+    types=[REPOSITORY_FILE],
+    remediation="Name images as <registry>/<repository>:<tag> (or @sha256:<digest>) of an "
+    "image that exists, e.g. docker.io/nginxinc/nginx-unprivileged:1.28.0.",
+    severity=Severity.MEDIUM,
+)
+def gitops_images_pinned(args: ResourceValidationArgs) -> Iterator[str]:
+    found = _documents(args)
+    if found is None:
+        return
+    path, documents = found
+    for document in documents:
+        if isinstance(document, yaml.YAMLError):
+            yield f"{path} is not valid YAML: {str(document).splitlines()[0]}"
+            continue
+        for container in _containers(document):
+            image = container.get("image")
+            if not isinstance(image, str):
+                continue
+            problem = image_problem(image)
+            if problem:
+                yield f"{path}: container {container.get('name')!r} image {image!r} {problem}."
+
+
+POLICIES = [
+    gitops_images_pinned,
+]
