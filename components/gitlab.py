@@ -37,6 +37,7 @@ from components.gitlab_data import (
     GitLabDataStoresArgs,
 )
 from components.helm import HelmReleaseArgs, helm_release, namespace
+from components.registry_database import RegistryDatabaseArgs, registry_database
 from components.security_groups import EndpointAccess
 from components.workload_identity import WorkloadIdentity
 
@@ -54,6 +55,11 @@ WORKHORSE_PORT = 8181
 ADMIN_AREA_OPEN = ("/admin", "/admin/*")
 ADMIN_AREA_CLOSED_TO = (*ADMIN_AREA_OPEN, "/admin.*", "//*")
 ADMIN_AREA_CLOSED = "admin-area-closed"
+# s3cmd copies an object's ACL along when a restore first moves the existing objects aside
+# (`s3cmd sync s3:// s3://`), unless acl_public is set, and a bucket with ACLs disabled refuses
+# that (s3tools/s3cmd S3/S3.py object_copy, S3/Config.py acl_public; gitlab-org/build/CNG#1906).
+# With acl_public = False it sends no ACL at all; uploads never send one.
+BACKUP_S3CMD_CONFIG = "[default]\nbucket_location = {region}\nacl_public = False\n"
 """The ALB action answering the admin area to everyone outside the admin ranges."""
 
 
@@ -131,6 +137,29 @@ class GitLab(pulumi.ComponentResource):
             secrets.append(resource)
             return secret_name
 
+        # The container registry's metadata database, on the same RDS instance as GitLab's.
+        registry_password = random.RandomPassword(
+            f"{name}-registry-database", length=40, special=False, opts=child
+        )
+        registry_password_secret = secret(
+            "registry-database-password", PASSWORD_KEY, registry_password.result
+        )
+        admin_password_secret = secret("postgres-password", PASSWORD_KEY, data.database_password)
+        registry_database_ready = registry_database(
+            name,
+            RegistryDatabaseArgs(
+                namespace=space.metadata.name,
+                host=data.database_host,
+                admin_user=DATABASE_USER,
+                admin_database=DATABASE,
+                admin_password_secret=admin_password_secret,
+                registry_password_secret=registry_password_secret,
+                password_key=PASSWORD_KEY,
+                depends_on=[data.database, *secrets],
+            ),
+            self,
+        )
+
         buckets = data.buckets
         values = {
             "global": {
@@ -188,10 +217,7 @@ class GitLab(pulumi.ComponentResource):
                     "port": 5432,
                     "database": DATABASE,
                     "username": DATABASE_USER,
-                    "password": {
-                        "secret": secret("postgres-password", PASSWORD_KEY, data.database_password),
-                        "key": PASSWORD_KEY,
-                    },
+                    "password": {"secret": admin_password_secret, "key": PASSWORD_KEY},
                 },
                 "redis": {
                     "host": data.redis_host,
@@ -226,6 +252,14 @@ class GitLab(pulumi.ComponentResource):
                     ),
                     "key": "config",
                 },
+                "database": {
+                    "enabled": True,
+                    "password": {"secret": registry_password_secret, "key": PASSWORD_KEY},
+                    # RDS PostgreSQL 15+ refuses unencrypted connections (rds.force_ssl is 1
+                    # by default); the chart's default sslmode is `disable`.
+                    "sslmode": "require",
+                    "migrations": {"enabled": True},
+                },
                 "hpa": {
                     "minReplicas": config.registry_replicas,
                     "maxReplicas": config.registry_replicas * 2,
@@ -251,7 +285,7 @@ class GitLab(pulumi.ComponentResource):
                                 "secret": secret(
                                     "backup-storage",
                                     "config",
-                                    f"[default]\nbucket_location = {args.region}\n",
+                                    BACKUP_S3CMD_CONFIG.format(region=args.region),
                                 ),
                                 "key": "config",
                             },
@@ -270,7 +304,13 @@ class GitLab(pulumi.ComponentResource):
                 values=values,
                 # GitLab's first install runs database migrations: it takes a while.
                 timeout_seconds=1800,
-                depends_on=[*args.depends_on, *args.storage, *data.role.ready, *secrets],
+                depends_on=[
+                    *args.depends_on,
+                    *args.storage,
+                    *data.role.ready,
+                    *secrets,
+                    registry_database_ready,
+                ],
             ),
             parent=self,
         )
@@ -381,11 +421,27 @@ def _gitlab_shell(args: GitLabArgs) -> dict[str, object]:
 
 def _object_storage_connection(region: str) -> str:
     """Rails' object storage connection through the pods' IAM role: no keys, no endpoint
-    (an endpoint breaks web-identity credentials)."""
+    (an endpoint breaks web-identity credentials).
+
+    No ACL setting exists here, and none is needed on buckets with ACLs disabled: Workhorse,
+    which uploads directly, builds its PutObject without one (gitlab workhorse/internal/
+    upload/destination/objectstore/s3v2_object.go), and Rails' own uploads and copies send
+    none since GitLab set CarrierWave's `fog_acl` to false for Bucket Owner Enforced buckets
+    (gitlab app/uploaders/object_storage.rb, gitlab-org/gitlab#396349)."""
     return yaml.safe_dump({"provider": "AWS", "use_iam_profile": True, "region": region})
 
 
 def _registry_storage(bucket: pulumi.Output[str], region: str) -> pulumi.Output[str]:
+    """The registry's `storage:` section (the chart inserts the Secret verbatim: GitLab chart
+    docs, doc/charts/registry/_index.md, "storage"). The buckets have ACLs disabled; the S3
+    driver sends the canned ACL `objectacl` (default `private`) on every upload unless
+    `objectownership` is true, and then sends none (gitlab-org/container-registry v4.39.0
+    docs/storage-drivers/s3_v2.md; registry/storage/driver/s3-aws/v2/s3.go `getACL`). AWS
+    documents only requests without an ACL, or with bucket-owner-full-control, as accepted
+    by such a bucket (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+    about-object-ownership.html)."""
     return bucket.apply(
-        lambda name: yaml.safe_dump({"s3": {"bucket": name, "region": region, "v4auth": True}})
+        lambda name: yaml.safe_dump(
+            {"s3": {"bucket": name, "region": region, "v4auth": True, "objectownership": True}}
+        )
     )

@@ -55,6 +55,7 @@ class GitLabDataStores(pulumi.ComponentResource):
     buckets: dict[str, pulumi.Output[str]]
     """Bucket name per object type, backups, tmp and registry."""
     role: ServiceAccountRole
+    database: aws.rds.Instance
 
     def __init__(
         self, name: str, args: GitLabDataStoresArgs, opts: pulumi.ResourceOptions | None = None
@@ -159,6 +160,7 @@ class GitLabDataStores(pulumi.ComponentResource):
             ),
             child,
         )
+        self.database = database
         self.database_host = database.address
         self.database_password = pulumi.Output.secret(database_password.result)
         self.redis_host = cache.primary_endpoint_address

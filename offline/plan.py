@@ -49,6 +49,10 @@ class Plan:
     CLI a missing zone or VPC fails the preview here."""
     policy: dict[str, Any] | None = None
     """The policy pack's verdict, once it has been run (offline.policy)."""
+    analyzer_inputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    """Each resource's inputs as the CLI hands them to a policy pack: secrets unwrapped. Only
+    the pack sees these, never the JSON or the summary (and offline every secret value is a
+    stand-in: generated ones come from the mocks, `secure:` ones are placeholders)."""
 
     def to_json(self) -> str:
         resources = sorted(self.resources, key=lambda r: r["urn"])
@@ -91,6 +95,21 @@ def mask(value: Any) -> Any:
     return value
 
 
+def unwrap(value: Any) -> Any:
+    """Wire-format property values as plain JSON, as the engine gives them to analyzers:
+    secrets unwrapped to their values, unknowns marked, resource references as URNs."""
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return unwrap(value.get("value"))
+        if sig is not None:
+            return mask(value)
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return mask(value)
+
+
 def _struct(message: Any) -> dict[str, Any]:
     return mask(json_format.MessageToDict(message)) if message is not None else {}
 
@@ -114,6 +133,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
                 )
         if request.type != "pulumi:pulumi:Stack":
+            self.plan.analyzer_inputs[response.urn] = unwrap(
+                json_format.MessageToDict(request.object)
+            )
             self.plan.resources.append(
                 {
                     "urn": response.urn,

@@ -99,16 +99,15 @@ def run_policy_pack(
             analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(config))
         )
         report = PolicyReport(pack=info.name)
-        by_urn = plan.by_urn()
         resources = sorted(plan.resources, key=lambda r: r["urn"])
         for resource in resources:
-            response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(**_fields(resource, by_urn)))
+            response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(**_fields(resource, plan)))
             report.violations += _violations(response)
         stack = analyzer.AnalyzeStack(
             analyzer_pb2.AnalyzeStackRequest(
                 resources=[
                     analyzer_pb2.AnalyzerResource(
-                        **_fields(r, by_urn),
+                        **_fields(r, plan),
                         parent=r["parent"] or "",
                         dependencies=r["dependencies"],
                         propertyDependencies={
@@ -166,8 +165,8 @@ def _policy_config(config: Mapping[str, Any]) -> dict[str, analyzer_pb2.PolicyCo
 
 def _wire(value: Any) -> Any:
     """Plan values back into wire form: the offline plan's unknown marker becomes the engine's
-    unknown sentinel. Secrets stay the `[secret]` stand-in: the CLI hands packs secret values
-    unwrapped, and the plan never holds them."""
+    unknown sentinel. Secrets arrive unwrapped (`Plan.analyzer_inputs`), as the CLI hands
+    them to packs."""
     if isinstance(value, dict):
         return {k: _wire(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -181,16 +180,21 @@ def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return json_format.ParseDict(_wire(dict(value)), struct_pb2.Struct())
 
 
-def _fields(resource: Mapping[str, Any], by_urn: Mapping[str, Any]) -> dict[str, Any]:
+def _fields(resource: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
     """What the CLI sends about a resource, in both per-resource and stack analysis."""
     return {
         "type": resource["type"],
-        "properties": _struct(resource["inputs"]),
+        "properties": _struct(_inputs(resource, plan)),
         "urn": resource["urn"],
         "name": resource["name"],
         "options": _options(resource),
-        "provider": _provider(by_urn.get(resource["provider"] or "")),
+        "provider": _provider(plan.by_urn().get(resource["provider"] or ""), plan),
     }
+
+
+def _inputs(resource: Mapping[str, Any], plan: Plan) -> Mapping[str, Any]:
+    inputs: Mapping[str, Any] = plan.analyzer_inputs.get(resource["urn"], resource["inputs"])
+    return inputs
 
 
 def _options(resource: Mapping[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
@@ -202,12 +206,14 @@ def _options(resource: Mapping[str, Any]) -> analyzer_pb2.AnalyzerResourceOption
     )
 
 
-def _provider(resource: Mapping[str, Any] | None) -> analyzer_pb2.AnalyzerProviderResource | None:
+def _provider(
+    resource: Mapping[str, Any] | None, plan: Plan
+) -> analyzer_pb2.AnalyzerProviderResource | None:
     if resource is None:
         return None
     return analyzer_pb2.AnalyzerProviderResource(
         type=resource["type"],
-        properties=_struct(resource["inputs"]),
+        properties=_struct(_inputs(resource, plan)),
         urn=resource["urn"],
         name=resource["name"],
     )

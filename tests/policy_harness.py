@@ -112,11 +112,12 @@ def plan_decisions(
     policies: Sequence[Policy], plan: Any, config: dict[str, Any] | None = None
 ) -> list[tuple[str, str]]:
     """Every diagnostic these rules give on an offline plan, by resource name: resource rules
-    on each resource, stack rules on the whole plan."""
+    on each resource, stack rules on the whole plan. Inputs as the CLI hands them to packs
+    (secrets unwrapped)."""
     resources = [
         Resource(
             r["type"],
-            r["inputs"] or {},
+            plan.analyzer_inputs.get(r["urn"], r["inputs"]) or {},
             name=r["name"],
             dependencies=r["dependencies"],
             protect=r["protect"],

@@ -136,6 +136,7 @@ def test_root_password_is_generated_into_a_secret_the_chart_reads(dev_plan: Plan
         ("global", "redis", "auth"),
         ("global", "appConfig", "object_store", "connection"),
         ("registry", "storage"),
+        ("registry", "database", "password"),
         ("gitlab", "toolbox", "backups", "objectStorage", "config"),
     ],
 )
@@ -215,6 +216,24 @@ def test_object_storage_uses_the_pods_role_and_no_keys(dev_plan: Plan) -> None:
     }
     annotation = values(dev_plan)["global"]["serviceAccount"]["annotations"]
     assert annotation["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/")
+
+
+def secret_content(plan: Plan, name: str, key: str) -> str:
+    """What a Secret holds (the plan masks it; the policy pack sees it, as under the CLI)."""
+    content: str = plan.analyzer_inputs[k8s_secret(plan, name)["urn"]]["stringData"][key]
+    return content
+
+
+def test_no_gitlab_writer_sends_an_acl_to_buckets_that_refuse_them(dev_plan: Plan) -> None:
+    ownership = dev_plan.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    assert {c["inputs"]["rule"]["objectOwnership"] for c in ownership} == {"BucketOwnerEnforced"}
+    pointer = values(dev_plan)["registry"]["storage"]
+    registry = yaml.safe_load(secret_content(dev_plan, pointer["secret"], pointer["key"]))
+    assert registry["s3"]["objectownership"] is True
+    assert "objectacl" not in registry["s3"]  # the registry refuses both together
+    backups = values(dev_plan)["gitlab"]["toolbox"]["backups"]["objectStorage"]["config"]
+    s3cmd = secret_content(dev_plan, backups["secret"], backups["key"])
+    assert "acl_public = False" in s3cmd.splitlines()
 
 
 def test_the_object_role_trusts_exactly_gitlabs_service_accounts(dev_plan: Plan) -> None:

@@ -1,6 +1,19 @@
 """The guardrails, grouped by concern; `ALL_POLICIES` is what the pack enforces."""
 
-from guardrails import argocd, edge, eks, gitops, graph, helm, iam, network, storage, tags, tls
+from guardrails import (
+    argocd,
+    edge,
+    eks,
+    gitlab,
+    gitops,
+    graph,
+    helm,
+    iam,
+    network,
+    storage,
+    tags,
+    tls,
+)
 
 PACK_NAME = "gitops-platform-guardrails"
 
@@ -11,6 +24,7 @@ ALL_POLICIES = [
     *tls.POLICIES,
     *edge.POLICIES,
     *helm.POLICIES,
+    *gitlab.POLICIES,
     *argocd.POLICIES,
     *gitops.POLICIES,
     *storage.POLICIES,
