@@ -89,11 +89,14 @@ if cluster.kubernetes is not None:
             region=config.region,
             identity=identity,
             depends_on=cluster.workloads_ready,
+            published_hosts=config.published_hosts(),
         ),
         in_cluster,
     )
-    # Both wait for the controllers, never for each other: they install in parallel.
-    edge = [load_balancer_controller.release, external_dns.release]
+    # Both wait for the controllers, never for each other: they install in parallel. A
+    # destroy removes them (and so their load balancers and records) while both still run,
+    # and holds ExternalDNS until their records are gone.
+    edge = [load_balancer_controller.release, *external_dns.publishers_wait_for]
     argocd = ArgoCd(
         f"{naming.prefix}-argocd",
         ArgoCdArgs(

@@ -646,6 +646,12 @@ class PlatformConfig(_Strict):
         default={}, description="Extra tags on every AWS resource."
     )
 
+    def published_hosts(self) -> list[str]:
+        """The DNS names the stack's load balancers are published under (by ExternalDNS)."""
+        gitlab = f"{self.gitlab.hostname}.{self.domain}"
+        ssh = [f"{self.gitlab.hostname}-ssh.{self.domain}"] if self.gitlab.ssh == "nlb" else []
+        return [gitlab, *ssh, f"{self.argocd.hostname}.{self.domain}"]
+
 
 @dataclass(frozen=True)
 class PlatformSecrets:

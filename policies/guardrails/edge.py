@@ -13,11 +13,15 @@ from typing import Any
 from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
 from guardrails._common import HELM_RELEASE, stack_rule
+from guardrails.graph import creates_load_balancers, releases_of, waits_for
 from guardrails.tls import ALB, NLB, walk
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 SERVICE = "kubernetes:core/v1:Service"
+COMMAND = "command:local:Command"
+EXTERNAL_DNS_DEFAULT_POLICY = "upsert-only"  # the chart's (external-dns 1.21.1 values.yaml)
+CONTROLLER_CHARTS = ("aws-load-balancer-controller", "external-dns")
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 IP_TARGETS = ((f"{ALB}/target-type", "ip"), (f"{NLB}/aws-load-balancer-nlb-target-type", "ip"))
 
@@ -80,6 +84,58 @@ def load_balancer_targets_have_readiness_gates(
             )
 
 
+def _publishers(args: StackValidationArgs) -> list[PolicyResource]:
+    """What ExternalDNS publishes records for: Ingresses and LoadBalancer Services, made by
+    Helm releases or directly (its `ingress` and `service` sources)."""
+    found = []
+    for resource in args.resources:
+        if resource.resource_type == HELM_RELEASE:
+            chart = str(resource.props.get("chart", "")).rsplit("/", 1)[-1]
+            if chart not in CONTROLLER_CHARTS and creates_load_balancers(resource):
+                found.append(resource)
+        elif resource.resource_type == INGRESS or (
+            resource.resource_type == SERVICE
+            and (resource.props.get("spec") or {}).get("type") == "LoadBalancer"
+        ):
+            found.append(resource)
+    return found
+
+
+@stack_rule(
+    "dns-records-gone-before-externaldns",
+    "With policy sync, a destroy removes ExternalDNS only after its records are gone: a "
+    "destroy-time step (a Command whose delete waits for them) depends on the ExternalDNS "
+    "release, and everything it publishes for depends on that step. ExternalDNS deletes "
+    "records only in its own loop after an Ingress or Service is gone (external-dns v0.21.0 "
+    "controller/execute.go, --events), so removing it right after them leaves the records "
+    "behind.",
+    remediation="Make publishers depend on ExternalDns.publishers_wait_for "
+    "(components/external_dns.py).",
+)
+def dns_records_gone_before_externaldns(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
+    for external_dns in releases_of(args, "external-dns"):
+        values = external_dns.props.get("values") or {}
+        if values.get("policy", EXTERNAL_DNS_DEFAULT_POLICY) != "sync":
+            continue
+        waits = [
+            r
+            for r in args.resources
+            if r.resource_type == COMMAND and r.props.get("delete") and waits_for(r, [external_dns])
+        ]
+        if not waits:
+            message = f"Nothing holds {external_dns.name} on destroy until its records are gone."
+            yield message, external_dns.urn
+            continue
+        for publisher in _publishers(args):
+            if not waits_for(publisher, waits):
+                message = (
+                    f"{publisher.name} publishes DNS records but does not wait for the "
+                    "destroy-time step that holds ExternalDNS until they are gone."
+                )
+                yield message, publisher.urn
+
+
 POLICIES = [
     load_balancer_targets_have_readiness_gates,
+    dns_records_gone_before_externaldns,
 ]

@@ -32,11 +32,11 @@ def _chart(resource: PolicyResource) -> str:
     return str(resource.props.get("chart", "")).rsplit("/", 1)[-1]
 
 
-def _releases(args: StackValidationArgs, chart: str) -> list[PolicyResource]:
+def releases_of(args: StackValidationArgs, chart: str) -> list[PolicyResource]:
     return [r for r in args.resources if r.resource_type == HELM_RELEASE and _chart(r) == chart]
 
 
-def _waits_for(resource: PolicyResource, others: list[PolicyResource]) -> bool:
+def waits_for(resource: PolicyResource, others: list[PolicyResource]) -> bool:
     urns = {d.urn for d in resource.dependencies}
     return any(o.urn in urns for o in others)
 
@@ -52,7 +52,8 @@ def _walk(value: Any) -> Iterator[Mapping[str, Any]]:
             yield from _walk(item)
 
 
-def _creates_load_balancers(release: PolicyResource) -> bool:
+def creates_load_balancers(release: PolicyResource) -> bool:
+    """The release's values ask the AWS Load Balancer Controller for a load balancer."""
     for block in _walk(release.props.get("values") or {}):
         if any(str(k).startswith("alb.ingress.kubernetes.io/") for k in block):
             return True
@@ -68,7 +69,7 @@ def _creates_load_balancers(release: PolicyResource) -> bool:
     remediation="Create Applications with depends_on=[argocd release, repository Secret].",
 )
 def applications_wait_for_argocd(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    argocd = _releases(args, "argo-cd")
+    argocd = releases_of(args, "argo-cd")
     repositories = [
         r
         for r in args.resources
@@ -76,9 +77,9 @@ def applications_wait_for_argocd(args: StackValidationArgs) -> Iterator[tuple[st
         and (r.props.get("metadata") or {}).get("labels", {}).get(REPOSITORY_LABEL) == "repository"
     ]
     for app in (r for r in args.resources if r.resource_type == APPLICATION):
-        if not _waits_for(app, argocd):
+        if not waits_for(app, argocd):
             yield f"Application {app.name} does not wait for the Argo CD release.", app.urn
-        if not _waits_for(app, repositories):
+        if not waits_for(app, repositories):
             yield f"Application {app.name} does not wait for a repository Secret.", app.urn
 
 
@@ -91,11 +92,11 @@ def applications_wait_for_argocd(args: StackValidationArgs) -> Iterator[tuple[st
     severity=Severity.CRITICAL,
 )
 def load_balancers_wait_for_controller(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    controllers = _releases(args, "aws-load-balancer-controller")
+    controllers = releases_of(args, "aws-load-balancer-controller")
     for release in args.resources:
         if release.resource_type != HELM_RELEASE or release in controllers:
             continue
-        if _creates_load_balancers(release) and not _waits_for(release, controllers):
+        if creates_load_balancers(release) and not waits_for(release, controllers):
             message = f"Release {release.name} creates load balancers but not after the controller."
             yield message, release.urn
 

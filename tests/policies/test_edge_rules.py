@@ -74,3 +74,56 @@ def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
 @pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
     assert plan_decisions(edge.POLICIES, STACK_VARIANTS[variant]()) == []
+
+
+# --- DNS records gone before ExternalDNS ----------------------------------------------------
+
+EXTERNAL_DNS = Resource(
+    HELM_RELEASE,
+    {"chart": "external-dns", "version": "1.21.1", "values": {"policy": "sync"}},
+    name="external-dns",
+)
+
+
+def wait(
+    delete: str | None = "wait for the records", deps: list[Resource] | None = None
+) -> Resource:
+    props = {"delete": delete} if delete else {"create": "true"}
+    deps = [EXTERNAL_DNS] if deps is None else deps
+    return Resource(edge.COMMAND, props, name="records-gone", dependencies=[d.urn for d in deps])
+
+
+def publisher(deps: list[Resource]) -> Resource:
+    values = {"global": {"ingress": {"annotations": {f"{ALB}/scheme": "internet-facing"}}}}
+    props = {"chart": "gitlab", "version": "10.4.1", "namespace": "gitlab", "values": values}
+    return Resource(HELM_RELEASE, props, name="gitlab", dependencies=[d.urn for d in deps])
+
+
+def test_publishers_wait_for_the_step_that_holds_externaldns() -> None:
+    policy = edge.dns_records_gone_before_externaldns
+    step = wait()
+    good = [EXTERNAL_DNS, step, publisher([EXTERNAL_DNS, step])]
+    assert mandatory(analyze_stack(policy, good)) == []
+    (message,) = mandatory(analyze_stack(policy, [EXTERNAL_DNS, step, publisher([EXTERNAL_DNS])]))
+    assert "gitlab publishes DNS records but does not wait for the destroy-time step" in message
+    ingress = Resource(edge.INGRESS, {"metadata": {"name": "admin"}}, name="admin-area")
+    (message,) = mandatory(analyze_stack(policy, [EXTERNAL_DNS, step, ingress]))
+    assert "admin-area publishes DNS records" in message
+
+
+def test_externaldns_with_sync_needs_a_destroy_time_step() -> None:
+    policy = edge.dns_records_gone_before_externaldns
+    for resources in (
+        [EXTERNAL_DNS, publisher([EXTERNAL_DNS])],
+        [EXTERNAL_DNS, wait(delete=None), publisher([EXTERNAL_DNS])],
+        [EXTERNAL_DNS, wait(deps=[]), publisher([EXTERNAL_DNS])],
+    ):
+        (message,) = mandatory(analyze_stack(policy, resources))
+        assert "Nothing holds external-dns on destroy until its records are gone" in message
+
+
+def test_externaldns_that_never_deletes_needs_no_wait() -> None:
+    policy = edge.dns_records_gone_before_externaldns
+    for values in ({"policy": "upsert-only"}, {}):  # {}: the chart's default, upsert-only
+        keeps = Resource(HELM_RELEASE, {"chart": "external-dns", "values": values}, name="x")
+        assert mandatory(analyze_stack(policy, [keeps, publisher([keeps])])) == []
