@@ -606,8 +606,25 @@ class GitOpsConfig(_Strict):
         description="The MinIO chart `gitops/minio` depends on (Bitnami's changed in 2025).",
     )
     token_expiry_days: int = Field(
-        default=90, ge=1, le=365, description="Lifetime of the bootstrap access token."
+        default=90, ge=2, le=365, description="Lifetime of the bootstrap access token."
     )
+    token_renewal_days: int = Field(
+        default=30,
+        ge=1,
+        le=182,
+        description="The first `pulumi up` (or preview) of each period this long replaces the "
+        "bootstrap token with a new one; at most half its lifetime.",
+    )
+
+    @model_validator(mode="after")
+    def _renewed_well_before_expiry(self) -> GitOpsConfig:
+        if self.token_renewal_days * 2 > self.token_expiry_days:
+            raise ValueError(
+                f"expected token_renewal_days ({self.token_renewal_days}) at most half of "
+                f"token_expiry_days ({self.token_expiry_days}), so a token is renewed while it "
+                "still has half its life left"
+            )
+        return self
 
 
 class PlatformConfig(_Strict):

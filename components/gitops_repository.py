@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import pulumi
 import pulumi_command as command
@@ -34,7 +35,8 @@ if existing
   existing.update!(revoked: false, expires_at: expires)
 else
   user = User.find_by_username!('root')
-  user.personal_access_tokens.where(name: '{name}').delete_all
+  # Its predecessor is revoked by this step's delete; revoke any other left behind.
+  user.personal_access_tokens.active.where(name: '{name}').each(&:revoke!)
   token = user.personal_access_tokens.build(name: '{name}', scopes: [:api], expires_at: expires)
   if token.respond_to?(:organization=)
     token.organization = Organizations::Organization.default_organization
@@ -56,6 +58,9 @@ done
 echo 'GitLab did not answer at {url} within 20 minutes' >&2
 exit 1
 """
+# The machine's date, asked on every preview and update (an invoke, not a resource: a resource
+# would keep its first answer). Offline, the mocks answer it.
+TODAY = "date -u +%Y-%m-%d"
 # kubectl talks to the cluster with the stack's kubeconfig, written to a private temp file.
 KUBECTL = """\
 set -eu
@@ -161,8 +166,21 @@ class GitOpsRepository(pulumi.ComponentResource):
     ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
         if args.user_token is not None:
             return pulumi.Output.secret(args.user_token), []
+        # Renewed in the first preview or update of each renewal period: the period's label
+        # changes, so does the generated value, and the step revokes the old token and
+        # registers the new one. (A time-based resource such as pulumiverse-time's Rotating
+        # would not do: it only notices its expiry when refreshed, pulumi up does not refresh
+        # by default, and the bridged provider's plan keeps the stored rotation time;
+        # terraform-provider-time v0.12.1 internal/provider/resource_time_rotating.go, Read.)
+        renewal = command.local.run_output(
+            command=TODAY, opts=pulumi.InvokeOutputOptions(parent=self)
+        ).stdout.apply(lambda today: renewal_period(today, args.config.token_renewal_days))
         value = random.RandomPassword(
-            f"{name}-token", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-token",
+            length=32,
+            special=False,
+            keepers={"renewal": renewal},
+            opts=pulumi.ResourceOptions(parent=self),
         )
         script = REGISTER_TOKEN.format(name=TOKEN_NAME, days=args.config.token_expiry_days)
         token: pulumi.Output[str] = pulumi.Output.secret(value.result)
@@ -183,14 +201,24 @@ class GitOpsRepository(pulumi.ComponentResource):
                 "GITLAB_TOKEN": token,
                 "KUBECONFIG_CONTENT": kubeconfig,
             },
-            # A new token value registers again; the old one is revoked first.
-            triggers=[token],
+            # A new token value (each renewal period) registers again; the old one is revoked
+            # first.
+            triggers=[token, renewal],
             logging=command.local.Logging.NONE,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=list(args.depends_on), delete_before_replace=True
             ),
         )
         return token, [registration]
+
+
+def renewal_period(today: str, every_days: int) -> str:
+    """The renewal period `today` (YYYY-MM-DD) falls in: periods of `every_days` days counted
+    from 1970-01-01, named by their first day."""
+    day = date.fromisoformat(today.strip())
+    epoch = date(1970, 1, 1)
+    start = epoch + timedelta(days=(day - epoch).days // every_days * every_days)
+    return f"renewal {start.isoformat()}, every {every_days} days"
 
 
 def repository_content(minio_chart: ChartConfig) -> dict[str, str]:

@@ -24,6 +24,13 @@ State = dict[str, Any]
 OFFLINE_NOW = "2026-01-01T00:00:00Z"
 
 
+def _date_as(command: str, now: str) -> str:
+    """What `date -u +<format>` prints at `now` (the formats the program uses)."""
+    formats = {"+%Y-%m-%dT%H:%M:%SZ": now, "+%Y-%m-%d": now[:10]}
+    (argument,) = [a for a in command.split() if a.startswith("+")]
+    return formats[argument] + "\n"
+
+
 def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("::".join(parts).encode()).hexdigest()[:length]
 
@@ -123,6 +130,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "privateZone": False,
                 "resourceRecordSetCount": 4,
             }
+        if args.token == "command:local:run":
+            # The offline clock: a date read answers with the fixed time, like a date Command.
+            clock = str(args.args.get("command", "")).startswith("date -u")
+            stdout = _date_as(str(args.args["command"]), OFFLINE_NOW) if clock else ""
+            return {**args.args, "stdout": stdout, "stderr": ""}
         # An unmocked invoke would silently return nothing and drop data from the plan.
         raise NotImplementedError(f"the offline preview has no answer for invoke {args.token}")
 
@@ -392,6 +404,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def _command(self, name: str, state: State, typ: str) -> tuple[str, State]:
         # A clock read (`date -u +...`) answers with a fixed time, so plans stay reproducible.
-        stdout = OFFLINE_NOW if str(state.get("create", "")).startswith("date -u") else ""
+        create = str(state.get("create", ""))
+        stdout = _date_as(create, OFFLINE_NOW).strip() if create.startswith("date -u") else ""
         state.update(stdout=stdout, stderr="")
         return f"{name}-{_digest(typ, name, length=8)}", state

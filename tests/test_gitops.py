@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -11,9 +14,15 @@ from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_ch
 from upstream import kustomize
 
 from components.applications import MINIO_ROOT_SECRET
-from components.config import GITOPS_DIR
-from components.gitops_repository import repository_content
-from offline.plan import SECRET, Plan
+from components.config import GITOPS_DIR, ConfigError
+from components.gitops_repository import (
+    REGISTER_TOKEN,
+    REVOKE_TOKEN,
+    renewal_period,
+    repository_content,
+)
+from offline import mocks
+from offline.plan import PROJECT_DIR, SECRET, Plan
 
 DEV = stack_file_config("dev")
 APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
@@ -157,6 +166,82 @@ def test_gitlab_is_used_only_once_it_answers_from_outside(dev_plan: Plan) -> Non
     assert depends_on(provider, reachable)
     assert depends_on(reachable, one(dev_plan, RELEASE, "-gitlab"))
     assert "https://gitlab.dev.gitops.example.com/users/sign_in" in reachable["inputs"]["create"]
+
+
+# --- the bootstrap token's renewal -----------------------------------------------------------
+
+
+def token_value(plan: Plan) -> dict[str, Any]:
+    return one(plan, "random:index/randomPassword:RandomPassword", "-gitops-token")
+
+
+def token_step(plan: Plan) -> dict[str, Any]:
+    return one(plan, "command:local:Command", "-gitops-token")
+
+
+def test_the_token_is_renewed_by_the_calendar_not_only_when_its_value_changes(
+    dev_plan: Plan,
+) -> None:
+    # Offline the machine's date is the mocks' 2026-01-01: 20454 days after 1970-01-01, in
+    # the 30-day period that starts on day 20430, 2025-12-08.
+    period = "renewal 2025-12-08, every 30 days"
+    assert token_value(dev_plan)["inputs"]["keepers"] == {"renewal": period}
+    assert period in token_step(dev_plan)["inputs"]["triggers"]
+    assert {"token": "command:local:run", "args": {"command": "date -u +%Y-%m-%d"}} in (
+        dev_plan.invokes
+    )
+
+
+def test_a_new_period_makes_a_new_token_and_runs_the_step_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def plan_on(day: str) -> Plan:
+        monkeypatch.setattr(mocks, "OFFLINE_NOW", f"{day}T12:00:00Z")
+        return plan_for(DEV, stack=f"dev-on-{day}")
+
+    same, later = plan_on("2026-01-06"), plan_on("2026-01-07")  # day 20460 starts a period
+    assert token_value(same)["inputs"]["keepers"] == {
+        "renewal": "renewal 2025-12-08, every 30 days"
+    }
+    assert token_value(later)["inputs"]["keepers"] == {
+        "renewal": "renewal 2026-01-07, every 30 days"
+    }
+    assert token_step(same)["inputs"]["triggers"] != token_step(later)["inputs"]["triggers"]
+
+
+@pytest.mark.parametrize("every", [1, 7, 30, 45])
+def test_every_token_is_renewed_within_one_period_of_its_registration(every: int) -> None:
+    start = date(2026, 1, 1)
+    for offset in range(2 * every):
+        registered = start + timedelta(days=offset)
+        period = renewal_period(registered.isoformat(), every)
+        renewals = [
+            d
+            for d in range(1, every + 1)
+            if renewal_period((registered + timedelta(days=d)).isoformat(), every) != period
+        ]
+        assert renewals, (registered, every)  # a later period starts within `every` days
+
+
+def test_the_old_token_is_revoked_not_deleted() -> None:
+    assert "delete_all" not in REGISTER_TOKEN
+    assert ".active.where(name: '{name}').each(&:revoke!)" in REGISTER_TOKEN
+    assert "each(&:revoke!)" in REVOKE_TOKEN
+
+
+def test_the_documented_recovery_command_names_the_token(dev_plan: Plan) -> None:
+    doc = (PROJECT_DIR / "docs" / "gitops.md").read_text()
+    (pattern,) = re.findall(r"grep -o '([^']+)'", doc)
+    listing = "\n".join(f"    URN: {r['urn']}" for r in dev_plan.resources)
+    found = subprocess.run(
+        ["grep", "-o", pattern], input=listing, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert found == [token_value(dev_plan)["urn"]]
+
+
+def test_renewal_must_leave_the_token_half_its_life() -> None:
+    with pytest.raises(ConfigError, match=r"token_renewal_days \(60\) at most half"):
+        plan_for(with_changes(DEV, gitops={"token_renewal_days": 60}), stack="dev")
 
 
 def test_a_user_supplied_token_skips_the_bootstrap() -> None:

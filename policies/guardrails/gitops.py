@@ -8,6 +8,7 @@ pull.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,9 @@ from pulumi_policy import ResourceValidationArgs, Severity
 from guardrails._common import resource_rule
 
 REPOSITORY_FILE = "gitlab:index/repositoryFile:RepositoryFile"
+COMMAND = "command:local:Command"
+TOKEN_EXPIRY = re.compile(r"(\d+)\.days\.from_now")
+RENEWAL = re.compile(r"^renewal \d{4}-\d{2}-\d{2}, every (\d+) days$")
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 KUBERNETES_IMAGES = "https://kubernetes.io/docs/concepts/containers/images/#image-names"
 
@@ -97,6 +101,45 @@ def gitops_images_pinned(args: ResourceValidationArgs) -> Iterator[str]:
                 yield f"{path}: container {container.get('name')!r} image {image!r} {problem}."
 
 
+@resource_rule(
+    "gitlab-token-renewed-before-expiry",
+    "A step that registers an expiring GitLab access token runs again on a calendar, renewing "
+    "the token while it has at least half its life left. Otherwise the token expires, and "
+    "from then on every up, preview and destroy fails as the GitLab provider starts: it checks "
+    "its token against the API when configured (pulumi-gitlab 10.4.0 Provider, "
+    "early_auth_check, default true).",
+    types=[COMMAND],
+    remediation="Put the renewal period (components.gitops_repository.renewal_period) in the "
+    "step's triggers and the token's keepers; keep gitops.token_renewal_days at most half "
+    "of gitops.token_expiry_days.",
+)
+def gitlab_token_renewed_before_expiry(args: ResourceValidationArgs) -> Iterator[str]:
+    create = args.props.get("create")
+    if not isinstance(create, str) or "personal_access_tokens" not in create:
+        return
+    expiry = TOKEN_EXPIRY.search(create)
+    if expiry is None:
+        yield "The token step registers a token without an expiry."
+        return
+    days = int(expiry.group(1))
+    periods = [
+        int(match.group(1))
+        for trigger in args.props.get("triggers") or []
+        if isinstance(trigger, str) and (match := RENEWAL.match(trigger))
+    ]
+    if not periods:
+        yield (
+            f"The token step runs again only when its inputs change: the token expires after "
+            f"{days} days and is never renewed."
+        )
+    elif min(periods) * 2 > days:
+        yield (
+            f"The token is renewed every {min(periods)} days but expires after {days}: less "
+            "than half its life is left when it is."
+        )
+
+
 POLICIES = [
     gitops_images_pinned,
+    gitlab_token_renewed_before_expiry,
 ]

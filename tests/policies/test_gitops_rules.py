@@ -94,3 +94,40 @@ def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
 @pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
 def test_the_stacks_variants_pass(variant: str) -> None:
     assert plan_decisions(gitops.POLICIES, STACK_VARIANTS[variant]()) == []
+
+
+# --- the bootstrap token's renewal -----------------------------------------------------------
+
+REGISTER = (
+    "gitlab-rails runner 'token = user.personal_access_tokens.build(...)\n"
+    "expires = 90.days.from_now'"
+)
+
+
+def token_step(triggers: list[object], create: str = REGISTER) -> Resource:
+    return Resource(gitops.COMMAND, {"create": create, "triggers": triggers}, name="token")
+
+
+def test_a_token_step_renewed_by_the_calendar_passes() -> None:
+    policy = gitops.gitlab_token_renewed_before_expiry
+    step = token_step(["token-value", "renewal 2025-12-08, every 30 days"])
+    assert mandatory(analyze(policy, step)) == []
+    every45 = token_step(["renewal 2025-12-08, every 45 days"])
+    assert mandatory(analyze(policy, every45)) == []
+
+
+def test_a_token_step_that_only_reruns_on_a_new_value_is_refused() -> None:
+    policy = gitops.gitlab_token_renewed_before_expiry
+    for triggers in ([], ["token-value"], ["renewal soon"]):
+        (message,) = mandatory(analyze(policy, token_step(list(triggers))))
+        assert "expires after 90 days and is never renewed" in message, triggers
+    (message,) = mandatory(analyze(policy, token_step(["renewal 2025-12-08, every 60 days"])))
+    assert "renewed every 60 days but expires after 90" in message
+    (message,) = mandatory(analyze(policy, token_step([], "personal_access_tokens.build")))
+    assert "without an expiry" in message
+
+
+def test_other_commands_are_not_judged() -> None:
+    policy = gitops.gitlab_token_renewed_before_expiry
+    assert mandatory(analyze(policy, token_step([], "date -u +%Y-%m-%d"))) == []
+    assert undecided(analyze(policy, token_step([UNKNOWN])))
