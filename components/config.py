@@ -225,6 +225,16 @@ class NodeGroupConfig(_Strict):
 
 
 ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+EksAddon = Literal[
+    "vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "eks-pod-identity-agent"
+]
+AddonVersion = Annotated[
+    str,
+    _matching(
+        re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$"),
+        "an EKS add-on version such as 'v1.20.4-eksbuild.1' (aws eks describe-addon-versions)",
+    ),
+]
 _LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 
 
@@ -258,6 +268,23 @@ class EksClusterConfig(_Strict):
         default="irsa",
         description="How controllers get AWS roles: IRSA, or EKS Pod Identity (with its agent).",
     )
+    addon_versions: dict[EksAddon, AddonVersion] = Field(
+        default={},
+        description="Exact versions of EKS add-ons (vpc-cni, kube-proxy, coredns, "
+        "aws-ebs-csi-driver, eks-pod-identity-agent); an add-on not listed gets EKS's default "
+        "version for `kubernetes_version`, looked up at preview.",
+    )
+
+    @model_validator(mode="after")
+    def _versions_of_installed_addons(self) -> EksClusterConfig:
+        if "eks-pod-identity-agent" in self.addon_versions and self.workload_identity != (
+            "pod_identity"
+        ):
+            raise ValueError(
+                "addon_versions names eks-pod-identity-agent, which is installed only with "
+                "workload_identity: pod_identity"
+            )
+        return self
 
     @field_validator("log_retention_days")
     @classmethod

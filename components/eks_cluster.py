@@ -11,12 +11,21 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import ClusterComponent, kubernetes_provider
-from components.config import EksClusterConfig, NetworkConfig, NodeGroupConfig
+from components.config import EksAddon, EksClusterConfig, NetworkConfig, NodeGroupConfig
 from components.iam import managed_policy_arn, partition_of, policy_document, service_trust
 from components.network import Network, NetworkArgs
 from components.workload_identity import ServiceAccountRole, ServiceAccountRoleArgs
 
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+# EKS installs vpc-cni, kube-proxy and CoreDNS itself, self-managed, and never upgrades them;
+# as EKS add-ons they are adopted (OVERWRITE on create: "Amazon EKS changes the value to the
+# Amazon EKS default value", EKS API CreateAddon resolveConflicts) and follow the version
+# given here, which a Kubernetes upgrade changes too (EKS add-ons are "not automatically
+# upgraded during a control plane upgrade": EKS Best Practices, cluster upgrades). Order, on
+# create and on upgrade (an add-on depends on the cluster, so it updates after it): vpc-cni
+# and kube-proxy before the nodes, which stay NotReady without a CNI; CoreDNS and the EBS CSI
+# controller, Deployments that stay DEGRADED without nodes, after them.
+BEFORE_NODES: tuple[EksAddon, ...] = ("vpc-cni", "kube-proxy")
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
@@ -109,7 +118,11 @@ class EksCluster(ClusterComponent):
             client_id_lists=["sts.amazonaws.com"],
             opts=child,
         )
-        nodes = self._create_node_group(name, args, cluster, network, child)
+        networking = [
+            self._addon(f"{name}-{addon}", addon, args, cluster, []) for addon in BEFORE_NODES
+        ]
+        nodes = self._create_node_group(name, args, cluster, network, networking, child)
+        self._addon(f"{name}-coredns", "coredns", args, cluster, [nodes])
 
         self.cluster_name = cluster.name
         self.region = args.region
@@ -130,13 +143,8 @@ class EksCluster(ClusterComponent):
             self.identity_mechanism = "pod_identity"
             # The agent runs as a DaemonSet, so it becomes active only once nodes exist.
             self.identity_ready = [
-                aws.eks.Addon(
-                    f"{name}-pod-identity-agent",
-                    cluster_name=cluster.name,
-                    addon_name="eks-pod-identity-agent",
-                    opts=pulumi.ResourceOptions.merge(
-                        child, pulumi.ResourceOptions(depends_on=[nodes])
-                    ),
+                self._addon(
+                    f"{name}-pod-identity-agent", "eks-pod-identity-agent", args, cluster, [nodes]
                 )
             ]
         self.storage_ready = self._create_storage(name, args, cluster, nodes, child)
@@ -164,14 +172,13 @@ class EksCluster(ClusterComponent):
             ),
             child,
         )
-        driver = aws.eks.Addon(
+        driver = self._addon(
             f"{name}-ebs-csi",
-            cluster_name=cluster.name,
-            addon_name="aws-ebs-csi-driver",
+            "aws-ebs-csi-driver",
+            args,
+            cluster,
+            [nodes, *role.ready],
             service_account_role_arn=role.role_arn if self.identity_mechanism == "irsa" else None,
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[nodes, *role.ready])
-            ),
         )
         default_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
@@ -187,6 +194,37 @@ class EksCluster(ClusterComponent):
             opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes, depends_on=[driver]),
         )
         return [driver, default_class]
+
+    def _addon(
+        self,
+        resource_name: str,
+        addon: EksAddon,
+        args: EksClusterArgs,
+        cluster: aws.eks.Cluster,
+        depends_on: Sequence[pulumi.Resource],
+        service_account_role_arn: pulumi.Input[str] | None = None,
+    ) -> aws.eks.Addon:
+        """An EKS add-on at an exact version: the configured one, or EKS's default for the
+        cluster's Kubernetes version (DescribeAddonVersions, `defaultVersion`; the provider's
+        lookup returns it unless most_recent is set)."""
+        config = args.cluster
+        version: pulumi.Input[str] = config.addon_versions.get(addon) or (
+            aws.eks.get_addon_version_output(
+                addon_name=addon,
+                kubernetes_version=config.kubernetes_version,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            ).version
+        )
+        return aws.eks.Addon(
+            resource_name,
+            cluster_name=cluster.name,
+            addon_name=addon,
+            addon_version=version,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            service_account_role_arn=service_account_role_arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
 
     @staticmethod
     def _grant_admins(
@@ -259,6 +297,7 @@ class EksCluster(ClusterComponent):
         args: EksClusterArgs,
         cluster: aws.eks.Cluster,
         network: Network,
+        networking: Sequence[pulumi.Resource],
         child: pulumi.ResourceOptions,
     ) -> aws.eks.NodeGroup:
         nodes = args.nodes
@@ -320,10 +359,14 @@ class EksCluster(ClusterComponent):
                 id=launch_template.id,
                 version=launch_template.latest_version.apply(str),
             ),
-            # Nodes need their policies to join, and their way out to pull images and reach AWS
-            # APIs; a destroy removes the nodes (after everything running on them) first.
+            # Nodes need their policies to join, their way out to pull images and reach AWS
+            # APIs, and the CNI to become Ready; a destroy removes the nodes (after everything
+            # running on them) first.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[*attachments, *network.egress_ready])
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=[*attachments, *network.egress_ready, *networking]
+                ),
             ),
         )
 

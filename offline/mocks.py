@@ -130,6 +130,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "privateZone": False,
                 "resourceRecordSetCount": 4,
             }
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            # Offline there is no EKS to ask: a stand-in that says so, in the plan and lookups.
+            addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
+            return {
+                **args.args,
+                "id": addon,
+                "version": f"offline-default-of-{addon}-for-{kubernetes}",
+                "region": self.region,
+            }
         if args.token == "command:local:run":
             # The offline clock: a date read answers with the fixed time, like a date Command.
             clock = str(args.args.get("command", "")).startswith("date -u")

@@ -259,11 +259,13 @@ def summary(plan: Plan) -> str:
         width = max(len(t) for t in groups[group])
         lines += [f"    {t:<{width}}  {n}" for t, n in sorted(groups[group].items())]
     if plan.invokes:
-        lines += ["", "Lookups (answered by the offline mocks; the real preview asks AWS):"]
         lines += [
-            f"    {i['token']} {json.dumps(i['args'], sort_keys=True)}"
-            for i in sorted(plan.invokes, key=lambda i: i["token"])
+            "",
+            "Lookups (answered by the offline mocks; the real preview asks AWS and the machine):",
         ]
+        lines += sorted(
+            f"    {i['token']} {json.dumps(i['args'], sort_keys=True)}" for i in plan.invokes
+        )
     lines += ["", "Outputs:"]
     lines += [f"    {k}: {json.dumps(v)}" for k, v in sorted(plan.outputs.items())]
     if plan.diagnostics:

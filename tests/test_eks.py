@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 
 import pytest
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
+from components.config import ConfigError
 from components.network import subnet_layout
 from offline.plan import SECRET, Plan
 
@@ -259,3 +261,83 @@ def test_prod_runs_larger_and_more_nodes_than_dev(dev_plan: Plan, prod_plan: Pla
     assert (dev["instanceTypes"], prod["instanceTypes"]) == (["t3.large"], ["m6i.xlarge"])
     assert dev["scalingConfig"]["desiredSize"] < prod["scalingConfig"]["desiredSize"]
     assert len(prod_plan.of_type("aws:ec2/subnet:Subnet")) == 6  # three zones
+
+
+# --- EKS add-ons ----------------------------------------------------------------------------
+
+ADDON = "aws:eks/addon:Addon"
+LOOKUP = "aws:eks/getAddonVersion:getAddonVersion"
+
+
+def addons(plan: Plan) -> dict[str, dict]:
+    return {a["inputs"]["addonName"]: a for a in plan.of_type(ADDON)}
+
+
+def test_core_addons_are_eks_addons_at_the_default_version_for_the_cluster(
+    dev_plan: Plan,
+) -> None:
+    found = addons(dev_plan)
+    assert set(found) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+    for name, addon in found.items():
+        # Looked up (offline: a stand-in that says so) for the cluster's Kubernetes version.
+        assert addon["inputs"]["addonVersion"] == f"offline-default-of-{name}-for-1.35"
+        assert {"token": LOOKUP, "args": {"addonName": name, "kubernetesVersion": "1.35"}} in (
+            dev_plan.invokes
+        )
+        # EKS installed vpc-cni, kube-proxy and CoreDNS self-managed: adopt them.
+        assert addon["inputs"]["resolveConflictsOnCreate"] == "OVERWRITE"
+        assert addon["inputs"]["clusterName"] == "gitops-platform-dev"
+
+
+def test_a_kubernetes_upgrade_moves_every_addon_to_the_new_version() -> None:
+    dev = stack_file_config("dev")
+    cluster = {**dev[f"{PROJECT}:cluster"], "kubernetes_version": "1.36"}
+    plan = plan_for(with_changes(dev, cluster=cluster), stack="dev")
+    for name, addon in addons(plan).items():
+        assert addon["inputs"]["addonVersion"] == f"offline-default-of-{name}-for-1.36"
+
+
+def test_the_cni_comes_before_the_nodes_and_coredns_after_them(dev_plan: Plan) -> None:
+    found, nodes = addons(dev_plan), one(dev_plan, NODE_GROUP)
+    for name in ("vpc-cni", "kube-proxy"):
+        assert depends_on(nodes, found[name]), name
+    for name in ("coredns", "aws-ebs-csi-driver"):
+        assert depends_on(found[name], nodes), name
+    cluster = one(dev_plan, CLUSTER)
+    assert all(depends_on(a, cluster) for a in found.values())  # upgraded after the cluster
+
+
+def test_configured_addon_versions_are_used_exactly_and_not_looked_up() -> None:
+    dev = stack_file_config("dev")
+    pins = {"vpc-cni": "v1.20.4-eksbuild.1", "coredns": "v1.12.1-eksbuild.2"}
+    cluster = {**dev[f"{PROJECT}:cluster"], "addon_versions": pins}
+    plan = plan_for(with_changes(dev, cluster=cluster), stack="dev")
+    for name, version in pins.items():
+        assert addons(plan)[name]["inputs"]["addonVersion"] == version
+        assert not [
+            i for i in plan.invokes if i["token"] == LOOKUP and i["args"]["addonName"] == name
+        ]
+    assert addons(plan)["kube-proxy"]["inputs"]["addonVersion"].startswith("offline-default-")
+
+
+@pytest.mark.parametrize(
+    ("versions", "message"),
+    [
+        ({"vpc-cni": "latest"}, "expected an EKS add-on version such as 'v1.20.4-eksbuild.1'"),
+        ({"metrics-server": "v0.7.2-eksbuild.1"}, "addon_versions.metrics-server"),
+        ({"eks-pod-identity-agent": "v1.3.4-eksbuild.1"}, "installed only with workload_identity"),
+    ],
+)
+def test_bad_addon_versions_are_refused_naming_the_key(versions: dict, message: str) -> None:
+    dev = stack_file_config("dev")
+    cluster = {**dev[f"{PROJECT}:cluster"], "addon_versions": versions}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan_for(with_changes(dev, cluster=cluster), stack="dev")
+
+
+def test_the_pod_identity_agent_is_a_versioned_addon_too() -> None:
+    dev = stack_file_config("dev")
+    cluster = {**dev[f"{PROJECT}:cluster"], "workload_identity": "pod_identity"}
+    plan = plan_for(with_changes(dev, cluster=cluster), stack="dev")
+    agent = addons(plan)["eks-pod-identity-agent"]
+    assert agent["inputs"]["addonVersion"] == "offline-default-of-eks-pod-identity-agent-for-1.35"

@@ -5,14 +5,25 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
+from pulumi_policy import (
+    PolicyConfigSchema,
+    PolicyResource,
+    ResourceValidationArgs,
+    Severity,
+    StackValidationArgs,
+)
 
-from guardrails._common import dig, is_open_to_all, resource_rule
+from guardrails._common import dig, is_open_to_all, resource_rule, stack_rule
 
 CLUSTER = "aws:eks/cluster:Cluster"
 KMS_KEY = "aws:kms/key:Key"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
+ADDON = "aws:eks/addon:Addon"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+CORE_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
+BEFORE_NODES = ("vpc-cni",)
+AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
 
 
 @resource_rule(
@@ -107,10 +118,59 @@ def nodes_require_imdsv2(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"Pods can reach the node's metadata (hop limit {hops})."
 
 
+def _depends_on(resource: PolicyResource, other: PolicyResource) -> bool:
+    return other.urn in {d.urn for d in resource.dependencies}
+
+
+@stack_rule(
+    "eks-core-addons-managed-and-versioned",
+    "An EKS cluster runs vpc-cni, kube-proxy, CoreDNS and the EBS CSI driver as EKS add-ons, "
+    "each at an explicit version: EKS installs the first three self-managed and never "
+    "upgrades them, and EKS add-ons are not upgraded with the control plane either (EKS Best "
+    "Practices, cluster upgrades: https://docs.aws.amazon.com/eks/latest/best-practices/"
+    "cluster-upgrades.html). Nodes wait for vpc-cni (they stay NotReady without a CNI); CoreDNS "
+    "and the EBS CSI driver wait for nodes (their Deployments stay DEGRADED without any).",
+    remediation="Create the add-ons with addon_version set (components/eks_cluster.py "
+    "_addon; cluster.addon_versions pins them).",
+    severity=Severity.MEDIUM,
+)
+def eks_core_addons_managed_and_versioned(
+    args: StackValidationArgs,
+) -> Iterator[tuple[str, str]]:
+    addons = [r for r in args.resources if r.resource_type == ADDON]
+    nodes = [r for r in args.resources if r.resource_type == NODE_GROUP]
+    for cluster in (r for r in args.resources if r.resource_type == CLUSTER):
+        mine = {
+            a.props.get("addonName"): a
+            for a in addons
+            if a.props.get("clusterName") == cluster.props.get("name")
+        }
+        for name in CORE_ADDONS:
+            if name not in mine:
+                yield f"Cluster {cluster.name} has no {name} EKS add-on.", cluster.urn
+        for addon_name, addon in mine.items():
+            if not addon.props.get("addonVersion"):
+                message = f"Add-on {addon_name} has no addonVersion: EKS picks one, once."
+                yield message, addon.urn
+        for group in nodes:
+            if group.props.get("clusterName") != cluster.props.get("name"):
+                continue
+            for name in BEFORE_NODES:
+                if name in mine and not _depends_on(group, mine[name]):
+                    yield f"Node group {group.name} does not wait for {name}.", group.urn
+            for name in AFTER_NODES:
+                if name in mine and not _depends_on(mine[name], group):
+                    yield (
+                        f"Add-on {name} does not wait for node group {group.name}.",
+                        mine[name].urn,
+                    )
+
+
 POLICIES = [
     eks_public_endpoint_restricted,
     eks_secrets_encrypted,
     kms_key_rotation,
     eks_control_plane_logging,
     nodes_require_imdsv2,
+    eks_core_addons_managed_and_versioned,
 ]

@@ -3,9 +3,20 @@ unknown value."""
 
 from __future__ import annotations
 
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
+import pytest
+from plans import STACK_VARIANTS
+from policy_harness import (
+    UNKNOWN,
+    Resource,
+    analyze,
+    analyze_stack,
+    mandatory,
+    plan_decisions,
+    undecided,
+)
 
 from guardrails import eks
+from offline.plan import Plan
 
 GOOD_CLUSTER = {
     "vpcConfig": {
@@ -82,3 +93,73 @@ def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"vpcConfig": {"publicAccessCidrs": ["0.0.0.0/0"]}})
     for policy in eks.POLICIES:
         assert analyze(policy, other) == []
+
+
+# --- EKS add-ons ----------------------------------------------------------------------------
+
+NAMED = Resource(eks.CLUSTER, {**GOOD_CLUSTER, "name": "dev"}, name="cluster")
+
+
+def addon(
+    name: str, version: str | None = "v1.0.0-eksbuild.1", deps: tuple[Resource, ...] = ()
+) -> Resource:
+    props = {"clusterName": "dev", "addonName": name}
+    if version:
+        props["addonVersion"] = version
+    return Resource(eks.ADDON, props, name=name, dependencies=[d.urn for d in deps])
+
+
+def node_group(deps: tuple[Resource, ...] = ()) -> Resource:
+    return Resource(
+        eks.NODE_GROUP, {"clusterName": "dev"}, name="nodes", dependencies=[d.urn for d in deps]
+    )
+
+
+def cluster_with(**versions: str | None) -> list[Resource]:
+    cni, proxy = addon("vpc-cni", versions.get("vpc-cni", "v1")), addon("kube-proxy")
+    nodes = node_group((cni, proxy))
+    return [
+        NAMED,
+        cni,
+        proxy,
+        nodes,
+        addon("coredns", versions.get("coredns", "v1"), (nodes,)),
+        addon("aws-ebs-csi-driver", deps=(nodes,)),
+    ]
+
+
+def test_core_addons_are_managed_versioned_and_ordered() -> None:
+    policy = eks.eks_core_addons_managed_and_versioned
+    assert mandatory(analyze_stack(policy, cluster_with())) == []
+    (message,) = mandatory(analyze_stack(policy, cluster_with(coredns=None)))
+    assert "Add-on coredns has no addonVersion" in message
+    for missing in eks.CORE_ADDONS:
+        resources = [r for r in cluster_with() if r.name != missing]
+        messages = mandatory(analyze_stack(policy, resources))
+        assert any(f"Cluster cluster has no {missing} EKS add-on." in m for m in messages), missing
+
+
+def test_nodes_wait_for_the_cni_and_coredns_for_the_nodes() -> None:
+    policy = eks.eks_core_addons_managed_and_versioned
+    unordered = [
+        NAMED,
+        addon("vpc-cni"),
+        addon("kube-proxy"),
+        node_group(),
+        addon("coredns"),
+        addon("aws-ebs-csi-driver"),
+    ]
+    messages = mandatory(analyze_stack(policy, unordered))
+    assert any("Node group nodes does not wait for vpc-cni" in m for m in messages)
+    assert any("Add-on coredns does not wait for node group nodes" in m for m in messages)
+    assert any("Add-on aws-ebs-csi-driver does not wait for node group" in m for m in messages)
+
+
+def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
+    assert plan_decisions(eks.POLICIES, dev_plan) == []
+    assert plan_decisions(eks.POLICIES, prod_plan) == []
+
+
+@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
+def test_the_stacks_variants_pass(variant: str) -> None:
+    assert plan_decisions(eks.POLICIES, STACK_VARIANTS[variant]()) == []
