@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
-from upstream import kustomize
+from upstream import chart_archive, helm_template, kustomize
 
 from components.applications import MINIO_ROOT_SECRET
 from components.config import GITOPS_DIR, ConfigError
@@ -373,3 +375,26 @@ def test_application_names_must_be_unique() -> None:
     app = {"name": "same", "path": "minio", "namespace": "minio"}
     with pytest.raises(Exception, match="names must be unique; repeated: \\['same'\\]"):
         plan_for(with_changes(DEV, applications=[app, app]), stack="dev")
+
+
+def test_minio_renders_one_recreated_pod_from_the_stacks_secret(tmp_path: Path) -> None:
+    # The chart folder as committed, with its dependency from the chart cache, rendered by
+    # the real helm with the Application's value file.
+    chart = tmp_path / "minio"
+    shutil.copytree(GITOPS_DIR / "minio", chart)
+    (dependency,) = yaml.safe_load((chart / "Chart.yaml").read_text())["dependencies"]
+    archive = chart_archive(dependency["name"], dependency["version"])
+    if archive.name != f"minio-{dependency['version']}.tgz":
+        pytest.skip(f"the cache has {archive.name}, not the pinned minio {dependency['version']}")
+    (chart / "charts").mkdir()
+    shutil.copy(archive, chart / "charts")
+    values = yaml.safe_load((chart / "values-minio.yaml").read_text())
+    objects = helm_template(chart, values, "minio-helm", "minio")
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["requests"] == {"memory": "512Mi"}
+    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+    assert secrets == {MINIO_ROOT_SECRET}
+    assert not [o for o in objects if o["kind"] == "Secret"]  # no credential of the chart's own
