@@ -203,7 +203,10 @@ class NodeGroupConfig(_Strict):
     """Worker nodes: an EKS managed node group, or kOps' node instance group."""
 
     instance_types: list[InstanceType] = Field(
-        default=["m6i.large"], min_length=1, description="EC2 instance types of the nodes."
+        default=["m6i.xlarge"],
+        min_length=1,
+        description="EC2 instance types of the nodes (two m6i.xlarge are the fewest GitLab fits "
+        "on: docs/sizing.md).",
     )
     min_size: int = Field(default=2, ge=1, description="Fewest nodes.")
     desired_size: int = Field(

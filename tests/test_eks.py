@@ -119,7 +119,7 @@ def test_nodes_run_in_private_subnets_with_the_configured_sizes(dev_plan: Plan) 
     private = {s["urn"] for s in subnets(dev_plan, "private")}
     assert set(nodes["property_dependencies"]["subnetIds"]) == private
     assert nodes["inputs"]["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 3}
-    assert nodes["inputs"]["instanceTypes"] == ["t3.large"]
+    assert nodes["inputs"]["instanceTypes"] == ["m6i.xlarge"]
 
 
 def test_nodes_wait_for_their_role_policies(dev_plan: Plan) -> None:
@@ -256,10 +256,37 @@ def stack_plan(stack: str) -> Plan:
     return plan_for(stack_file_config(stack), stack=stack)
 
 
-def test_prod_runs_larger_and_more_nodes_than_dev(dev_plan: Plan, prod_plan: Plan) -> None:
+# vCPU and GiB per instance type (EC2 user guide, general purpose instances, hardware
+# specifications): the types the shipped stacks use, and the one dev used to.
+INSTANCE_SIZES = {"t3.large": (2, 8), "m6i.xlarge": (4, 16), "m6i.2xlarge": (8, 32)}
+# GitLab's cloud-native chart fits a cluster of at least 8 vCPU and 30 GB
+# (https://docs.gitlab.com/charts/installation/cloud/); docs/sizing.md adds up the requests.
+GITLAB_MINIMUM = (8, 30)
+
+
+def capacity(plan: Plan) -> tuple[int, int]:
+    nodes = one(plan, NODE_GROUP)["inputs"]
+    (instance_type,) = nodes["instanceTypes"]
+    vcpu, gib = INSTANCE_SIZES[instance_type]
+    count = nodes["scalingConfig"]["desiredSize"]
+    return vcpu * count, gib * count
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_nodes_hold_at_least_gitlabs_documented_minimum(stack: str) -> None:
+    vcpu, gib = capacity(stack_plan(stack))
+    assert vcpu >= GITLAB_MINIMUM[0], f"{stack}: {vcpu} vCPU"
+    assert gib >= GITLAB_MINIMUM[1], f"{stack}: {gib} GiB"
+    (instance_type,) = one(stack_plan(stack), NODE_GROUP)["inputs"]["instanceTypes"]
+    assert not instance_type.startswith("t"), "GitLab advises against burstable types"
+
+
+def test_prod_runs_more_nodes_than_dev_and_none_smaller(dev_plan: Plan, prod_plan: Plan) -> None:
     dev, prod = one(dev_plan, NODE_GROUP)["inputs"], one(prod_plan, NODE_GROUP)["inputs"]
-    assert (dev["instanceTypes"], prod["instanceTypes"]) == (["t3.large"], ["m6i.xlarge"])
     assert dev["scalingConfig"]["desiredSize"] < prod["scalingConfig"]["desiredSize"]
+    assert capacity(dev_plan) < capacity(prod_plan)
+    (dev_type,), (prod_type,) = dev["instanceTypes"], prod["instanceTypes"]
+    assert INSTANCE_SIZES[dev_type] <= INSTANCE_SIZES[prod_type]
     assert len(prod_plan.of_type("aws:ec2/subnet:Subnet")) == 6  # three zones
 
 
