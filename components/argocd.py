@@ -46,14 +46,14 @@ DISABLE_SWAGGER_UI = "ARGOCD_SERVER_DISABLE_SWAGGER_UI"
 # The unauthenticated API docs: the UI, and the OpenAPI document it loads.
 SWAGGER_PATHS = (("/swagger-ui", "Prefix"), ("/swagger.json", "Exact"))
 # The NLB ends TLS and hands argocd-server the protocol it agreed with the client by ALPN.
-# argocd-server's plain (`server.insecure`) listener accepts HTTP/1.x and gRPC over HTTP/2
-# only (argo-cd v3.5.1 server/server.go, the cmux matchers: `cmux.HTTP1Fast()` and
-# `cmux.HTTP2HeaderField("content-type", "application/grpc")`), so a browser's HTTP/2 request
-# is dropped. `HTTP2Optional` prefers http/1.1 and offers h2 last (aws-load-balancer-controller
-# v3.5.0 docs/guide/service/annotations.md, `aws-load-balancer-alpn-policy`; the NLB policies:
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/network/create-tls-listener.html#alpn-policies):
-# browsers, which offer both, get HTTP/1.1; the argocd CLI's gRPC client offers only h2 and
-# gets it, so `argocd login` needs neither --grpc-web nor --insecure.
+# argocd-server's plain (`server.insecure`) listener accepts HTTP/1.x and cleartext HTTP/2
+# only as gRPC (argo-cd v3.5.1 server/server.go, the cmux matchers: `cmux.HTTP1Fast("PATCH")`
+# and `HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc")`), so a browser's
+# HTTP/2 request matches nothing. `HTTP2Optional` has the preference list http/1.1, http/1.0,
+# h2 (aws-load-balancer-controller v3.5.0 docs/guide/service/annotations.md,
+# `aws-load-balancer-alpn-policy`): browsers, which offer h2 and http/1.1, get HTTP/1.1; the
+# argocd CLI's gRPC client offers h2 alone (grpc-go credentials/tls.go, AppendH2ToNextProtos)
+# and gets it, so `argocd login` needs neither --grpc-web nor --insecure.
 ALPN_POLICY = "HTTP2Optional"
 SWAGGER_BLOCKED = "swagger-blocked"
 """The ALB action answering the Swagger paths (`ingress` exposure)."""
