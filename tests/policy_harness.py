@@ -34,6 +34,8 @@ class Resource:
     protect: bool = False
     plan_urn: str = ""
     """The URN an offline plan gave it (the dependencies of plan resources name these)."""
+    provider: Resource | None = None
+    """Its explicit provider, which the CLI sends along (rules read default tags there)."""
 
     @property
     def urn(self) -> str:
@@ -66,12 +68,21 @@ def analyze(
     policy: Policy, resource: Resource, config: dict[str, Any] | None = None
 ) -> list[analyzer_pb2.AnalyzeDiagnostic]:
     """The diagnostics the pack returns for one resource."""
+    provider = resource.provider
     request = analyzer_pb2.AnalyzeRequest(
         type=resource.type,
         properties=_struct(resource.props),
         urn=resource.urn,
         name=resource.name,
         options=analyzer_pb2.AnalyzerResourceOptions(protect=resource.protect),
+        provider=None
+        if provider is None
+        else analyzer_pb2.AnalyzerProviderResource(
+            type=provider.type,
+            urn=provider.urn,
+            name=provider.name,
+            properties=_struct(provider.props),
+        ),
     )
     return list(_servicer(policy, config).Analyze(request, None).diagnostics)
 
@@ -114,15 +125,21 @@ def plan_decisions(
     """Every diagnostic these rules give on an offline plan, by resource name: resource rules
     on each resource, stack rules on the whole plan. Inputs as the CLI hands them to packs
     (secrets unwrapped)."""
-    resources = [
-        Resource(
+
+    def resource(r: dict[str, Any], provider: Resource | None = None) -> Resource:
+        return Resource(
             r["type"],
             plan.analyzer_inputs.get(r["urn"], r["inputs"]) or {},
             name=r["name"],
             dependencies=r["dependencies"],
             protect=r["protect"],
             plan_urn=r["urn"],
+            provider=provider,
         )
+
+    by_urn = plan.by_urn()
+    resources = [
+        resource(r, resource(by_urn[r["provider"]]) if r["provider"] in by_urn else None)
         for r in plan.resources
     ]
     names = {r.urn: r.name for r in resources}

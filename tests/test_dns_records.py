@@ -152,18 +152,23 @@ def test_the_destroy_waits_until_externaldns_has_deleted_its_records(
     assert f"ExternalDNS's records are gone from zone {zone}" in out
 
 
-def test_a_record_that_stays_fails_the_destroy_naming_it(
-    dev_plan: Plan, route53: Any, zone: str
-) -> None:
-    change(route53, zone, "CREATE", [EXTERNAL_DNS_RECORDS[0], EXTERNAL_DNS_RECORDS[2], *OTHERS])
-    result = subprocess.run(
-        ["sh", "-c", step(dev_plan)["inputs"]["delete"]],
-        env=aws_env(route53, zone, dev_plan, timeout=2),
+def run_delete(plan: Plan, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The step's delete, as the command provider runs it on destroy."""
+    return subprocess.run(
+        ["/bin/sh", "-c", step(plan)["inputs"]["delete"]],
+        env=env,
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
     )
+
+
+def test_a_record_that_stays_fails_the_destroy_naming_it(
+    dev_plan: Plan, route53: Any, zone: str
+) -> None:
+    change(route53, zone, "CREATE", [EXTERNAL_DNS_RECORDS[0], EXTERNAL_DNS_RECORDS[2], *OTHERS])
+    result = run_delete(dev_plan, aws_env(route53, zone, dev_plan, timeout=2))
     assert result.returncode == 1
     assert f"ExternalDNS still has records in zone {zone}" in result.stderr
     assert f"gitlab.{ZONE}.\tA" in result.stderr
@@ -174,13 +179,7 @@ def test_a_record_that_stays_fails_the_destroy_naming_it(
 
 def test_without_the_aws_cli_the_destroy_stops_with_the_reason(dev_plan: Plan) -> None:
     env = {**step(dev_plan)["inputs"]["environment"], "PATH": "/nonexistent"}
-    result = subprocess.run(
-        ["/bin/sh", "-c", step(dev_plan)["inputs"]["delete"]],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_delete(dev_plan, env)
     assert result.returncode == 1
     assert "the AWS CLI (aws) is needed" in result.stderr
 
@@ -190,14 +189,7 @@ def test_a_zone_shared_upsert_only_keeps_its_records_and_does_not_wait() -> None
         with_changes(stack_file_config("dev"), dns={"external_dns_policy": "upsert-only"}),
         stack="dev",
     )
-    env = {**step(plan)["inputs"]["environment"], "PATH": "/nonexistent"}
-    result = subprocess.run(
-        ["/bin/sh", "-c", step(plan)["inputs"]["delete"]],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_delete(plan, {**step(plan)["inputs"]["environment"], "PATH": "/nonexistent"})
     assert result.returncode == 0
     assert "keeps its records by design" in result.stdout
 

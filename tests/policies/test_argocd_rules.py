@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import pytest
-from plans import STACK_VARIANTS, stack_file_config
+from plans import stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, plan_decisions, undecided
 
 from guardrails import argocd
@@ -181,11 +180,6 @@ KOPS = stack_file_config("kops")
 DEV = stack_file_config("dev")
 
 
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(argocd.POLICIES, dev_plan) == []
-    assert plan_decisions(argocd.POLICIES, prod_plan) == []
-
-
 def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
     dev_plan: Plan, prod_plan: Plan
 ) -> None:
@@ -194,8 +188,3 @@ def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
         assert (
             plan_decisions(argocd.POLICIES, plan, {"allowed_repo_prefixes": [f"{gitlab}/"]}) == []
         )
-
-
-@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
-def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(argocd.POLICIES, STACK_VARIANTS[variant]()) == []

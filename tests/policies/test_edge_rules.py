@@ -6,12 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plans import STACK_VARIANTS
-from policy_harness import Resource, analyze_stack, mandatory, plan_decisions
+from policy_harness import Resource, analyze_stack, mandatory
 
 from guardrails import edge
 from guardrails._common import HELM_RELEASE
-from offline.plan import Plan
 
 ALB = "alb.ingress.kubernetes.io"
 NLB = "service.beta.kubernetes.io"
@@ -64,16 +62,6 @@ def test_instance_targets_and_other_releases_need_no_gate() -> None:
     instance = {"ingress": {"annotations": {f"{ALB}/target-type": "instance"}}}
     plain = [namespace("web"), release("web", instance), release("kube-system", {"x": 1})]
     assert mandatory(analyze_stack(policy, plain)) == []
-
-
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(edge.POLICIES, dev_plan) == []
-    assert plan_decisions(edge.POLICIES, prod_plan) == []
-
-
-@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
-def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(edge.POLICIES, STACK_VARIANTS[variant]()) == []
 
 
 # --- DNS records gone before ExternalDNS ----------------------------------------------------

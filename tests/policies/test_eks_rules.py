@@ -3,20 +3,16 @@ unknown value."""
 
 from __future__ import annotations
 
-import pytest
-from plans import STACK_VARIANTS
 from policy_harness import (
     UNKNOWN,
     Resource,
     analyze,
     analyze_stack,
     mandatory,
-    plan_decisions,
     undecided,
 )
 
 from guardrails import eks
-from offline.plan import Plan
 
 GOOD_CLUSTER = {
     "vpcConfig": {
@@ -153,13 +149,3 @@ def test_nodes_wait_for_the_cni_and_coredns_for_the_nodes() -> None:
     assert any("Node group nodes does not wait for vpc-cni" in m for m in messages)
     assert any("Add-on coredns does not wait for node group nodes" in m for m in messages)
     assert any("Add-on aws-ebs-csi-driver does not wait for node group" in m for m in messages)
-
-
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(eks.POLICIES, dev_plan) == []
-    assert plan_decisions(eks.POLICIES, prod_plan) == []
-
-
-@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
-def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(eks.POLICIES, STACK_VARIANTS[variant]()) == []

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from plans import STACK_VARIANTS
 from policy_harness import (
     UNKNOWN,
     Resource,
@@ -16,7 +15,6 @@ from policy_harness import (
     analyze_stack,
     changed,
     mandatory,
-    plan_decisions,
     undecided,
 )
 
@@ -148,16 +146,6 @@ def test_an_enabled_registry_database_needs_a_secret_and_tls_to_rds() -> None:
     assert (
         mandatory(analyze(policy, Resource(HELM_RELEASE, {"chart": "argo-cd", "values": {}}))) == []
     )
-
-
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(gitlab.POLICIES, dev_plan) == []
-    assert plan_decisions(gitlab.POLICIES, prod_plan) == []
-
-
-@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
-def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(gitlab.POLICIES, STACK_VARIANTS[variant]()) == []
 
 
 def test_the_rules_see_the_secrets_the_plan_hides(dev_plan: Plan) -> None:

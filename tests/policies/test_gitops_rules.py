@@ -6,11 +6,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from plans import STACK_VARIANTS
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
 
 from guardrails import gitops
-from offline.plan import Plan
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -84,16 +82,6 @@ def test_files_that_are_not_manifests_are_not_judged() -> None:
     (message,) = mandatory(analyze(policy, committed("broken.yaml", "a: [")))
     assert "broken.yaml is not valid YAML" in message
     assert undecided(analyze(policy, committed("app.yaml", UNKNOWN)))
-
-
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(gitops.POLICIES, dev_plan) == []
-    assert plan_decisions(gitops.POLICIES, prod_plan) == []
-
-
-@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
-def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(gitops.POLICIES, STACK_VARIANTS[variant]()) == []
 
 
 # --- the bootstrap token's renewal -----------------------------------------------------------

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from plans import STACK_VARIANTS, stack_file_config
-from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, plan_decisions, undecided
+from plans import stack_file_config
+from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, undecided
 
 from guardrails import helm
 from guardrails._common import HELM_RELEASE
 from offline.plan import SECRET as HIDDEN
-from offline.plan import Plan
 
 NLB = "service.beta.kubernetes.io"
 ALB = "alb.ingress.kubernetes.io"
@@ -273,13 +271,3 @@ def test_rules_ignore_other_resource_types() -> None:
 
 KOPS = stack_file_config("kops")
 DEV = stack_file_config("dev")
-
-
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(helm.POLICIES, dev_plan) == []
-    assert plan_decisions(helm.POLICIES, prod_plan) == []
-
-
-@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
-def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(helm.POLICIES, STACK_VARIANTS[variant]()) == []

@@ -4,11 +4,10 @@ is configurable, unknown values are not decided on, and the shipped stacks pass.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-import pytest
-from plans import plan_for, stack_file_config
-from policy_harness import UNKNOWN, Resource, _servicer, _struct, analyze, mandatory, undecided
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy.policy import Policy
 
@@ -27,22 +26,9 @@ def analyze_with_provider(
     provider_props: dict[str, Any],
     provider_type: str = tags.AWS_PROVIDER,
 ) -> list[analyzer_pb2.AnalyzeDiagnostic]:
-    """`policy_harness.analyze`, plus the resource's provider (the harness sends none)."""
-    name = "gitops-platform-dev-aws"
-    request = analyzer_pb2.AnalyzeRequest(
-        type=resource.type,
-        properties=_struct(resource.props),
-        urn=resource.urn,
-        name=resource.name,
-        options=analyzer_pb2.AnalyzerResourceOptions(protect=resource.protect),
-        provider=analyzer_pb2.AnalyzerProviderResource(
-            type=provider_type,
-            urn=f"urn:pulumi:test::gitops-platform::{provider_type}::{name}",
-            name=name,
-            properties=_struct(provider_props),
-        ),
-    )
-    return list(_servicer(policy, None).Analyze(request, None).diagnostics)
+    """`policy_harness.analyze` of `resource` with this explicit provider."""
+    provider = Resource(provider_type, provider_props, name="gitops-platform-dev-aws")
+    return analyze(policy, replace(resource, provider=provider))
 
 
 def test_tags_on_the_resource() -> None:
@@ -105,34 +91,6 @@ def test_which_resources_are_checked() -> None:
     group_tags = [{"key": k, "value": v, "propagateAtLaunch": True} for k, v in ALL_TAGS.items()]
     asg = Resource("aws:autoscaling/group:Group", {"tags": group_tags})
     assert mandatory(analyze(policy, asg)) == []
-
-
-def decisions(plan: Plan) -> list[tuple[str, str]]:
-    """Every diagnostic the rule gives on a plan's resources, each with its own provider."""
-    by_urn = plan.by_urn()
-    found = []
-    for resource in plan.resources:
-        target = Resource(resource["type"], resource["inputs"] or {}, name=resource["name"])
-        provider = by_urn.get(resource.get("provider") or "")
-        diagnostics = (
-            analyze(tags.required_tags, target)
-            if provider is None
-            else analyze_with_provider(
-                tags.required_tags, target, provider["inputs"] or {}, provider["type"]
-            )
-        )
-        found += [(resource["name"], d.message) for d in diagnostics]
-    return found
-
-
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert decisions(dev_plan) == []
-    assert decisions(prod_plan) == []
-
-
-@pytest.mark.parametrize("stack", ["kops"])
-def test_the_test_stacks_pass(stack: str) -> None:
-    assert decisions(plan_for(stack_file_config(stack), stack="study")) == []
 
 
 def test_the_shipped_stacks_rely_on_default_tags(dev_plan: Plan) -> None:

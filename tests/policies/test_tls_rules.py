@@ -7,13 +7,11 @@ import copy
 import json
 from typing import Any
 
-import pytest
-from plans import STACK_VARIANTS, stack_file_config
-from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
+from plans import stack_file_config
+from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
 
 from guardrails import tls
 from guardrails._common import HELM_RELEASE
-from offline.plan import Plan
 
 ALB = tls.ALB
 NLB = tls.NLB
@@ -161,13 +159,3 @@ def test_rules_ignore_other_resource_types() -> None:
 
 KOPS = stack_file_config("kops")
 DEV = stack_file_config("dev")
-
-
-def test_the_shipped_stacks_pass(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(tls.POLICIES, dev_plan) == []
-    assert plan_decisions(tls.POLICIES, prod_plan) == []
-
-
-@pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
-def test_the_stacks_variants_pass(variant: str) -> None:
-    assert plan_decisions(tls.POLICIES, STACK_VARIANTS[variant]()) == []
