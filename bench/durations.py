@@ -22,6 +22,7 @@ DURATIONS: dict[str, float] = {
     "aws:kms/key:Key": 5,
     "command:local:Command": 30,
     "kubernetes:argoproj.io/v1alpha1:Application": 5,
+    "kubernetes:batch/v1:Job": 30,
 }
 SOURCES: dict[str, str] = {
     "aws:eks/cluster:Cluster": "EKS control planes take about 10 minutes to become ACTIVE",
@@ -33,7 +34,10 @@ SOURCES: dict[str, str] = {
     "aws:rds/instance:Instance": "a new RDS PostgreSQL instance takes about 10 minutes",
     "aws:elasticache/replicationGroup:ReplicationGroup": "a TLS-enabled replication group "
     "takes about 12 minutes",
-    "command:local:Command": "kubectl exec of gitlab-rails runner (Rails boot)",
+    "command:local:Command": "kubectl exec of gitlab-rails runner (Rails boot); a Command "
+    "with nothing to do on create (the destroy-time DNS wait) takes none",
+    "kubernetes:batch/v1:Job": "the registry database Job: an image pull and a few SQL "
+    "statements",
 }
 # Helm releases: the chart's pods must start (and GitLab migrates its database).
 RELEASES: dict[str, float] = {
@@ -54,4 +58,6 @@ def duration_of(resource: dict[str, Any]) -> float:
         return 0.0  # components are bookkeeping
     if resource["type"] == "kubernetes:helm.sh/v3:Release":
         return RELEASES.get(str(resource["inputs"].get("chart")), 60)
+    if resource["type"] == "command:local:Command" and not resource["inputs"].get("create"):
+        return 0.0
     return DURATIONS.get(resource["type"], DEFAULT)
