@@ -36,8 +36,7 @@ SOURCES: dict[str, str] = {
     "takes about 12 minutes",
     "command:local:Command": "kubectl exec of gitlab-rails runner (Rails boot); a Command "
     "with nothing to do on create (the destroy-time DNS wait) takes none",
-    "kubernetes:batch/v1:Job": "the registry database Job: an image pull and a few SQL "
-    "statements",
+    "kubernetes:batch/v1:Job": "the registry database Job: an image pull and a few SQL statements",
 }
 # Helm releases: the chart's pods must start (and GitLab migrates its database).
 RELEASES: dict[str, float] = {

@@ -26,6 +26,10 @@ CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 # and kube-proxy before the nodes, which stay NotReady without a CNI; CoreDNS and the EBS CSI
 # controller, Deployments that stay DEGRADED without nodes, after them.
 BEFORE_NODES: tuple[EksAddon, ...] = ("vpc-cni", "kube-proxy")
+# Deleting an add-on deletes its software from the cluster (EKS API DeleteAddon) unless it is
+# preserved. The cluster's own networking and DNS stay until the cluster goes: a destroy may
+# run their deletion while workloads still clean up after themselves.
+PRESERVED: tuple[EksAddon, ...] = ("vpc-cni", "kube-proxy", "coredns")
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
@@ -122,7 +126,7 @@ class EksCluster(ClusterComponent):
             self._addon(f"{name}-{addon}", addon, args, cluster, []) for addon in BEFORE_NODES
         ]
         nodes = self._create_node_group(name, args, cluster, network, networking, child)
-        self._addon(f"{name}-coredns", "coredns", args, cluster, [nodes])
+        coredns = self._addon(f"{name}-coredns", "coredns", args, cluster, [nodes])
 
         self.cluster_name = cluster.name
         self.region = args.region
@@ -138,7 +142,9 @@ class EksCluster(ClusterComponent):
             ).apply(lambda parts: _kubeconfig(parts[0], parts[1], parts[2], args.region))
         )
         self.kubernetes = kubernetes_provider(f"{name}-k8s", self.kubeconfig, self)
-        self.workloads_ready = [nodes]
+        # Workloads need cluster DNS, and a destroy must keep it until they are gone: the
+        # controllers still call AWS to delete load balancers and records then.
+        self.workloads_ready = [nodes, coredns]
         if config.workload_identity == "pod_identity":
             self.identity_mechanism = "pod_identity"
             # The agent runs as a DaemonSet, so it becomes active only once nodes exist.
@@ -222,6 +228,7 @@ class EksCluster(ClusterComponent):
             addon_version=version,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
+            preserve=addon in PRESERVED,
             service_account_role_arn=service_account_role_arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )

@@ -316,6 +316,20 @@ def test_core_addons_are_eks_addons_at_the_default_version_for_the_cluster(
         assert addon["inputs"]["clusterName"] == "gitops-platform-dev"
 
 
+def test_a_destroy_keeps_cluster_dns_until_the_workloads_are_gone(dev_plan: Plan) -> None:
+    found = addons(dev_plan)
+    assert {n for n, a in found.items() if a["inputs"].get("preserve")} == {
+        "vpc-cni",
+        "kube-proxy",
+        "coredns",
+    }
+    # The controllers (and through them everything in the cluster) wait for CoreDNS, so a
+    # destroy deletes them first: they need DNS to delete load balancers and records.
+    for controller in ("-alb", "-external-dns"):
+        release = one(dev_plan, "kubernetes:helm.sh/v3:Release", controller)
+        assert depends_on(release, found["coredns"]), controller
+
+
 def test_a_kubernetes_upgrade_moves_every_addon_to_the_new_version() -> None:
     dev = stack_file_config("dev")
     cluster = {**dev[f"{PROJECT}:cluster"], "kubernetes_version": "1.36"}

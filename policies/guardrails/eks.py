@@ -24,6 +24,7 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 CORE_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
 BEFORE_NODES = ("vpc-cni",)
 AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+PRESERVED = ("vpc-cni", "kube-proxy", "coredns")
 
 
 @resource_rule(
@@ -129,7 +130,10 @@ def _depends_on(resource: PolicyResource, other: PolicyResource) -> bool:
     "upgrades them, and EKS add-ons are not upgraded with the control plane either (EKS Best "
     "Practices, cluster upgrades: https://docs.aws.amazon.com/eks/latest/best-practices/"
     "cluster-upgrades.html). Nodes wait for vpc-cni (they stay NotReady without a CNI); CoreDNS "
-    "and the EBS CSI driver wait for nodes (their Deployments stay DEGRADED without any).",
+    "and the EBS CSI driver wait for nodes (their Deployments stay DEGRADED without any). The "
+    "cluster's networking and DNS are preserved when their add-on is deleted (DeleteAddon "
+    "removes the software otherwise: https://docs.aws.amazon.com/eks/latest/APIReference/"
+    "API_DeleteAddon.html), so a destroy never cuts them while workloads clean up.",
     remediation="Create the add-ons with addon_version set (components/eks_cluster.py "
     "_addon; cluster.addon_versions pins them).",
     severity=Severity.MEDIUM,
@@ -151,6 +155,12 @@ def eks_core_addons_managed_and_versioned(
         for addon_name, addon in mine.items():
             if not addon.props.get("addonVersion"):
                 message = f"Add-on {addon_name} has no addonVersion: EKS picks one, once."
+                yield message, addon.urn
+            if addon_name in PRESERVED and addon.props.get("preserve") is not True:
+                message = (
+                    f"Add-on {addon_name} is not preserved: deleting it removes it from the "
+                    "cluster while workloads may still need it."
+                )
                 yield message, addon.urn
         for group in nodes:
             if group.props.get("clusterName") != cluster.props.get("name"):

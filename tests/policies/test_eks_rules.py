@@ -99,9 +99,11 @@ NAMED = Resource(eks.CLUSTER, {**GOOD_CLUSTER, "name": "dev"}, name="cluster")
 def addon(
     name: str, version: str | None = "v1.0.0-eksbuild.1", deps: tuple[Resource, ...] = ()
 ) -> Resource:
-    props = {"clusterName": "dev", "addonName": name}
+    props: dict[str, object] = {"clusterName": "dev", "addonName": name}
     if version:
         props["addonVersion"] = version
+    if name in eks.PRESERVED:
+        props["preserve"] = True
     return Resource(eks.ADDON, props, name=name, dependencies=[d.urn for d in deps])
 
 
@@ -133,6 +135,20 @@ def test_core_addons_are_managed_versioned_and_ordered() -> None:
         resources = [r for r in cluster_with() if r.name != missing]
         messages = mandatory(analyze_stack(policy, resources))
         assert any(f"Cluster cluster has no {missing} EKS add-on." in m for m in messages), missing
+
+
+def test_the_clusters_networking_and_dns_survive_their_addons_deletion() -> None:
+    policy = eks.eks_core_addons_managed_and_versioned
+    for name in eks.PRESERVED:
+        resources = cluster_with()
+        (addon_resource,) = [r for r in resources if r.name == name]
+        addon_resource.props["preserve"] = False
+        (message,) = mandatory(analyze_stack(policy, resources))
+        assert f"Add-on {name} is not preserved" in message
+    resources = cluster_with()
+    (driver,) = [r for r in resources if r.name == "aws-ebs-csi-driver"]
+    assert "preserve" not in driver.props  # the CSI driver goes with its add-on
+    assert mandatory(analyze_stack(policy, resources)) == []
 
 
 def test_nodes_wait_for_the_cni_and_coredns_for_the_nodes() -> None:
