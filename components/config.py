@@ -522,6 +522,13 @@ class GitLabConfig(_Strict):
     registry_replicas: int = Field(
         default=2, ge=1, le=10, description="Minimum container registry pods."
     )
+    registry_metadata: Literal["database", "legacy"] = Field(
+        default="database",
+        description="Where the container registry keeps its metadata: `database` (its own "
+        "database on GitLab's RDS instance, created by the stack; GitLab's choice for new "
+        "registries) or `legacy` (in the bucket, deprecated; for a registry that already "
+        "holds images until they are imported: README, GitLab).",
+    )
     database_instance_class: Annotated[
         str,
         _matching(
@@ -642,8 +649,8 @@ class GitOpsConfig(_Strict):
         default=30,
         ge=1,
         le=182,
-        description="The first `pulumi up` (or preview) of each period this long replaces the "
-        "bootstrap token with a new one; at most half its lifetime.",
+        description="The first `pulumi up` of each period this long replaces the bootstrap "
+        "token with a new one (a preview shows it); at most half its lifetime.",
     )
 
     @model_validator(mode="after")

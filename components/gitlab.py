@@ -10,7 +10,7 @@ storage: this component turns the Ingress path back on and wires in `GitLabDataS
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -137,27 +137,9 @@ class GitLab(pulumi.ComponentResource):
             secrets.append(resource)
             return secret_name
 
-        # The container registry's metadata database, on the same RDS instance as GitLab's.
-        registry_password = random.RandomPassword(
-            f"{name}-registry-database", length=40, special=False, opts=child
-        )
-        registry_password_secret = secret(
-            "registry-database-password", PASSWORD_KEY, registry_password.result
-        )
         admin_password_secret = secret("postgres-password", PASSWORD_KEY, data.database_password)
-        registry_database_ready = registry_database(
-            name,
-            RegistryDatabaseArgs(
-                namespace=space.metadata.name,
-                host=data.database_host,
-                admin_user=DATABASE_USER,
-                admin_database=DATABASE,
-                admin_password_secret=admin_password_secret,
-                registry_password_secret=registry_password_secret,
-                password_key=PASSWORD_KEY,
-                depends_on=[data.database, *secrets],
-            ),
-            self,
+        registry_database_values, registry_database_ready = self._registry_metadata(
+            name, config, data, space, admin_password_secret, secret, secrets
         )
 
         buckets = data.buckets
@@ -252,14 +234,7 @@ class GitLab(pulumi.ComponentResource):
                     ),
                     "key": "config",
                 },
-                "database": {
-                    "enabled": True,
-                    "password": {"secret": registry_password_secret, "key": PASSWORD_KEY},
-                    # RDS PostgreSQL 15+ refuses unencrypted connections (rds.force_ssl is 1
-                    # by default); the chart's default sslmode is `disable`.
-                    "sslmode": "require",
-                    "migrations": {"enabled": True},
-                },
+                "database": registry_database_values,
                 "hpa": {
                     "minReplicas": config.registry_replicas,
                     "maxReplicas": config.registry_replicas * 2,
@@ -309,7 +284,7 @@ class GitLab(pulumi.ComponentResource):
                     *args.storage,
                     *data.role.ready,
                     *secrets,
-                    registry_database_ready,
+                    *registry_database_ready,
                 ],
             ),
             parent=self,
@@ -317,6 +292,53 @@ class GitLab(pulumi.ComponentResource):
         if config.admin_area == "admins":
             _admin_area(name, args, host, space, [self.release, *args.depends_on], self)
         self.register_outputs({"url": self.url, "root_password": self.root_password})
+
+    def _registry_metadata(
+        self,
+        name: str,
+        config: GitLabConfig,
+        data: GitLabDataStores,
+        space: k8s.core.v1.Namespace,
+        admin_password_secret: str,
+        secret: Callable[[str, str, pulumi.Input[str]], str],
+        secrets: Sequence[pulumi.Resource],
+    ) -> tuple[dict[str, object], list[pulumi.Resource]]:
+        """`registry.database`, set explicitly either way, and what the release waits for."""
+        if config.registry_metadata == "legacy":
+            return {"enabled": False}, []
+        # Its own role and database on GitLab's RDS instance.
+        password = random.RandomPassword(
+            f"{name}-registry-database",
+            length=40,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        password_secret = secret("registry-database-password", PASSWORD_KEY, password.result)
+        job = registry_database(
+            name,
+            RegistryDatabaseArgs(
+                namespace=space.metadata.name,
+                host=data.database_host,
+                admin_user=DATABASE_USER,
+                admin_database=DATABASE,
+                admin_password_secret=admin_password_secret,
+                registry_password_secret=password_secret,
+                password_key=PASSWORD_KEY,
+                passwords=[password.result, data.database_password],
+                # The instance, and the Secrets (both passwords among them) made so far.
+                depends_on=[data.database, *secrets],
+            ),
+            self,
+        )
+        values = {
+            "enabled": True,
+            "password": {"secret": password_secret, "key": PASSWORD_KEY},
+            # RDS PostgreSQL 15+ refuses unencrypted connections (rds.force_ssl is 1 by
+            # default); the chart's default sslmode is `disable`.
+            "sslmode": "require",
+            "migrations": {"enabled": True},
+        }
+        return values, [job]
 
 
 def _alb_annotations(args: GitLabArgs) -> dict[str, pulumi.Input[str]]:
@@ -423,11 +445,12 @@ def _object_storage_connection(region: str) -> str:
     """Rails' object storage connection through the pods' IAM role: no keys, no endpoint
     (an endpoint breaks web-identity credentials).
 
-    No ACL setting exists here, and none is needed on buckets with ACLs disabled: Workhorse,
-    which uploads directly, builds its PutObject without one (gitlab workhorse/internal/
-    upload/destination/objectstore/s3v2_object.go), and Rails' own uploads and copies send
-    none since GitLab set CarrierWave's `fog_acl` to false for Bucket Owner Enforced buckets
-    (gitlab app/uploaders/object_storage.rb, gitlab-org/gitlab#396349)."""
+    No ACL setting exists here. Workhorse, which uploads directly, builds its PutObject
+    without one (gitlab workhorse/internal/upload/destination/objectstore/s3v2_object.go).
+    Rails' own uploads and copies send none once GitLab sets CarrierWave's `fog_acl` to false
+    for Bucket Owner Enforced buckets (gitlab app/uploaders/object_storage.rb,
+    gitlab-org/gitlab#396349); the release that first ships it is not established here, so
+    the README says how to check a running GitLab."""
     return yaml.safe_dump({"provider": "AWS", "use_iam_profile": True, "region": region})
 
 

@@ -1,17 +1,21 @@
 """The container registry's metadata database: a role and a database on GitLab's RDS instance.
 
-GitLab's chart no longer leaves the registry's metadata to object storage by default (its
-`registry.database.enabled` moves to `prefer`, which with an external PostgreSQL requires the
-database on a fresh install), and the legacy mode is deprecated. The chart does not create
-the database on an external server; its docs give the SQL to run as the admin user (GitLab
-chart docs, doc/charts/registry/metadata_database.md, "Create an external metadata
-database"). A Kubernetes Job runs that SQL, idempotently, before the GitLab release: it
-reaches RDS from inside the VPC, where the database admits it, which the machine running
-`pulumi up` cannot.
+GitLab's chart no longer leaves the registry's metadata to object storage by default: its
+`registry.database.enabled` moves to `prefer`, which the chart refuses with an external
+PostgreSQL until the setting is explicit (gitlab-org/charts/gitlab!4671), and the legacy mode
+is deprecated (gitlab-org/gitlab#571531). GitLab's docs enable the database for new
+registries, "with no images pushed" (docs.gitlab.com/administration/packages/
+container_registry_metadata_database_new_install); a registry with images is imported
+first. The chart does not create the database on an external server; its docs give the SQL
+to run as the admin user (GitLab chart docs, doc/charts/registry/metadata_database.md,
+"Create an external metadata database"). A Kubernetes Job runs that SQL, idempotently,
+before the GitLab release: it reaches RDS from inside the VPC, where the database admits it,
+which the machine running `pulumi up` cannot.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +51,7 @@ SELECT 'CREATE DATABASE {REGISTRY_DATABASE} OWNER {REGISTRY_USER}'
 
 
 RUN_SQL = 'printf "%s" "$SQL" | psql --no-psqlrc --file=-'
+PASSWORDS_DIGEST = "gitops-platform/passwords-sha256"
 
 
 @dataclass
@@ -58,6 +63,9 @@ class RegistryDatabaseArgs:
     admin_password_secret: str
     registry_password_secret: str
     password_key: str
+    passwords: Sequence[pulumi.Input[str]]
+    """Both passwords (secret): a digest of them in the pod template replaces the Job, and so
+    runs it again, whenever one changes; the Secrets alone would not."""
     depends_on: Sequence[pulumi.Resource]
     """The database instance and both Secrets."""
 
@@ -82,6 +90,9 @@ def registry_database(
             backoff_limit=4,
             active_deadline_seconds=600,
             template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    annotations={PASSWORDS_DIGEST: _digest(args.passwords)}
+                ),
                 spec=k8s.core.v1.PodSpecArgs(
                     restart_policy="Never",
                     security_context=k8s.core.v1.PodSecurityContextArgs(
@@ -125,8 +136,15 @@ def registry_database(
                             ),
                         )
                     ],
-                )
+                ),
             ),
         ),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(args.depends_on)),
     )
+
+
+def _digest(passwords: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
+    """A SHA-256 of the passwords: it changes with them but reveals neither, so it is no
+    secret (and the Job's spec does not become one)."""
+    joined = pulumi.Output.all(*passwords).apply(lambda values: "\n".join(values))
+    return pulumi.Output.unsecret(joined.apply(lambda v: hashlib.sha256(v.encode()).hexdigest()))

@@ -3,18 +3,25 @@ PostgreSQL set up like RDS (an admin that is no superuser), before the GitLab re
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from plans import depends_on, one
+from plans import depends_on, one, plan_for, stack_file_config, with_changes
 from postgres_server import Server, rds_like_server
 
 from components.gitlab_data import DATABASE, DATABASE_USER
-from components.registry_database import POSTGRES_CLIENT_IMAGE, REGISTRY_DATABASE, REGISTRY_USER
+from components.registry_database import (
+    PASSWORDS_DIGEST,
+    POSTGRES_CLIENT_IMAGE,
+    REGISTRY_DATABASE,
+    REGISTRY_USER,
+)
 from offline.plan import SECRET, Plan
 
+DEV = stack_file_config("dev")
 JOB = "kubernetes:batch/v1:Job"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ADMIN_PASSWORD = "admin-password-for-the-test"
@@ -142,3 +149,28 @@ def test_the_job_waits_a_bounded_time(dev_plan: Plan) -> None:
     assert spec["activeDeadlineSeconds"] <= 900
     assert spec["backoffLimit"] <= 6
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_a_new_password_runs_the_job_again(dev_plan: Plan) -> None:
+    # The Job reads both passwords from Secrets by name, so a new one would not change its
+    # spec; a digest of exactly what those Secrets hold, in the pod template, does (and a Job
+    # whose template changes is replaced, so it runs again).
+    def held(suffix: str) -> str:
+        secret = one(dev_plan, "kubernetes:core/v1:Secret", suffix)
+        value: str = dev_plan.analyzer_inputs[secret["urn"]]["stringData"]["password"]
+        return value
+
+    registry, admin = held("-registry-database-password"), held("-postgres-password")
+    annotations = job(dev_plan)["inputs"]["spec"]["template"]["metadata"]["annotations"]
+    expected = hashlib.sha256(f"{registry}\n{admin}".encode()).hexdigest()
+    assert annotations[PASSWORDS_DIGEST] == expected
+    assert registry not in dev_plan.to_json()
+
+
+def test_a_registry_that_holds_images_can_stay_legacy_until_imported() -> None:
+    plan = plan_for(with_changes(DEV, gitlab={"registry_metadata": "legacy"}), stack="dev")
+    release = one(plan, RELEASE, "-gitlab")
+    assert release["inputs"]["values"]["registry"]["database"] == {"enabled": False}
+    assert plan.of_type(JOB) == []
+    names = [s["inputs"]["metadata"]["name"] for s in plan.of_type("kubernetes:core/v1:Secret")]
+    assert "gitlab-registry-database-password" not in names
