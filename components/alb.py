@@ -16,9 +16,11 @@ NLB = "service.beta.kubernetes.io"
 EXTERNAL_DNS_HOSTNAME = "external-dns.alpha.kubernetes.io/hostname"
 TARGETS_READINESS_GATE = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
 """The label of a namespace whose pods are load-balancer targets by IP. The controller's
-webhook then gives each new pod a readiness gate that holds until its target is healthy in
-the target group, so a rollout does not stop old pods before the new ones take traffic
-(aws-load-balancer-controller v3.5.0 docs/deploy/pod_readiness_gate.md)."""
+webhook then gives each pod created later, once its Service has a target group binding, a
+readiness gate that holds until the target is healthy in the target group, so a rollout does
+not stop old pods before the new ones take traffic (aws-load-balancer-controller v3.5.0
+docs/deploy/pod_readiness_gate.md). The pods of a first install come before their binding
+and get none; every rollout after it does."""
 
 
 def shared_alb_annotations(

@@ -27,8 +27,7 @@ RECORDS_GONE_TIMEOUT_SECONDS = 600
 # ExternalDNS published has been deleted and before ExternalDNS itself is: ExternalDNS deletes
 # records on its own loop, so without this wait its removal races its clean-up and the
 # records outlive the stack. QUERY (JMESPath) lists the records still there.
-WAIT_FOR_RECORDS_GONE = """\
-set -eu
+WAIT_FOR_RECORDS_GONE = r"""set -eu
 if [ "$POLICY" != sync ]; then
   echo "ExternalDNS policy $POLICY keeps its records by design: not waiting for them"
   exit 0
@@ -39,19 +38,26 @@ in zone $ZONE_ID; install it and run the destroy again" >&2
   exit 1
 fi
 deadline=$(( $(date +%s) + TIMEOUT_SECONDS ))
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
 while :; do
-  left=$(aws route53 list-resource-record-sets --hosted-zone-id "$ZONE_ID" \
-    --query "$QUERY" --output text)
-  if [ -z "$left" ]; then
-    echo "ExternalDNS's records are gone from zone $ZONE_ID"
-    exit 0
+  # A failed call (throttling, an expired session) is tried again until the deadline.
+  if left=$(aws route53 list-resource-record-sets --hosted-zone-id "$ZONE_ID" \
+      --query "$QUERY" --output text 2>"$errors"); then
+    if [ -z "$left" ]; then
+      echo "ExternalDNS's records are gone from zone $ZONE_ID"
+      exit 0
+    fi
+  else
+    left="(Route 53 could not be read: $(cat "$errors"))"
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     echo "destroy: after ${TIMEOUT_SECONDS}s, ExternalDNS still has records in zone $ZONE_ID \
 (name, type):" >&2
     printf '%s\n' "$left" >&2
-    echo "Check ExternalDNS's logs (namespace external-dns); once they are gone, or deleted \
-by hand, run the destroy again." >&2
+    echo "Check ExternalDNS's logs (namespace external-dns). TXT records in the old format \
+(no type prefix) left by an ExternalDNS older than 0.18 are not deleted by newer ones. Once \
+the records are gone, or deleted by hand, run the destroy again." >&2
     exit 1
   fi
   sleep "$POLL_SECONDS"

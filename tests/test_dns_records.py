@@ -52,17 +52,10 @@ def route53() -> Iterator[Any]:
 
 
 def aws_env(route53: Any, zone_id: str, plan: Plan, timeout: int) -> dict[str, str]:
-    cli = Path(sys.executable).parent
     return {
-        **step(plan)["inputs"]["environment"],
+        **aws_env_without_server(plan, timeout),
         "ZONE_ID": zone_id,
-        "TIMEOUT_SECONDS": str(timeout),
-        "POLL_SECONDS": "1",
-        "PATH": f"{cli}:{os.environ['PATH']}",
         "AWS_ENDPOINT_URL": route53.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
     }
 
 
@@ -175,6 +168,35 @@ def test_a_record_that_stays_fails_the_destroy_naming_it(
     assert f"cname-gitlab.{ZONE}.\tTXT" in result.stderr
     for other in ("www.", "cname-app.", "MX"):
         assert other not in result.stderr, other
+
+
+def test_a_route53_that_cannot_be_read_is_retried_then_reported(dev_plan: Plan) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    env = {
+        **aws_env_without_server(dev_plan, timeout=3),
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    result = run_delete(dev_plan, env)
+    assert result.returncode == 1
+    assert "Route 53 could not be read" in result.stderr
+    assert "Could not connect to the endpoint URL" in result.stderr
+
+
+def aws_env_without_server(plan: Plan, timeout: int) -> dict[str, str]:
+    cli = Path(sys.executable).parent
+    return {
+        **step(plan)["inputs"]["environment"],
+        "ZONE_ID": "Z0000000000000000000",
+        "TIMEOUT_SECONDS": str(timeout),
+        "POLL_SECONDS": "1",
+        "PATH": f"{cli}:{os.environ['PATH']}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 def test_without_the_aws_cli_the_destroy_stops_with_the_reason(dev_plan: Plan) -> None:

@@ -99,7 +99,7 @@ def _registry_acl_problems(storage: str) -> Iterator[str]:
     drivers = [d for d in REGISTRY_S3_DRIVERS if isinstance(config, Mapping) and d in config]
     for driver in drivers:
         settings = config[driver] or {}
-        if settings.get("objectownership") is not True:
+        if str(settings.get("objectownership")).lower() != "true":
             yield (
                 f"The registry's {driver} storage lacks objectownership: true, so it sends "
                 f"the ACL {settings.get('objectacl', 'private')!r} with every upload."
@@ -110,7 +110,8 @@ def _s3cmd_sends_no_acl(config: str) -> bool:
     for line in config.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "acl_public":
-            return value.strip().lower() == "false"
+            # s3cmd reads booleans as these words (S3/Config.py, the config file's bool parser).
+            return value.strip().lower() in ("false", "no", "off", "0")
     return False
 
 

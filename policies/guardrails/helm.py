@@ -217,8 +217,9 @@ ARGOCD_ALPN = "HTTP2Optional"
     "An NLB that ends TLS in front of a plain-HTTP argocd-server negotiates ALPN "
     f"{ARGOCD_ALPN}: browsers then speak HTTP/1.1 and the argocd CLI gRPC over h2. The plain "
     "listener accepts only HTTP/1.x and gRPC over HTTP/2 (argo-cd v3.5.1 server/server.go, the "
-    "cmux matchers), so HTTP2Preferred or HTTP2Only break the web UI, and HTTP1Only or no ALPN "
-    "policy break `argocd login` without --grpc-web (aws-load-balancer-controller v3.5.0 "
+    "cmux matchers), so HTTP2Preferred or HTTP2Only break the web UI; with HTTP1Only or no "
+    "ALPN policy the CLI's gRPC handshake fails and it falls back to gRPC-web with a warning "
+    "(argo-cd pkg/apiclient/apiclient.go) (aws-load-balancer-controller v3.5.0 "
     "docs/guide/service/annotations.md, aws-load-balancer-alpn-policy).",
     types=[HELM_RELEASE],
     remediation=f"Set server.service.annotations.'{ALPN_ANNOTATION}' to {ARGOCD_ALPN} "
@@ -233,10 +234,16 @@ def argocd_nlb_alpn_serves_browsers(args: ResourceValidationArgs) -> Iterator[st
     if not ends_tls or not is_true(dig(values, "configs", "params", "server.insecure")):
         return
     alpn = annotations.get(ALPN_ANNOTATION)
-    if alpn != ARGOCD_ALPN:
+    if alpn in ("HTTP2Preferred", "HTTP2Only"):
         yield (
             f"The NLB in front of argocd-server negotiates ALPN {alpn!r}, not {ARGOCD_ALPN!r}: "
-            "browsers or the argocd CLI reach a listener that cannot serve their protocol."
+            "browsers speak HTTP/2 to a listener that serves it only as gRPC; the UI does not "
+            "load."
+        )
+    elif alpn != ARGOCD_ALPN:
+        yield (
+            f"The NLB in front of argocd-server negotiates ALPN {alpn!r}, not {ARGOCD_ALPN!r}: "
+            "the argocd CLI cannot speak gRPC over h2 and falls back to gRPC-web."
         )
 
 

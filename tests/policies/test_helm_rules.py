@@ -251,9 +251,16 @@ def _with_alpn(policy: Any) -> dict[str, Any]:
 def test_argocd_nlb_alpn_serves_browsers() -> None:
     policy = helm.argocd_nlb_alpn_serves_browsers
     assert mandatory(analyze(policy, release("argo-cd", ARGOCD_VALUES))) == []
-    for bad in ("HTTP2Preferred", "HTTP2Only", "HTTP1Only", "None", None):
+    for bad, effect in (
+        ("HTTP2Preferred", "the UI does not load"),
+        ("HTTP2Only", "the UI does not load"),
+        ("HTTP1Only", "falls back to gRPC-web"),
+        ("None", "falls back to gRPC-web"),
+        (None, "falls back to gRPC-web"),
+    ):
         (message,) = mandatory(analyze(policy, release("argo-cd", _with_alpn(bad))))
         assert f"negotiates ALPN {bad!r}, not 'HTTP2Optional'" in message, bad
+        assert effect in message, bad
     # TLS in argocd-server itself, or no NLB ending TLS: the load balancer's ALPN is not ours.
     secure = changed(_with_alpn(None), "configs/params/server.insecure", False)
     assert mandatory(analyze(policy, release("argo-cd", secure))) == []
