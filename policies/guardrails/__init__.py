@@ -17,17 +17,6 @@ from guardrails import (
 
 PACK_NAME = "gitops-platform-guardrails"
 
-ALL_POLICIES = [
-    *eks.POLICIES,
-    *network.POLICIES,
-    *iam.POLICIES,
-    *tls.POLICIES,
-    *edge.POLICIES,
-    *helm.POLICIES,
-    *gitlab.POLICIES,
-    *argocd.POLICIES,
-    *gitops.POLICIES,
-    *storage.POLICIES,
-    *tags.POLICIES,
-    *graph.POLICIES,
-]
+MODULES = (eks, network, iam, tls, edge, helm, gitlab, argocd, gitops, storage, tags, graph)
+"""Each concern's module, in the order the pack lists their rules."""
+ALL_POLICIES = [policy for module in MODULES for policy in module.POLICIES]
