@@ -55,12 +55,12 @@ WORKHORSE_PORT = 8181
 ADMIN_AREA_OPEN = ("/admin", "/admin/*")
 ADMIN_AREA_CLOSED_TO = (*ADMIN_AREA_OPEN, "/admin.*", "//*")
 ADMIN_AREA_CLOSED = "admin-area-closed"
+"""The ALB action answering the admin area to everyone outside the admin ranges."""
 # s3cmd copies an object's ACL along when a restore first moves the existing objects aside
 # (`s3cmd sync s3:// s3://`), unless acl_public is set, and a bucket with ACLs disabled refuses
 # that (s3tools/s3cmd S3/S3.py object_copy, S3/Config.py acl_public; gitlab-org/build/CNG#1906).
 # With acl_public = False it sends no ACL at all; uploads never send one.
 BACKUP_S3CMD_CONFIG = "[default]\nbucket_location = {region}\nacl_public = False\n"
-"""The ALB action answering the admin area to everyone outside the admin ranges."""
 
 
 @dataclass

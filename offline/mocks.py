@@ -139,10 +139,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "version": f"offline-default-of-{addon}-for-{kubernetes}",
                 "region": self.region,
             }
-        if args.token == "command:local:run":
+        if args.token == "command:local:run" and str(args.args.get("command")).startswith(
+            "date -u"
+        ):
             # The offline clock: a date read answers with the fixed time, like a date Command.
-            clock = str(args.args.get("command", "")).startswith("date -u")
-            stdout = _date_as(str(args.args["command"]), OFFLINE_NOW) if clock else ""
+            stdout = _date_as(str(args.args["command"]), OFFLINE_NOW)
             return {**args.args, "stdout": stdout, "stderr": ""}
         # An unmocked invoke would silently return nothing and drop data from the plan.
         raise NotImplementedError(f"the offline preview has no answer for invoke {args.token}")
