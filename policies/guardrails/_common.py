@@ -17,6 +17,7 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -131,6 +132,7 @@ def helm_values(args: ResourceValidationArgs) -> Mapping[str, Any]:
     return values if isinstance(values, Mapping) else {}
 
 
-def chart_of(args: ResourceValidationArgs) -> str:
-    """The chart a Helm release installs (`gitlab`, `argo-cd`, ...), without repository."""
+def chart_of(args: ResourceValidationArgs | PolicyResource) -> str:
+    """The chart a Helm release installs (`gitlab`, `argo-cd`, ...), without repository; for
+    one resource's validation or for a resource of a stack validation."""
     return str(args.props.get("chart", "")).rsplit("/", 1)[-1]

@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
-from guardrails._common import HELM_RELEASE, stack_rule
+from guardrails._common import HELM_RELEASE, chart_of, stack_rule
 from guardrails.graph import creates_load_balancers, releases_of, waits_for
 from guardrails.tls import ALB, NLB, walk
 
@@ -90,8 +90,7 @@ def _publishers(args: StackValidationArgs) -> list[PolicyResource]:
     found = []
     for resource in args.resources:
         if resource.resource_type == HELM_RELEASE:
-            chart = str(resource.props.get("chart", "")).rsplit("/", 1)[-1]
-            if chart not in CONTROLLER_CHARTS and creates_load_balancers(resource):
+            if chart_of(resource) not in CONTROLLER_CHARTS and creates_load_balancers(resource):
                 found.append(resource)
         elif resource.resource_type == INGRESS or (
             resource.resource_type == SERVICE

@@ -8,9 +8,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
-from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from guardrails._common import HELM_RELEASE, chart_of, dig, helm_values, resource_rule, stack_rule
+from guardrails.graph import releases_of
 
 SECRET = "kubernetes:core/v1:Secret"
 HIDDEN = "[secret]"
@@ -21,15 +22,6 @@ BACKUP_CONFIG = ("gitlab", "toolbox", "backups", "objectStorage", "config")
 BACKUP_BACKEND = ("gitlab", "toolbox", "backups", "objectStorage", "backend")
 INSECURE_SSLMODES = ("disable", "allow")
 REGISTRY_DB_DOCS = "https://docs.gitlab.com/charts/charts/registry/metadata_database/"
-
-
-def _gitlab_releases(args: StackValidationArgs) -> list[PolicyResource]:
-    return [
-        r
-        for r in args.resources
-        if r.resource_type == HELM_RELEASE
-        and str(r.props.get("chart", "")).rsplit("/", 1)[-1] == "gitlab"
-    ]
 
 
 def _secret_content(
@@ -72,7 +64,7 @@ def _secret_content(
     "acl_public = False in the backup s3cmd config (components/gitlab.py).",
 )
 def gitlab_storage_sends_no_acls(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    for release in _gitlab_releases(args):
+    for release in releases_of(args, "gitlab"):
         values = release.props.get("values") or {}
         namespace = release.props.get("namespace")
         storage, why = _secret_content(args, namespace, dig(values, *REGISTRY_STORAGE))

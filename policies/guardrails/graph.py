@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, Severity, StackValidationArgs
 
-from guardrails._common import HELM_RELEASE, stack_rule
+from guardrails._common import HELM_RELEASE, chart_of, stack_rule
 
 APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 SECRET = "kubernetes:core/v1:Secret"
@@ -28,12 +28,8 @@ PRODUCTION = PolicyConfigSchema(
 )
 
 
-def _chart(resource: PolicyResource) -> str:
-    return str(resource.props.get("chart", "")).rsplit("/", 1)[-1]
-
-
 def releases_of(args: StackValidationArgs, chart: str) -> list[PolicyResource]:
-    return [r for r in args.resources if r.resource_type == HELM_RELEASE and _chart(r) == chart]
+    return [r for r in args.resources if r.resource_type == HELM_RELEASE and chart_of(r) == chart]
 
 
 def waits_for(resource: PolicyResource, others: list[PolicyResource]) -> bool:
