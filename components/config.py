@@ -703,7 +703,8 @@ class PlatformConfig(_Strict):
     def published_hosts(self) -> list[str]:
         """The DNS names the stack's load balancers are published under (by ExternalDNS):
         GitLab's, its container registry's (the chart's default `registry.<domain>`, from its
-        own Ingress), git over SSH's, and Argo CD's."""
+        own Ingress: https://docs.gitlab.com/charts/charts/globals/ `hosts.registry.name`),
+        git over SSH's, and Argo CD's."""
         gitlab = f"{self.gitlab.hostname}.{self.domain}"
         ssh = [f"{self.gitlab.hostname}-ssh.{self.domain}"] if self.gitlab.ssh == "nlb" else []
         registry = f"registry.{self.domain}"

@@ -334,7 +334,8 @@ class GitLab(pulumi.ComponentResource):
             "enabled": True,
             "password": {"secret": password_secret, "key": PASSWORD_KEY},
             # RDS PostgreSQL 15+ refuses unencrypted connections (rds.force_ssl is 1 by
-            # default); the chart's default sslmode is `disable`.
+            # default: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html);
+            # the chart's default sslmode is `disable` (charts/registry/values.yaml).
             "sslmode": "require",
             "migrations": {"enabled": True},
         }

@@ -28,7 +28,9 @@ REGISTRY_DATABASE = "registry"
 REGISTRY_USER = "registry"
 # A PostgreSQL client as new as the server (RDS PostgreSQL 17): `\getenv` needs psql 15+.
 POSTGRES_CLIENT_IMAGE = "docker.io/library/postgres:17.6-alpine"
-POSTGRES_UID = 70  # the `postgres` user of the alpine images
+# The `postgres` user of the alpine images (docker-library/postgres 17/alpine*/Dockerfile:
+# `adduser -u 70 -S -D -G postgres ... postgres`).
+POSTGRES_UID = 70
 # Reads the admin's connection from libpq's PG* variables and the registry's password from
 # REGISTRY_PASSWORD (never an argument, so never in a process listing). Each statement can
 # run again: the role's password follows the Secret, the rest is created once.
@@ -114,7 +116,7 @@ def registry_database(
                                     name="PGDATABASE", value=args.admin_database
                                 ),
                                 # RDS PostgreSQL 15+ refuses unencrypted connections
-                                # (rds.force_ssl defaults to 1).
+                                # (rds.force_ssl defaults to 1: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html).
                                 k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value="require"),
                                 k8s.core.v1.EnvVarArgs(
                                     name="PGPASSWORD",
