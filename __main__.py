@@ -1,11 +1,12 @@
-"""gitops-platform: the composition root. Config in, components in the middle, outputs out."""
+"""gitops-platform: the composition root. It reads top to bottom as the platform:
+config → cluster → edge → controllers → GitLab and Argo CD → GitOps → outputs."""
 
 import pulumi
 
 from components.applications import Applications, ApplicationsArgs
 from components.argocd import ArgoCd, ArgoCdArgs
 from components.certificate import Certificate, CertificateArgs
-from components.cluster import create_cluster
+from components.clusters import ClusterOutputs, create_cluster
 from components.config import load_config
 from components.dns import DnsZone, DnsZoneArgs
 from components.external_dns import ExternalDns, ExternalDnsArgs
@@ -20,60 +21,79 @@ from components.naming import Naming
 from components.providers import create_aws_provider
 from components.security_groups import EndpointAccess, EndpointAccessArgs
 
-config, secrets = load_config()
-naming = Naming.for_stack(config)
-aws_provider = create_aws_provider(naming, config.region)
-on_aws = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
-# --- the cluster, and what reaches it from the internet ------------------------------------
-cluster = create_cluster(naming, config, secrets, on_aws)
-zone = DnsZone(
-    f"{naming.prefix}-dns",
-    DnsZoneArgs(
-        domain=config.domain,
-        create=config.dns.create_zone,
-        region=config.region,
-        protect=config.production,
-    ),
-    on_aws,
-)
-# The certificate needs only the zone: it is issued while the cluster is still being built.
-certificate = Certificate(
-    f"{naming.prefix}-tls",
-    CertificateArgs(
-        domain=config.domain,
-        zone_id=zone.zone_id,
-        validation_timeout_minutes=config.tls.validation_timeout_minutes,
-        existing_arn=config.tls.certificate_arn,
-    ),
-    on_aws,
-)
-access = EndpointAccess(
-    f"{naming.prefix}-access",
-    EndpointAccessArgs(
-        vpc_id=cluster.vpc_id,
-        access=config.access,
-        gitlab_ssh_cidrs=config.gitlab.ssh_cidrs,
-        cluster_egress_cidrs=[*cluster.egress_cidrs, *config.access.cluster_egress_cidrs],
-    ),
-    on_aws,
-)
+def main() -> None:
+    config, secrets = load_config()
+    naming = Naming.for_stack(config)
+    aws_provider = create_aws_provider(naming, config.region)
+    on_aws = pulumi.ResourceOptions(providers={"aws": aws_provider})
 
-# --- controllers in the cluster (once there is one: kOps step two) --------------------------
-if cluster.kubernetes is not None:
+    # --- the cluster -----------------------------------------------------------------------
+    cluster = create_cluster(naming, config, secrets, on_aws)
+    pulumi.export("cluster_name", cluster.name)
+    pulumi.export("region", cluster.region)
+    pulumi.export("vpc_id", cluster.vpc_id)
+    pulumi.export("public_subnet_ids", cluster.public_subnet_ids)
+    pulumi.export("private_subnet_ids", cluster.private_subnet_ids)
+    pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
+    pulumi.export("oidc_issuer_url", cluster.oidc_issuer_url)
+    for key, value in cluster.exports.items():
+        pulumi.export(key, value)
+
+    # --- the edge: what reaches the cluster from the internet ------------------------------
+    zone = DnsZone(
+        f"{naming.prefix}-dns",
+        DnsZoneArgs(
+            domain=config.domain,
+            create=config.dns.create_zone,
+            region=config.region,
+            protect=config.production,
+        ),
+        on_aws,
+    )
+    # The certificate needs only the zone: it is issued while the cluster is still being built.
+    certificate = Certificate(
+        f"{naming.prefix}-tls",
+        CertificateArgs(
+            domain=config.domain,
+            zone_id=zone.zone_id,
+            validation_timeout_minutes=config.tls.validation_timeout_minutes,
+            existing_arn=config.tls.certificate_arn,
+        ),
+        on_aws,
+    )
+    access = EndpointAccess(
+        f"{naming.prefix}-access",
+        EndpointAccessArgs(
+            vpc_id=cluster.vpc_id,
+            access=config.access,
+            gitlab_ssh_cidrs=config.gitlab.ssh_cidrs,
+            cluster_egress_cidrs=[*cluster.egress_cidrs, *config.access.cluster_egress_cidrs],
+        ),
+        on_aws,
+    )
+    pulumi.export("zone_id", zone.zone_id)
+    pulumi.export("name_servers", zone.name_servers)
+    pulumi.export("certificate_arn", certificate.certificate_arn)
+    pulumi.export("argocd_security_group_id", access.argocd_security_group_id)
+    pulumi.export("gitlab_security_group_id", access.gitlab_security_group_id)
+
+    if not isinstance(cluster, ClusterOutputs):
+        pulumi.log.info(
+            "kOps step one: create the cluster with `kops_create_cluster_command`, then set "
+            "the `kubeconfig` secret and run `pulumi up` again to install the in-cluster "
+            "components"
+        )
+        return
+
+    # --- controllers in the cluster --------------------------------------------------------
     in_cluster = pulumi.ResourceOptions(
         providers={"aws": aws_provider, "kubernetes": cluster.kubernetes}
     )
-    identity = cluster.workload_identity()
     load_balancer_controller = LoadBalancerController(
         f"{naming.prefix}-alb",
         LoadBalancerControllerArgs(
-            chart=config.charts.aws_load_balancer_controller,
-            cluster_name=cluster.cluster_name,
-            region=config.region,
-            vpc_id=cluster.vpc_id,
-            identity=identity,
-            depends_on=cluster.workloads_ready,
+            chart=config.charts.aws_load_balancer_controller, cluster=cluster
         ),
         in_cluster,
     )
@@ -86,9 +106,7 @@ if cluster.kubernetes is not None:
             zone_arn=zone.zone_arn,
             txt_owner_id=naming.prefix,
             policy=config.dns.external_dns_policy,
-            region=config.region,
-            identity=identity,
-            depends_on=cluster.workloads_ready,
+            cluster=cluster,
             published_hosts=config.published_hosts(),
         ),
         in_cluster,
@@ -97,6 +115,8 @@ if cluster.kubernetes is not None:
     # destroy removes them (and so their load balancers and records) while both still run,
     # and holds ExternalDNS until their records are gone.
     edge = [load_balancer_controller.release, *external_dns.publishers_wait_for]
+
+    # --- GitLab and Argo CD ----------------------------------------------------------------
     argocd = ArgoCd(
         f"{naming.prefix}-argocd",
         ArgoCdArgs(
@@ -116,23 +136,19 @@ if cluster.kubernetes is not None:
         GitLabArgs(
             chart=config.charts.gitlab,
             config=config.gitlab,
+            cluster=cluster,
             domain=config.domain,
-            region=config.region,
             certificate_arn=certificate.certificate_arn,
             access=access,
             tls_policy=config.access.tls_policy,
             alb_group=naming.prefix,
-            vpc_id=cluster.vpc_id,
-            private_subnet_ids=cluster.private_subnet_ids,
-            identity=identity,
             production=config.production,
             depends_on=edge,
-            storage=cluster.storage_ready,
         ),
         in_cluster,
     )
+
     # --- GitOps: the repository the stack seeds, and what Argo CD deploys from it ----------
-    assert cluster.kubeconfig is not None  # there is a Kubernetes provider, so a kubeconfig
     repository = GitOpsRepository(
         f"{naming.prefix}-gitops",
         GitOpsRepositoryArgs(
@@ -156,6 +172,8 @@ if cluster.kubernetes is not None:
         ),
         in_cluster,
     )
+
+    # --- outputs of what runs in the cluster -----------------------------------------------
     pulumi.export("gitops_repository_url", repository.clone_url)
     if applications.minio_root_password is not None:
         pulumi.export("minio_root_password", applications.minio_root_password)
@@ -164,23 +182,6 @@ if cluster.kubernetes is not None:
     pulumi.export("argocd_url", argocd.url)
     pulumi.export("argocd_admin_password", argocd.admin_password)
     pulumi.export("argocd_login_command", argocd.login_command)
-else:
-    pulumi.log.info(
-        "kOps step one: create the cluster with `kops_create_cluster_command`, then set the "
-        "`kubeconfig` secret and run `pulumi up` again to install the in-cluster components"
-    )
 
-pulumi.export("cluster_name", cluster.cluster_name)
-pulumi.export("region", cluster.region)
-pulumi.export("vpc_id", cluster.vpc_id)
-pulumi.export("public_subnet_ids", cluster.public_subnet_ids)
-pulumi.export("private_subnet_ids", cluster.private_subnet_ids)
-pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
-pulumi.export("oidc_issuer_url", cluster.oidc_issuer_url)
-for key, value in cluster.extra_outputs().items():
-    pulumi.export(key, value)
-pulumi.export("zone_id", zone.zone_id)
-pulumi.export("name_servers", zone.name_servers)
-pulumi.export("certificate_arn", certificate.certificate_arn)
-pulumi.export("argocd_security_group_id", access.argocd_security_group_id)
-pulumi.export("gitlab_security_group_id", access.gitlab_security_group_id)
+
+main()

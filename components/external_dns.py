@@ -11,14 +11,10 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
+from components.clusters.outputs import ClusterOutputs
 from components.config import ChartConfig
-from components.helm import HelmReleaseArgs, helm_release
+from components.controller import ControllerArgs, controller
 from components.iam import policy_document
-from components.workload_identity import (
-    ServiceAccountRole,
-    ServiceAccountRoleArgs,
-    WorkloadIdentity,
-)
 
 NAMESPACE = "external-dns"
 SERVICE_ACCOUNT = "external-dns"
@@ -74,9 +70,7 @@ class ExternalDnsArgs:
     txt_owner_id: str
     """Marks the records this stack's ExternalDNS owns; unique per stack, stable across runs."""
     policy: Literal["sync", "upsert-only"]
-    region: str
-    identity: WorkloadIdentity
-    depends_on: Sequence[pulumi.Resource]
+    cluster: ClusterOutputs
     published_hosts: Sequence[str]
     """The names the stack's Ingresses and Services publish (GitLab, Argo CD): a destroy
     waits until their records are gone."""
@@ -93,26 +87,18 @@ class ExternalDns(pulumi.ComponentResource):
         self, name: str, args: ExternalDnsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("gitops-platform:dns:ExternalDns", name, None, opts)
-        role = ServiceAccountRole(
-            f"{name}-role",
-            ServiceAccountRoleArgs(
-                namespace=NAMESPACE,
-                service_accounts=[SERVICE_ACCOUNT],
-                identity=args.identity,
-                policy=_route53_policy(args.zone_arn),
-            ),
-            pulumi.ResourceOptions(parent=self),
-        )
-        self.role_arn = role.role_arn
-        self.release = helm_release(
+        installed = controller(
             name,
-            HelmReleaseArgs(
+            ControllerArgs(
                 chart="external-dns",
                 source=args.chart,
                 namespace=NAMESPACE,
+                service_account=SERVICE_ACCOUNT,
+                cluster=args.cluster,
+                policy=_route53_policy(args.zone_arn),
                 values={
                     "provider": {"name": "aws"},
-                    "env": [{"name": "AWS_DEFAULT_REGION", "value": args.region}],
+                    "env": [{"name": "AWS_DEFAULT_REGION", "value": args.cluster.region}],
                     "domainFilters": [args.domain],
                     # The domain filter matches names; the zone filter pins the one zone too.
                     "extraArgs": [
@@ -126,12 +112,12 @@ class ExternalDns(pulumi.ComponentResource):
                     # React to deletions at once, not on the next minute's loop: a destroy
                     # removes ExternalDNS right after the Ingresses it must clean up after.
                     "triggerLoopOnEvent": True,
-                    "serviceAccount": role.service_account_values(),
                 },
-                depends_on=[*args.depends_on, *role.ready],
             ),
-            parent=self,
+            self,
         )
+        self.role_arn = installed.role.role_arn
+        self.release = installed.release
         records_gone = command.local.Command(
             f"{name}-records-gone",
             # Nothing to do on create or update; the delete waits (bounded) for the records.

@@ -16,13 +16,10 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.buckets import private_bucket
+from components.clusters.outputs import ClusterOutputs
 from components.config import GitLabConfig
 from components.iam import partition_of, policy_document
-from components.workload_identity import (
-    ServiceAccountRole,
-    ServiceAccountRoleArgs,
-    WorkloadIdentity,
-)
+from components.workload_identity import ServiceAccountRole, ServiceAccountRoleArgs
 
 POSTGRES_MAJOR_VERSION = "17"  # GitLab 19 (chart 10) requires PostgreSQL 17 or later
 REDIS_VERSION = "7.1"
@@ -37,13 +34,10 @@ OTHER_BUCKETS = ("backups", "tmp", "registry")
 @dataclass
 class GitLabDataStoresArgs:
     config: GitLabConfig
-    vpc_id: pulumi.Input[str]
-    private_subnet_ids: pulumi.Input[Sequence[str]]
+    cluster: ClusterOutputs
     namespace: str
     service_accounts: Sequence[str]
     """The chart's pods that touch object storage; they share one IAM role."""
-    identity: WorkloadIdentity
-    region: str
     production: bool
 
 
@@ -65,10 +59,12 @@ class GitLabDataStores(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions(parent=self, protect=args.production)
         config = args.config
 
-        vpc = aws.ec2.get_vpc_output(id=args.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self))
+        vpc = aws.ec2.get_vpc_output(
+            id=args.cluster.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
         access = aws.ec2.SecurityGroup(
             f"{name}-data",
-            vpc_id=args.vpc_id,
+            vpc_id=args.cluster.vpc_id,
             description="GitLab's PostgreSQL and Redis: from inside the VPC only",
             tags={"Name": f"{name}-data"},
             opts=child,
@@ -89,7 +85,7 @@ class GitLabDataStores(pulumi.ComponentResource):
             f"{name}-postgres", length=40, special=False, opts=child
         )
         subnets = aws.rds.SubnetGroup(
-            f"{name}-postgres", subnet_ids=args.private_subnet_ids, opts=child
+            f"{name}-postgres", subnet_ids=args.cluster.private_subnet_ids, opts=child
         )
         database = aws.rds.Instance(
             f"{name}-postgres",
@@ -121,7 +117,7 @@ class GitLabDataStores(pulumi.ComponentResource):
             f"{name}-redis", length=40, special=False, opts=child
         )
         cache_subnets = aws.elasticache.SubnetGroup(
-            f"{name}-redis", subnet_ids=args.private_subnet_ids, opts=child
+            f"{name}-redis", subnet_ids=args.cluster.private_subnet_ids, opts=child
         )
         cache = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
@@ -153,9 +149,9 @@ class GitLabDataStores(pulumi.ComponentResource):
             ServiceAccountRoleArgs(
                 namespace=args.namespace,
                 service_accounts=args.service_accounts,
-                identity=args.identity,
+                identity=args.cluster.identity,
                 policy=_object_storage_policy(
-                    partition_of(args.region), list(self.buckets.values())
+                    partition_of(args.cluster.region), list(self.buckets.values())
                 ),
             ),
             child,

@@ -7,20 +7,15 @@ deleted while the controller still runs, or their load balancers are left behind
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.clusters.outputs import ClusterOutputs
 from components.config import ChartConfig
-from components.helm import HelmReleaseArgs, helm_release
+from components.controller import ControllerArgs, controller
 from components.iam import Statement, partition_of, policy_document
-from components.workload_identity import (
-    ServiceAccountRole,
-    ServiceAccountRoleArgs,
-    WorkloadIdentity,
-)
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -33,11 +28,7 @@ Condition = dict[str, dict[str, str | list[str]]]
 @dataclass
 class LoadBalancerControllerArgs:
     chart: ChartConfig
-    cluster_name: pulumi.Input[str]
-    region: str
-    vpc_id: pulumi.Input[str]
-    identity: WorkloadIdentity
-    depends_on: Sequence[pulumi.Resource]
+    cluster: ClusterOutputs
 
 
 class LoadBalancerController(pulumi.ComponentResource):
@@ -52,38 +43,31 @@ class LoadBalancerController(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("gitops-platform:edge:LoadBalancerController", name, None, opts)
-        role = ServiceAccountRole(
-            f"{name}-role",
-            ServiceAccountRoleArgs(
-                namespace=NAMESPACE,
-                service_accounts=[SERVICE_ACCOUNT],
-                identity=args.identity,
-                policy=policy_document(*controller_statements(partition_of(args.region))),
-            ),
-            pulumi.ResourceOptions(parent=self),
-        )
-        self.role_arn = role.role_arn
-        self.release = helm_release(
+        cluster = args.cluster
+        installed = controller(
             name,
-            HelmReleaseArgs(
+            ControllerArgs(
                 chart="aws-load-balancer-controller",
                 source=args.chart,
                 namespace=NAMESPACE,
+                service_account=SERVICE_ACCOUNT,
+                cluster=cluster,
+                policy=policy_document(*controller_statements(partition_of(cluster.region))),
                 values={
                     # Set explicitly: with IMDSv2 and a hop limit of 1 the controller cannot
                     # discover them from the instance metadata.
-                    "clusterName": args.cluster_name,
-                    "region": args.region,
-                    "vpcId": args.vpc_id,
+                    "clusterName": cluster.name,
+                    "region": cluster.region,
+                    "vpcId": cluster.vpc_id,
                     "replicaCount": 2,
-                    "serviceAccount": role.service_account_values(),
                     "ingressClass": INGRESS_CLASS,
                     "createIngressClassResource": True,
                 },
-                depends_on=[*args.depends_on, *role.ready],
             ),
-            parent=self,
+            self,
         )
+        self.role_arn = installed.role.role_arn
+        self.release = installed.release
         self.register_outputs({"role_arn": self.role_arn})
 
 

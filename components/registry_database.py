@@ -16,11 +16,13 @@ which the machine running `pulumi up` cannot.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 # The chart's defaults for `registry.database.user` and `.name` (charts/registry/templates/
 # _helpers.tpl): the chart is given neither, so these must match them.
@@ -70,6 +72,69 @@ class RegistryDatabaseArgs:
     runs it again, whenever one changes; the Secrets alone would not."""
     depends_on: Sequence[pulumi.Resource]
     """The database instance and both Secrets."""
+
+
+@dataclass
+class RegistryMetadataArgs:
+    namespace: pulumi.Input[str]
+    host: pulumi.Input[str]
+    admin_user: str
+    admin_database: str
+    admin_password: pulumi.Input[str]
+    admin_password_secret: str
+    password_key: str
+    make_secret: Callable[[str, str, pulumi.Input[str]], str]
+    """Makes a Secret the chart reads, from (name suffix, key, value); returns its name."""
+    database: pulumi.Resource
+    secrets: Sequence[pulumi.Resource]
+    """The Secrets made so far; read after this makes the registry's own."""
+
+
+def registry_metadata(
+    name: str,
+    mode: Literal["database", "legacy"],
+    args: RegistryMetadataArgs,
+    parent: pulumi.Resource,
+) -> tuple[dict[str, object], list[pulumi.Resource]]:
+    """`registry.database`, set explicitly either way, and what the release waits for: with
+    `database`, the registry's own role and database on GitLab's RDS instance."""
+    if mode == "legacy":
+        return {"enabled": False}, []
+    password = random.RandomPassword(
+        f"{name}-registry-database",
+        length=40,
+        special=False,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    password_secret = args.make_secret(
+        "registry-database-password", args.password_key, password.result
+    )
+    job = registry_database(
+        name,
+        RegistryDatabaseArgs(
+            namespace=args.namespace,
+            host=args.host,
+            admin_user=args.admin_user,
+            admin_database=args.admin_database,
+            admin_password_secret=args.admin_password_secret,
+            registry_password_secret=password_secret,
+            password_key=args.password_key,
+            passwords=[password.result, args.admin_password],
+            # The instance, and the Secrets (both passwords among them) made so far.
+            depends_on=[args.database, *args.secrets],
+        ),
+        parent,
+    )
+    values = {
+        "enabled": True,
+        "password": {"secret": password_secret, "key": args.password_key},
+        # RDS PostgreSQL 15+ refuses unencrypted connections (rds.force_ssl is 1 by
+        # default: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html);
+        # the chart's default sslmode is `disable` (charts/registry/values.yaml).
+        "sslmode": "require",
+        "migrations": {"enabled": True},
+    }
+    return values, [job]
 
 
 def registry_database(

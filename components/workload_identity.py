@@ -15,6 +15,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components import iam
 from components.iam import policy_document
 
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -72,26 +73,18 @@ class ServiceAccountRole(pulumi.ComponentResource):
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
                 }
             )
-        role = aws.iam.Role(
+        role = iam.role(
             name,
+            trust,
+            child,
+            managed_policy_arns=args.managed_policy_arns,
+            inline_policy=None if args.policy is None else (name, args.policy),
             description=f"Assumed by {args.namespace}/{', '.join(accounts)}"[:1000],
-            assume_role_policy=trust,
-            opts=child,
         )
-        permissions: list[pulumi.Resource] = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-{arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=arn, opts=child
-            )
-            for arn in args.managed_policy_arns
-        ]
-        if args.policy is not None:
-            permissions.append(
-                aws.iam.RolePolicy(name, role=role.id, policy=args.policy, opts=child)
-            )
-        self.ready = [*permissions, *identity.ready]
-        self.role_arn = role.arn
+        self.ready = [*role.permissions, *identity.ready]
+        self.role_arn = role.role.arn
         if identity.mechanism == "irsa":
-            self.service_account_annotations = {IRSA_ROLE_ANNOTATION: role.arn}
+            self.service_account_annotations = {IRSA_ROLE_ANNOTATION: self.role_arn}
         else:
             self.service_account_annotations = {}
             self.ready += [
@@ -100,7 +93,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
                     cluster_name=identity.cluster_name,
                     namespace=args.namespace,
                     service_account=sa,
-                    role_arn=role.arn,
+                    role_arn=self.role_arn,
                     opts=child,
                 )
                 for sa in accounts

@@ -11,7 +11,7 @@ from alb_model import Answer, rendered_ingress, route
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
 from components.config import ConfigError
-from components.gitlab import _object_storage_connection
+from components.gitlab_storage import object_storage_connection
 from offline.plan import SECRET, Plan
 
 DEV = stack_file_config("dev")
@@ -209,7 +209,7 @@ def test_object_storage_uses_the_pods_role_and_no_keys(dev_plan: Plan) -> None:
     store = values(dev_plan)["global"]["appConfig"]["object_store"]
     assert store["enabled"] is True
     # The Secret's content is masked in the plan; check what the component writes into it.
-    assert yaml.safe_load(_object_storage_connection("eu-west-1")) == {
+    assert yaml.safe_load(object_storage_connection("eu-west-1")) == {
         "provider": "AWS",
         "use_iam_profile": True,
         "region": "eu-west-1",

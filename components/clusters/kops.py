@@ -14,11 +14,18 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import iam
 from components.buckets import private_bucket
-from components.cluster import ClusterComponent, kubernetes_provider
+from components.clusters.outputs import (
+    ClusterFoundation,
+    ClusterOutputs,
+    kubernetes_provider,
+    register_cluster_outputs,
+)
 from components.config import KopsClusterConfig, NetworkConfig, NodeGroupConfig
 from components.iam import managed_policy_arn, partition_of, policy_document
 from components.network import Network, NetworkArgs
+from components.workload_identity import WorkloadIdentity
 
 # The managed policies kOps documents for the identity that runs it (getting_started/aws).
 OPERATOR_POLICIES = (
@@ -51,11 +58,9 @@ class KopsClusterArgs:
     protect: bool
 
 
-class KopsCluster(ClusterComponent):
-    state_store: pulumi.Output[str]
-    discovery_store: pulumi.Output[str]
-    operator_role_arn: pulumi.Output[str]
-    kops_create_cluster_command: pulumi.Output[str]
+class KopsCluster(pulumi.ComponentResource):
+    outputs: ClusterFoundation
+    """A `ClusterOutputs` once a kubeconfig is configured (step two)."""
 
     def __init__(
         self, name: str, args: KopsClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -73,23 +78,24 @@ class KopsCluster(ClusterComponent):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         operator = self._create_operator_role(name, args, account.account_id, child)
 
-        egress: list[pulumi.Resource] = []
+        egress_ready: list[pulumi.Resource] = []
+        egress_cidrs: list[pulumi.Output[str]] = []
         if config.create_vpc:
             network = Network(
                 f"{name}-network",
                 NetworkArgs(config=args.network, cluster_name=args.cluster_name),
                 child,
             )
-            self.vpc_id = network.vpc_id
-            self.public_subnet_ids = network.public_subnet_ids
-            self.private_subnet_ids = network.private_subnet_ids
-            egress = network.egress_ready
-            self.egress_cidrs = network.egress_cidrs
+            vpc_id = network.vpc_id
+            public_subnet_ids = network.public_subnet_ids
+            private_subnet_ids = network.private_subnet_ids
+            egress_ready = network.egress_ready
+            egress_cidrs = network.egress_cidrs
         else:
             assert config.vpc_id is not None  # validated: required without create_vpc
-            self.vpc_id = pulumi.Output.from_input(config.vpc_id)
-            self.public_subnet_ids = pulumi.Output.from_input(config.public_subnet_ids)
-            self.private_subnet_ids = pulumi.Output.from_input(config.private_subnet_ids)
+            vpc_id = pulumi.Output.from_input(config.vpc_id)
+            public_subnet_ids = pulumi.Output.from_input(config.public_subnet_ids)
+            private_subnet_ids = pulumi.Output.from_input(config.private_subnet_ids)
 
         # kOps publishes the discovery documents under <store>/<cluster name>, and its issuer
         # is that folder's virtual-hosted S3 URL; kOps also creates the IAM OIDC provider.
@@ -97,49 +103,58 @@ class KopsCluster(ClusterComponent):
             discovery.bucket,
             f".s3.{args.region}.amazonaws.com/{DISCOVERY_PREFIX}/{args.cluster_name}",
         )
-        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
-        self.region = args.region
-        self.oidc_issuer_url = pulumi.Output.concat("https://", issuer_host_path)
-        self.oidc_provider_arn = pulumi.Output.concat(
+        cluster_name = pulumi.Output.from_input(args.cluster_name)
+        oidc_issuer_url = pulumi.Output.concat("https://", issuer_host_path)
+        oidc_provider_arn = pulumi.Output.concat(
             f"arn:{partition_of(args.region)}:iam::",
             account.account_id,
             ":oidc-provider/",
             issuer_host_path,
         )
-        self.oidc_audience = KOPS_TOKEN_AUDIENCE
-        self.state_store = pulumi.Output.concat("s3://", state.bucket)
-        self.discovery_store = pulumi.Output.concat(
-            "s3://", discovery.bucket, f"/{DISCOVERY_PREFIX}"
-        )
-        self.operator_role_arn = operator.arn
-        self.kops_create_cluster_command = pulumi.Output.all(
-            self.state_store,
-            self.discovery_store,
-            self.vpc_id,
-            self.private_subnet_ids,
-            self.public_subnet_ids,
+        state_store = pulumi.Output.concat("s3://", state.bucket)
+        discovery_store = pulumi.Output.concat("s3://", discovery.bucket, f"/{DISCOVERY_PREFIX}")
+        create_command = pulumi.Output.all(
+            state_store, discovery_store, vpc_id, private_subnet_ids, public_subnet_ids
         ).apply(lambda values: _create_cluster_command(args, *values))
-        self.kubeconfig = pulumi.Output.secret(args.kubeconfig) if args.kubeconfig else None
-        self.kubernetes = (
-            kubernetes_provider(f"{name}-k8s", self.kubeconfig, self) if self.kubeconfig else None
+        foundation = ClusterFoundation(
+            name=cluster_name,
+            region=args.region,
+            vpc_id=vpc_id,
+            public_subnet_ids=public_subnet_ids,
+            private_subnet_ids=private_subnet_ids,
+            egress_cidrs=egress_cidrs,
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_issuer_url=oidc_issuer_url,
+            exports={
+                "kops_state_store": state_store,
+                "kops_discovery_store": discovery_store,
+                "kops_operator_role_arn": operator.arn,
+                "kops_create_cluster_command": create_command,
+            },
         )
-        # kOps builds the nodes; by the time a kubeconfig is configured they exist. What runs
-        # on them needs the way out that this stack built, also while it is being destroyed.
-        self.workloads_ready = list(egress)
-        self._register_cluster_outputs(
-            state_store=self.state_store,
-            discovery_store=self.discovery_store,
-            operator_role_arn=self.operator_role_arn,
-            kops_create_cluster_command=self.kops_create_cluster_command,
-        )
-
-    def extra_outputs(self) -> dict[str, pulumi.Input[object]]:
-        return {
-            "kops_state_store": self.state_store,
-            "kops_discovery_store": self.discovery_store,
-            "kops_operator_role_arn": self.operator_role_arn,
-            "kops_create_cluster_command": self.kops_create_cluster_command,
-        }
+        self.outputs = foundation
+        if args.kubeconfig is not None:
+            kubeconfig: pulumi.Output[str] = pulumi.Output.secret(args.kubeconfig)
+            self.outputs = ClusterOutputs(
+                **vars(foundation),
+                kubeconfig=kubeconfig,
+                kubernetes=kubernetes_provider(f"{name}-k8s", kubeconfig, self),
+                # kOps builds the nodes; by the time a kubeconfig is configured they exist.
+                # What runs on them needs the way out that this stack built, also while it is
+                # being destroyed.
+                workloads_ready=egress_ready,
+                # kOps clusters bring their own volume driver and StorageClass.
+                storage_ready=(),
+                identity=WorkloadIdentity(
+                    mechanism="irsa",
+                    cluster_name=cluster_name,
+                    oidc_provider_arn=oidc_provider_arn,
+                    oidc_issuer_url=oidc_issuer_url,
+                    oidc_audience=KOPS_TOKEN_AUDIENCE,
+                    ready=[],
+                ),
+            )
+        register_cluster_outputs(self, self.outputs)
 
     @staticmethod
     def _publish_discovery_documents(
@@ -189,27 +204,20 @@ class KopsCluster(ClusterComponent):
         principals: list[pulumi.Input[str]] = list(args.cluster.operator_arns) or [
             pulumi.Output.concat(f"arn:{partition_of(args.region)}:iam::", account_id, ":root")
         ]
-        role = aws.iam.Role(
+        return iam.role(
             f"{name}-kops-operator",
-            description="The identity kOps runs as (assume it before running kops)",
-            assume_role_policy=policy_document(
+            policy_document(
                 {
                     "Effect": "Allow",
                     "Principal": {"AWS": principals},
                     "Action": "sts:AssumeRole",
                 }
             ),
+            child,
+            managed_policy_arns=[managed_policy_arn(args.region, p) for p in OPERATOR_POLICIES],
+            description="The identity kOps runs as (assume it before running kops)",
             max_session_duration=3600,
-            opts=child,
-        )
-        for policy in OPERATOR_POLICIES:
-            aws.iam.RolePolicyAttachment(
-                f"{name}-kops-operator-{policy}",
-                role=role.name,
-                policy_arn=managed_policy_arn(args.region, policy),
-                opts=child,
-            )
-        return role
+        ).role
 
 
 def _create_cluster_command(
