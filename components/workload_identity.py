@@ -34,6 +34,17 @@ class WorkloadIdentity:
     ready: list[pulumi.Resource]
     """What must exist before a role can be used (e.g. the Pod Identity agent)."""
 
+    @classmethod
+    def irsa(
+        cls,
+        cluster_name: pulumi.Output[str],
+        oidc_provider_arn: pulumi.Output[str],
+        oidc_issuer_url: pulumi.Output[str],
+        oidc_audience: str,
+    ) -> WorkloadIdentity:
+        """IRSA through an OIDC provider that exists already: nothing to wait for."""
+        return cls("irsa", cluster_name, oidc_provider_arn, oidc_issuer_url, oidc_audience, [])
+
 
 @dataclass
 class ServiceAccountRoleArgs:

@@ -50,13 +50,8 @@ class ExistingCluster(pulumi.ComponentResource):
             # The cluster already has nodes, DNS and storage; nothing here to wait for.
             workloads_ready=(),
             storage_ready=(),
-            identity=WorkloadIdentity(
-                mechanism="irsa",
-                cluster_name=cluster_name,
-                oidc_provider_arn=oidc_provider_arn,
-                oidc_issuer_url=oidc_issuer_url,
-                oidc_audience=config.oidc_audience,
-                ready=[],
+            identity=WorkloadIdentity.irsa(
+                cluster_name, oidc_provider_arn, oidc_issuer_url, config.oidc_audience
             ),
         )
         register_cluster_outputs(self, self.outputs)

@@ -145,13 +145,8 @@ class KopsCluster(pulumi.ComponentResource):
                 workloads_ready=egress_ready,
                 # kOps clusters bring their own volume driver and StorageClass.
                 storage_ready=(),
-                identity=WorkloadIdentity(
-                    mechanism="irsa",
-                    cluster_name=cluster_name,
-                    oidc_provider_arn=oidc_provider_arn,
-                    oidc_issuer_url=oidc_issuer_url,
-                    oidc_audience=KOPS_TOKEN_AUDIENCE,
-                    ready=[],
+                identity=WorkloadIdentity.irsa(
+                    cluster_name, oidc_provider_arn, oidc_issuer_url, KOPS_TOKEN_AUDIENCE
                 ),
             )
         register_cluster_outputs(self, self.outputs)
