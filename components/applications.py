@@ -144,8 +144,9 @@ class Applications(pulumi.ComponentResource):
 
 
 def application_spec(app: ApplicationConfig, repo_url: pulumi.Input[str]) -> dict[str, Any]:
-    """The seed's Application (project, source, in-cluster destination, CreateNamespace),
-    with automated sync and a retry backoff."""
+    """An Application of the platform's project: its folder of the GitOps repository at HEAD,
+    deployed into its namespace of this cluster (created if missing), synced automatically
+    when configured, and retried with a backoff when a sync fails."""
     source: dict[str, Any] = {"repoURL": repo_url, "path": app.path, "targetRevision": "HEAD"}
     if app.value_files:
         source["helm"] = {"valueFiles": list(app.value_files)}

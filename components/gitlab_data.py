@@ -1,7 +1,7 @@
 """GitLab's state on AWS: PostgreSQL on RDS, Redis on ElastiCache, object storage on S3.
 
-GitLab's chart 10 no longer bundles PostgreSQL, Redis or MinIO; production GitLab keeps them
-outside the cluster anyway. All three stay private to the VPC, encrypted at rest and in
+GitLab's chart 10 bundles no PostgreSQL, Redis or MinIO; production GitLab keeps them outside
+the cluster anyway. All three stay private to the VPC, encrypted at rest and in
 transit, and are protected (and kept on destroy as a final snapshot) in production stacks.
 GitLab reaches S3 through its service accounts' IAM role: no access keys exist anywhere.
 """

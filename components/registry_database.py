@@ -1,7 +1,7 @@
 """The container registry's metadata database: a role and a database on GitLab's RDS instance.
 
-GitLab's chart no longer leaves the registry's metadata to object storage by default: its
-`registry.database.enabled` moves to `prefer`, which the chart refuses with an external
+GitLab's chart does not leave the registry's metadata to object storage by default: its
+`registry.database.enabled` defaults to `prefer`, which the chart refuses with an external
 PostgreSQL until the setting is explicit (gitlab-org/charts/gitlab!4671), and the legacy mode
 is deprecated (gitlab-org/gitlab#571531). GitLab's docs enable the database for new
 registries, "with no images pushed" (docs.gitlab.com/administration/packages/
