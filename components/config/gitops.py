@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from components.config.charts import ChartConfig
 from components.config.values import DnsLabel, _matching, _Strict
@@ -29,7 +29,7 @@ class ApplicationConfig(_Strict):
     name: DnsLabel
     path: RepoPath = Field(
         description="Folder in the GitOps repository (a chart or kustomization)."
-    )
+    )  # a well-formed path; the loader checks that gitops/ has the folder
     namespace: DnsLabel = Field(description="Namespace it deploys into (created by Argo CD).")
     value_files: list[Annotated[str, _matching(_REPO_PATH, "a values file name")]] = Field(
         default=[], description="Helm value files in `path`; empty for Kustomize or plain charts."
@@ -44,16 +44,6 @@ class ApplicationConfig(_Strict):
                 f"expected an application namespace, not one of {_RESERVED_NAMESPACES}"
             )
         return namespace
-
-    @field_validator("path")
-    @classmethod
-    def _committed(cls, path: str, info: ValidationInfo) -> str:
-        folders = (info.context or {}).get("gitops_folders")
-        if folders is not None and path not in folders:
-            raise ValueError(
-                f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
-            )
-        return path
 
 
 DEFAULT_APPLICATIONS = [

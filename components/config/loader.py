@@ -3,6 +3,10 @@
 `load_config()` either returns the model and the secrets or raises a `ConfigError` that lists
 every problem at once (unknown keys, secrets in clear, field errors, cross-field checks),
 before any resource is registered.
+
+The models check values only; what depends on this checkout, that each application's `path`
+is a folder of `gitops/`, is checked here, and reported among the field errors just where
+pydantic would have reported it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from components.config.cluster import ExistingClusterConfig, NodeGroupConfig
-from components.config.messages import _describe, _show
+from components.config.gitops import RepoPath
+from components.config.messages import _describe, _position, _show
 from components.config.stack import CONFIG_KEYS, SECRET_KEYS, PlatformConfig, PlatformSecrets
 
 GITOPS_DIR = Path(__file__).resolve().parents[2] / "gitops"
@@ -90,12 +95,16 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
     context = {
         "region": raw.get("region") if isinstance(raw.get("region"), str) else None,
         "production": production is True or str(production).lower() == "true",
-        "gitops_folders": _gitops_folders(),
     }
+    config: PlatformConfig | None = None
+    errors: list[Any] = []
     try:
         config = PlatformConfig.model_validate(raw, context=context)
     except ValidationError as error:
-        return None, [_describe(e, project) for e in error.errors()]
+        errors = list(error.errors())
+    errors = _merged(errors, _uncommitted_paths(raw, _gitops_folders()))
+    if errors or config is None:
+        return None, [_describe(e, project) for e in errors]
     problems = []
     existing = isinstance(config.cluster, ExistingClusterConfig)
     if config.network is None and not existing:
@@ -140,6 +149,48 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
 def _gitops_folders() -> set[str]:
     """Folders of gitops/ that the stack commits: where an application may point."""
     return {str(p.relative_to(GITOPS_DIR)) for p in GITOPS_DIR.rglob("*") if p.is_dir()}
+
+
+_AS_REPO_PATH = TypeAdapter(RepoPath)
+
+
+def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[str, Any]]:
+    """An error, shaped like pydantic's, for each application whose `path` is a well-formed
+    path (the model reports any other) but not a folder of gitops/."""
+    applications = raw.get("applications")
+    if not isinstance(applications, list | tuple):
+        return []  # not a list: the model reports it
+    message = f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
+    errors = []
+    for index, application in enumerate(applications):
+        if not isinstance(application, dict) or "path" not in application:
+            continue
+        try:
+            path = _AS_REPO_PATH.validate_python(application["path"])
+        except ValidationError:
+            continue
+        if path not in folders:
+            errors.append(
+                {
+                    "type": "value_error",
+                    "loc": ("applications", index, "path"),
+                    "msg": f"Value error, {message}",
+                    "input": application["path"],
+                    "ctx": {"error": message},
+                }
+            )
+    return errors
+
+
+def _merged(errors: list[Any], more: list[dict[str, Any]]) -> list[Any]:
+    """`errors` as pydantic reported them, each of `more` placed where pydantic would have
+    reported it (a model's fields in their order, then its unknown keys)."""
+    merged = list(errors)
+    for error in more:
+        at = _position(error["loc"])
+        index = next((i for i, e in enumerate(merged) if _position(e["loc"]) > at), len(merged))
+        merged.insert(index, error)
+    return merged
 
 
 def _present_keys(project: str) -> set[str]:

@@ -80,3 +80,22 @@ def _describe(error: Any, project: str) -> str:
         expected = "expected: " + error["msg"][0].lower() + error["msg"][1:]
     shown = "" if kind == "value_error" and value is None else f" = {_show(value)}"
     return f"{key}{shown}: {expected}"
+
+
+def _position(loc: tuple[int | str, ...]) -> tuple[int, ...]:
+    """Where pydantic reports an error at `loc` among the others: a model's fields in their
+    order and then its unknown keys, a list's entries by index."""
+    model: Any = PlatformConfig
+    position = []
+    for part in loc:
+        if isinstance(part, int):
+            position.append(part)
+            continue
+        fields = list(model.model_fields) if model is not None else []
+        if part in fields:
+            position.append(fields.index(part))
+            model = _model_of(model.model_fields[part].annotation)
+        else:
+            position.append(len(fields))
+            model = CLUSTER_MODES.get(part)  # the union's tag picks the cluster model
+    return tuple(position)
