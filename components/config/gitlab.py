@@ -1,0 +1,71 @@
+"""GitLab: where it is served, git over SSH, its size, and its database and cache."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from components.config.values import AdminCidr, DnsLabel, _matching, _Strict
+
+
+class GitLabConfig(_Strict):
+    """GitLab: where it is served, git over SSH, and its size."""
+
+    hostname: DnsLabel = Field(default="gitlab", description="Served at `<hostname>.<domain>`.")
+    ssh: Literal["disabled", "nlb"] = Field(
+        default="disabled",
+        description="Git over SSH: off, or through its own NLB limited to `ssh_cidrs` "
+        "(an ALB cannot carry SSH).",
+    )
+    ssh_cidrs: list[AdminCidr] = Field(
+        default=[], description="Ranges allowed to reach git over SSH (required with ssh: nlb)."
+    )
+    admin_area: Literal["admins", "everyone"] = Field(
+        default="admins",
+        description="Who reaches GitLab's admin area (`/admin`): only `access.admin_cidrs` "
+        "(the ALB answers 403 to everyone else), or everyone the GitLab security group admits.",
+    )
+    webservice_replicas: int = Field(
+        default=2, ge=1, le=20, description="Minimum web/API pods (maximum: twice that)."
+    )
+    sidekiq_replicas: int = Field(
+        default=1, ge=1, le=20, description="Minimum background-job pods (maximum: twice that)."
+    )
+    gitlab_shell_replicas: int = Field(
+        default=2, ge=1, le=10, description="Minimum gitlab-shell pods (with ssh: nlb)."
+    )
+    registry_replicas: int = Field(
+        default=2, ge=1, le=10, description="Minimum container registry pods."
+    )
+    registry_metadata: Literal["database", "legacy"] = Field(
+        default="database",
+        description="Where the container registry keeps its metadata: `database` (its own "
+        "database on GitLab's RDS instance, created by the stack; GitLab's choice for new "
+        "registries) or `legacy` (in the bucket, deprecated; for a registry that already "
+        "holds images until they are imported: README, GitLab).",
+    )
+    database_instance_class: Annotated[
+        str,
+        _matching(
+            re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$"), "an RDS class such as 'db.t4g.medium'"
+        ),
+    ] = Field(default="db.t4g.medium", description="RDS instance class of GitLab's database.")
+    database_storage_gib: int = Field(
+        default=50, ge=20, le=65536, description="RDS storage (grows automatically up to 4x)."
+    )
+    cache_node_type: Annotated[
+        str,
+        _matching(
+            re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$"), "a node type such as 'cache.t4g.small'"
+        ),
+    ] = Field(default="cache.t4g.small", description="ElastiCache node type of GitLab's Redis.")
+
+    @model_validator(mode="after")
+    def _ssh_has_ranges(self) -> GitLabConfig:
+        if self.ssh == "nlb" and not self.ssh_cidrs:
+            raise ValueError("expected ssh_cidrs (at least one range) when ssh is 'nlb'")
+        if self.ssh == "disabled" and self.ssh_cidrs:
+            raise ValueError("ssh_cidrs is set but ssh is 'disabled'")
+        return self

@@ -1,0 +1,89 @@
+"""The GitOps repository the stack seeds and the Argo CD Applications deployed from it."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from components.config.charts import ChartConfig
+from components.config.values import DnsLabel, _matching, _Strict
+
+_REPO_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+RepoPath = Annotated[
+    str, _matching(_REPO_PATH, "a relative path in the GitOps repository such as 'minio'")
+]
+_RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
+
+
+class SyncConfig(_Strict):
+    automated: bool = Field(default=True, description="Sync on every change in Git.")
+    prune: bool = Field(default=True, description="Delete what was removed from Git.")
+    self_heal: bool = Field(default=True, description="Undo changes made outside Git.")
+
+
+class ApplicationConfig(_Strict):
+    """One Argo CD Application deployed from the GitOps repository."""
+
+    name: DnsLabel
+    path: RepoPath = Field(
+        description="Folder in the GitOps repository (a chart or kustomization)."
+    )  # a well-formed path; the loader checks that gitops/ has the folder
+    namespace: DnsLabel = Field(description="Namespace it deploys into (created by Argo CD).")
+    value_files: list[Annotated[str, _matching(_REPO_PATH, "a values file name")]] = Field(
+        default=[], description="Helm value files in `path`; empty for Kustomize or plain charts."
+    )
+    sync: SyncConfig = SyncConfig()
+
+    @field_validator("namespace")
+    @classmethod
+    def _not_reserved(cls, namespace: str) -> str:
+        if namespace in _RESERVED_NAMESPACES:
+            raise ValueError(
+                f"expected an application namespace, not one of {_RESERVED_NAMESPACES}"
+            )
+        return namespace
+
+
+DEFAULT_APPLICATIONS = [
+    ApplicationConfig(
+        name="minio-helm", path="minio", namespace="minio", value_files=["values-minio.yaml"]
+    ),
+    ApplicationConfig(name="my-app", path="my-app/overlays/dev", namespace="my-app"),
+]
+
+
+class GitOpsConfig(_Strict):
+    """The GitLab project the stack seeds and Argo CD deploys from."""
+
+    group: Annotated[str, _matching(_REPO_PATH, "a GitLab group path")] = Field(
+        default="platform", description="GitLab group the stack creates."
+    )
+    project: Annotated[str, _matching(_REPO_PATH, "a GitLab project path")] = Field(
+        default="test-stg", description="Private project (default branch main) it seeds."
+    )
+    minio_chart: ChartConfig = Field(
+        default=ChartConfig(repository="https://charts.min.io/", version="5.4.0"),
+        description="The MinIO chart `gitops/minio` depends on (Bitnami's changed in 2025).",
+    )
+    token_expiry_days: int = Field(
+        default=90, ge=2, le=365, description="Lifetime of the bootstrap access token."
+    )
+    token_renewal_days: int = Field(
+        default=30,
+        ge=1,
+        le=182,
+        description="The first `pulumi up` of each period this long replaces the bootstrap "
+        "token with a new one (a preview shows it); at most half its lifetime.",
+    )
+
+    @model_validator(mode="after")
+    def _renewed_well_before_expiry(self) -> GitOpsConfig:
+        if self.token_renewal_days * 2 > self.token_expiry_days:
+            raise ValueError(
+                f"expected token_renewal_days ({self.token_renewal_days}) at most half of "
+                f"token_expiry_days ({self.token_expiry_days}), so a token is renewed while it "
+                "still has half its life left"
+            )
+        return self

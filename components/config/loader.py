@@ -1,0 +1,211 @@
+"""Loading: read the stack's configuration from the Pulumi runtime and validate it in one pass.
+
+`load_config()` either returns the model and the secrets or raises a `ConfigError` that lists
+every problem at once (unknown keys, secrets in clear, field errors, cross-field checks),
+before any resource is registered.
+
+The models check values only; what depends on this checkout, that each application's `path`
+is a folder of `gitops/`, is checked here, and reported among the field errors just where
+pydantic would have reported it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pydantic import TypeAdapter, ValidationError
+
+from components.config.cluster import ExistingClusterConfig, NodeGroupConfig
+from components.config.gitops import RepoPath
+from components.config.messages import _describe, _position, _show
+from components.config.stack import CONFIG_KEYS, SECRET_KEYS, PlatformConfig, PlatformSecrets
+
+GITOPS_DIR = Path(__file__).resolve().parents[2] / "gitops"
+"""The GitOps repository's content as committed here; the stack seeds GitLab with it."""
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration: every problem, one per line, before anything is created."""
+
+    def __init__(self, stack: str, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid configuration for stack '{stack}' ({count}):\n{lines}")
+
+
+def load_config() -> tuple[PlatformConfig, PlatformSecrets]:
+    """Read and validate this stack's configuration from the Pulumi runtime."""
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    present = _present_keys(project)
+    raw: dict[str, Any] = {"project": project, "stack": stack}
+    if (region := pulumi.runtime.get_config("aws:region")) is not None:
+        raw["region"] = region
+    problems: list[str] = []
+    for key in sorted(present):
+        value = pulumi.runtime.get_config(f"{project}:{key}")
+        if key in SECRET_KEYS:
+            if not pulumi.runtime.is_config_secret(f"{project}:{key}"):
+                problems.append(
+                    f"{project}:{key}: is stored in clear; set it with "
+                    f"`pulumi config set --secret {key}`"
+                )
+        elif key in CONFIG_KEYS:
+            if pulumi.runtime.is_config_secret(f"{project}:{key}"):
+                problems.append(
+                    f"{project}:{key}: holds a secret value; secrets are top-level keys of "
+                    f"their own ({', '.join(SECRET_KEYS)})"
+                )
+            raw[key] = _decode(value)
+        else:
+            problems.append(
+                f"{project}:{key} = {_show(value)}: unknown key (misspelled?); expected one of "
+                f"{', '.join(CONFIG_KEYS + SECRET_KEYS)}"
+            )
+
+    config, model_problems = validate(raw, project)
+    problems += model_problems
+    mode = raw.get("cluster", {}).get("mode") if isinstance(raw.get("cluster"), dict) else None
+    if mode == "existing" and "kubeconfig" not in present:
+        problems.append(
+            f"{project}:kubeconfig: missing; cluster.mode 'existing' needs the cluster's "
+            "kubeconfig (`pulumi config set --secret kubeconfig < kubeconfig.yaml`)"
+        )
+    if problems or config is None:
+        raise ConfigError(stack, problems)
+
+    stack_config = pulumi.Config()
+    return config, PlatformSecrets(
+        kubeconfig=stack_config.get_secret("kubeconfig"),
+        gitlab_token=stack_config.get_secret("gitlab_token"),
+    )
+
+
+MAX_ALB_SOURCE_RANGES = 3
+"""Source ranges an ALB listener rule can hold beside its host and one path pattern."""
+
+
+def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | None, list[str]]:
+    """Validate raw config values; return the model or every problem found, as user text."""
+    production = raw.get("production")
+    context = {
+        "region": raw.get("region") if isinstance(raw.get("region"), str) else None,
+        "production": production is True or str(production).lower() == "true",
+    }
+    config: PlatformConfig | None = None
+    errors: list[Any] = []
+    try:
+        config = PlatformConfig.model_validate(raw, context=context)
+    except ValidationError as error:
+        errors = list(error.errors())
+    errors = _merged(errors, _uncommitted_paths(raw, _gitops_folders()))
+    if errors or config is None:
+        return None, [_describe(e, project) for e in errors]
+    problems = []
+    existing = isinstance(config.cluster, ExistingClusterConfig)
+    if config.network is None and not existing:
+        problems.append(
+            f"{project}:network: missing; cluster.mode '{config.cluster.mode}' needs "
+            "network.availability_zones (at least two)"
+        )
+    if existing and (config.network is not None or config.nodes is not None):
+        problems.append(
+            f"{project}:network/nodes: set, but cluster.mode 'existing' brings its own VPC "
+            "and nodes; remove them"
+        )
+    # Features that put admin_cidrs into ALB listener-rule conditions.
+    alb_source_rules = [
+        feature
+        for feature, on in (
+            ("gitlab.admin_area: admins", config.gitlab.admin_area == "admins"),
+            ("argocd.exposure: ingress", config.argocd.exposure == "ingress"),
+        )
+        if on
+    ]
+    if alb_source_rules and len(config.access.admin_cidrs) > MAX_ALB_SOURCE_RANGES:
+        problems.append(
+            f"{project}:access.admin_cidrs: {len(config.access.admin_cidrs)} ranges, but "
+            f"{' and '.join(alb_source_rules)} admit them in ALB listener rules, "
+            f"which take at most {MAX_ALB_SOURCE_RANGES} (a rule has at most 5 condition "
+            "values: its host, its path and the ranges); expected at most "
+            f"{MAX_ALB_SOURCE_RANGES} ranges (merge neighbouring ones), or gitlab.admin_area: "
+            "everyone and argocd.exposure: loadbalancer"
+        )
+    names = [app.name for app in config.applications]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        problems.append(f"{project}:applications: names must be unique; repeated: {duplicates}")
+    if problems:
+        return None, problems
+    if config.nodes is None and not existing:
+        config = config.model_copy(update={"nodes": NodeGroupConfig()})
+    return config, []
+
+
+def _gitops_folders() -> set[str]:
+    """Folders of gitops/ that the stack commits: where an application may point."""
+    return {str(p.relative_to(GITOPS_DIR)) for p in GITOPS_DIR.rglob("*") if p.is_dir()}
+
+
+_AS_REPO_PATH = TypeAdapter(RepoPath)
+
+
+def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[str, Any]]:
+    """An error, shaped like pydantic's, for each application whose `path` is a well-formed
+    path (the model reports any other) but not a folder of gitops/."""
+    applications = raw.get("applications")
+    if not isinstance(applications, list | tuple):
+        return []  # not a list: the model reports it
+    message = f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
+    errors = []
+    for index, application in enumerate(applications):
+        if not isinstance(application, dict) or "path" not in application:
+            continue
+        try:
+            path = _AS_REPO_PATH.validate_python(application["path"])
+        except ValidationError:
+            continue
+        if path not in folders:
+            errors.append(
+                {
+                    "type": "value_error",
+                    "loc": ("applications", index, "path"),
+                    "msg": f"Value error, {message}",
+                    "input": application["path"],
+                    "ctx": {"error": message},
+                }
+            )
+    return errors
+
+
+def _merged(errors: list[Any], more: list[dict[str, Any]]) -> list[Any]:
+    """`errors` as pydantic reported them, each of `more` placed where pydantic would have
+    reported it (a model's fields in their order, then its unknown keys)."""
+    merged = list(errors)
+    for error in more:
+        at = _position(error["loc"])
+        index = next((i for i, e in enumerate(merged) if _position(e["loc"]) > at), len(merged))
+        merged.insert(index, error)
+    return merged
+
+
+def _present_keys(project: str) -> set[str]:
+    """Keys of this project's namespace that the stack sets (CLI env or runtime config)."""
+    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+    prefix = f"{project}:"
+    return {k[len(prefix) :] for k in keys if k.startswith(prefix)}
+
+
+def _decode(value: Any) -> Any:
+    """Config arrives as strings; objects and lists as JSON text. Scalars stay strings for
+    pydantic to coerce ('true' -> True, '3' -> 3) so a bad scalar is reported, not a crash."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value

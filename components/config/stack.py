@@ -1,0 +1,81 @@
+"""The whole stack's configuration: `PlatformConfig` and its secrets, `PlatformSecrets`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import pulumi
+from pydantic import Field
+
+from components.config.argocd import ArgoCdConfig
+from components.config.charts import ChartsConfig
+from components.config.cluster import ClusterConfig, NetworkConfig, NodeGroupConfig
+from components.config.edge import AccessConfig, DnsConfig, TlsConfig
+from components.config.gitlab import GitLabConfig
+from components.config.gitops import DEFAULT_APPLICATIONS, ApplicationConfig, GitOpsConfig
+from components.config.values import DnsLabel, DnsName, Region, TagValue, _Strict
+
+
+class PlatformConfig(_Strict):
+    """Everything a stack is configured with, validated. Secrets live in `PlatformSecrets`."""
+
+    project: str
+    stack: str
+    region: Region = Field(description="From `aws:region`.")
+    environment: DnsLabel = Field(description="Environment name used in names and tags.")
+    production: bool = Field(
+        default=False,
+        description="Production stack: stricter checks, stateful resources protected.",
+    )
+    owner: TagValue = Field(description="Team that owns the stack (the `owner` tag).")
+    domain: DnsName = Field(description="Public DNS zone; GitLab and Argo CD live under it.")
+    network: NetworkConfig | None = Field(
+        default=None, description="The VPC and zones; required unless cluster.mode is existing."
+    )
+    cluster: ClusterConfig
+    nodes: NodeGroupConfig | None = Field(
+        default=None,
+        description="Worker nodes of an eks or kops cluster (defaults apply); not for existing.",
+    )
+    access: AccessConfig
+    dns: DnsConfig = DnsConfig()
+    tls: TlsConfig = TlsConfig()
+    gitlab: GitLabConfig = GitLabConfig()
+    argocd: ArgoCdConfig = ArgoCdConfig()
+    charts: ChartsConfig = ChartsConfig()
+    gitops: GitOpsConfig = GitOpsConfig()
+    applications: list[ApplicationConfig] = Field(
+        default=DEFAULT_APPLICATIONS,
+        description="Argo CD Applications deployed from the GitOps repository.",
+    )
+    tags: dict[Annotated[str, Field(min_length=1, max_length=128)], TagValue] = Field(
+        default={}, description="Extra tags on every AWS resource."
+    )
+
+    def published_hosts(self) -> list[str]:
+        """The DNS names the stack's load balancers are published under (by ExternalDNS):
+        GitLab's, its container registry's (the chart's default `registry.<domain>`, from its
+        own Ingress: https://docs.gitlab.com/charts/charts/globals/ `hosts.registry.name`),
+        git over SSH's, and Argo CD's."""
+        gitlab = f"{self.gitlab.hostname}.{self.domain}"
+        ssh = [f"{self.gitlab.hostname}-ssh.{self.domain}"] if self.gitlab.ssh == "nlb" else []
+        registry = f"registry.{self.domain}"
+        return [gitlab, registry, *ssh, f"{self.argocd.hostname}.{self.domain}"]
+
+
+@dataclass(frozen=True)
+class PlatformSecrets:
+    """Secret configuration, kept as Pulumi secret Outputs end to end."""
+
+    kubeconfig: pulumi.Output[str] | None
+    gitlab_token: pulumi.Output[str] | None
+    """A GitLab access token (scope api) to use instead of bootstrapping one."""
+
+
+SECRET_KEYS = ("kubeconfig", "gitlab_token")
+"""Top-level keys that hold secrets; they stay Pulumi secrets and never enter the model."""
+_RUNTIME_FIELDS = ("project", "stack", "region")
+"""Fields the Pulumi runtime fills in (`aws:region` among them), not keys of the stack file."""
+CONFIG_KEYS = tuple(k for k in PlatformConfig.model_fields if k not in _RUNTIME_FIELDS)
+"""Top-level keys a stack file may set in the project's namespace, besides `SECRET_KEYS`."""

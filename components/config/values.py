@@ -1,0 +1,133 @@
+"""Value types of the stack configuration: each checks one value in isolation.
+
+The constrained strings (DNS names, CIDRs, ARNs, versions, ...) that the area models are built
+from, and `_Strict`, the base of every model. The error texts say what was expected, because
+the loader shows them to the user as they are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_EXACT_VERSION = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+_KUBERNETES_MINOR = re.compile(r"^1\.(\d|[1-9]\d)$")
+_KUBERNETES_RELEASE = re.compile(r"^1\.(\d|[1-9]\d)\.(0|[1-9]\d*)$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$")
+_OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/[^\s]+$")
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[^\s]+$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_OPEN_TO_ALL = {ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")}
+
+
+def _dns_name(value: str) -> str:
+    labels = value.split(".")
+    if (
+        len(value) > 253
+        or len(labels) < 2
+        or not all(_DNS_LABEL.match(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise ValueError(
+            "expected a DNS name such as 'example.com': two or more dot-separated labels of "
+            "lower-case letters, digits and hyphens"
+        )
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            "expected a DNS label: 1-63 lower-case letters, digits and hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError("expected a CIDR block in network form such as '203.0.113.0/24'") from None
+    return str(network)
+
+
+def _exact_version(value: str) -> str:
+    if not _EXACT_VERSION.match(value):
+        raise ValueError("expected an exact chart version such as '1.2.3' (no ranges, no 'latest')")
+    return value
+
+
+def _matching(pattern: re.Pattern[str], expected: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"expected {expected}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _is_open_to_all(cidr: str) -> bool:
+    return ipaddress.ip_network(cidr) in _OPEN_TO_ALL
+
+
+def _admin_cidr(value: str, info: ValidationInfo) -> str:
+    if (info.context or {}).get("production") and _is_open_to_all(value):
+        raise ValueError(
+            "expected specific ranges: a production stack may not open admin endpoints "
+            "to the whole internet"
+        )
+    return value
+
+
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+AdminCidr = Annotated[str, AfterValidator(_cidr), AfterValidator(_admin_cidr)]
+ChartVersion = Annotated[str, AfterValidator(_exact_version)]
+KubernetesVersion = Annotated[
+    str, _matching(_KUBERNETES_MINOR, "a Kubernetes minor version such as '1.35'")
+]
+KubernetesRelease = Annotated[
+    str, _matching(_KUBERNETES_RELEASE, "a Kubernetes release such as '1.35.0'")
+]
+Region = Annotated[str, _matching(_REGION, "an AWS region such as 'eu-west-1'")]
+AvailabilityZone = Annotated[
+    str, _matching(_AVAILABILITY_ZONE, "an availability zone name such as 'eu-west-1a'")
+]
+OidcProviderArn = Annotated[
+    str,
+    _matching(
+        _OIDC_PROVIDER_ARN,
+        "an IAM OIDC provider ARN such as 'arn:aws:iam::123456789012:oidc-provider/oidc.example'",
+    ),
+]
+IamPrincipalArn = Annotated[str, _matching(_IAM_PRINCIPAL_ARN, "an IAM role or user ARN")]
+VpcId = Annotated[str, _matching(_VPC_ID, "a VPC id such as 'vpc-0123456789abcdef0'")]
+SubnetId = Annotated[str, _matching(_SUBNET_ID, "a subnet id such as 'subnet-0123456789abcdef0'")]
+InstanceType = Annotated[str, _matching(_INSTANCE_TYPE, "an EC2 instance type such as 'm6i.large'")]
+HttpsUrl = Annotated[str, _matching(re.compile(r"^https://[^\s/]+(/[^\s]*)?$"), "an https:// URL")]
+ChartRepository = Annotated[
+    str,
+    _matching(
+        re.compile(r"^(https|oci)://[^\s/]+(/[^\s]*)?$"),
+        "a Helm repository URL (https:// or oci://)",
+    ),
+]
+TagValue = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class _Strict(BaseModel):
+    """Unknown (misspelled) keys are errors, and a loaded config never changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
