@@ -98,7 +98,7 @@ def render() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the typed model in `components/config.py` by `make docs` (a test fails",
+        "Generated from the typed model in `components/config/` by `make docs` (a test fails",
         f"when it is stale). Keys live in the `{PROJECT}:` namespace (set objects with",
         "`pulumi config set --path`); `aws:region` is required too. Unknown keys are errors.",
         "",

@@ -65,7 +65,7 @@ class GitOpsConfig(_Strict):
     )
     minio_chart: ChartConfig = Field(
         default=ChartConfig(repository="https://charts.min.io/", version="5.4.0"),
-        description="The MinIO chart `gitops/minio` depends on (Bitnami's changed in 2025).",
+        description="The MinIO chart `gitops/minio` depends on: MinIO's own chart repository.",
     )
     token_expiry_days: int = Field(
         default=90, ge=2, le=365, description="Lifetime of the bootstrap access token."
