@@ -28,11 +28,11 @@ $(TOOLS): $(STAMP) requirements-tools.txt tools/install_tools.py
 	touch $(TOOLS)
 
 plan: $(STAMP) ## Offline preview of STACK (default dev); PLAN_JSON=path also writes the plan as JSON
-	$(PY) -m offline.plan --stack $(STACK) $(if $(PLAN_JSON),--json $(PLAN_JSON))
+	$(PY) -m offline --stack $(STACK) $(if $(PLAN_JSON),--json $(PLAN_JSON))
 
 chart-keys: $(STAMP) ## Check the Helm values of STACKS against the pinned charts (helm + network)
 	mkdir -p $(CHARTS)
-	$(foreach s,$(STACKS),$(PY) -m offline.plan --stack $(s) --no-policy --json $(CHARTS)/plan-$(s).json > /dev/null && ) true
+	$(foreach s,$(STACKS),$(PY) -m offline --stack $(s) --no-policy --json $(CHARTS)/plan-$(s).json > /dev/null && ) true
 	$(PY) -m tools.chart_keys $(foreach s,$(STACKS),--plan $(CHARTS)/plan-$(s).json) --charts $(CHARTS) --pull
 
 test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)

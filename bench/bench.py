@@ -152,7 +152,7 @@ def critical_path(plan: dict[str, Any]) -> tuple[float, float, list[tuple[str, s
 def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    plan_cmd = [PYTHON, "-m", "offline.plan", "--no-policy", "--stack"]
+    plan_cmd = [PYTHON, "-m", "offline", "--no-policy", "--stack"]
     print("measuring plans ...", flush=True)
     modules = plan_modules()
     floor_cmd = [
@@ -164,7 +164,7 @@ def main() -> None:
         measure(command, runs=0)  # the warm-up run measure() gives the others
     dev, floor, ratio = measure_pairs([*plan_cmd, "dev"], floor_cmd)
     prod = measure([*plan_cmd, "prod"])
-    dev_policy = measure([PYTHON, "-m", "offline.plan", "--stack", "dev"])
+    dev_policy = measure([PYTHON, "-m", "offline", "--stack", "dev"])
 
     print("measuring scale ...", flush=True)
     scale: dict[int, Sample] = {}
@@ -173,12 +173,12 @@ def main() -> None:
         for count in APPLICATION_COUNTS:
             stack_file = scaled_stack(Path(tmp), count)
             scale[count] = measure(
-                [PYTHON, "-m", "offline.plan", "--no-policy", "--stack-file", str(stack_file)],
+                [PYTHON, "-m", "offline", "--no-policy", "--stack-file", str(stack_file)],
                 runs=3,
             )
             out = Path(tmp) / f"scale{count}.json"
             subprocess.run(
-                [PYTHON, "-m", "offline.plan", "--no-policy", "--stack-file", str(stack_file),
+                [PYTHON, "-m", "offline", "--no-policy", "--stack-file", str(stack_file),
                  "--json", str(out)],
                 cwd=ROOT, check=True, capture_output=True,
             )  # fmt: skip

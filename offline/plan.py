@@ -5,12 +5,12 @@ recorded as the engine would receive it (type, name, parent, provider, dependenc
 with camelCase wire names), secrets replaced by a marker, and rendered as a readable summary
 and, optionally, as JSON that the same inputs reproduce byte for byte.
 
-    python -m offline.plan --stack dev [--json plan.json]
+`run_plan` records the project's `__main__.py`; `record` records any program callable (a test
+can build a single component) under the same runtime. The command line is `python -m offline`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -18,6 +18,7 @@ import logging
 import runpy
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_in_stack
 
 from offline.mocks import PlatformMocks
-from offline.stack_files import StackFileError, StackSettings, load_stack
+from offline.stack_files import StackSettings
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -48,7 +49,8 @@ class Plan:
     """Lookups the program made (zone, VPC, account): offline they always answer; under the
     CLI a missing zone or VPC fails the preview here."""
     policy: dict[str, Any] | None = None
-    """The policy pack's verdict, once it has been run (offline.policy)."""
+    """A verdict on the plan, written into its JSON when set (the CLI puts the policy pack's
+    here)."""
     analyzer_inputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """Each resource's inputs as the CLI hands them to a policy pack: secrets unwrapped. Only
     the pack sees these, never the JSON or the summary (and offline every secret value is a
@@ -192,6 +194,23 @@ def run_plan(
 ) -> Plan:
     """Run the program in `project_dir` offline with the given stack settings, recording
     into `plan` (a new one by default; pass one to see what was recorded before an error)."""
+
+    def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    return record(settings, program, plan)
+
+
+def record(
+    settings: StackSettings,
+    program: Callable[[], Awaitable[None] | None],
+    plan: Plan | None = None,
+) -> Plan:
+    """Run `program` (any callable that declares resources; a coroutine it returns is
+    awaited) inside a stack under the mock runtime with the given stack settings, recording
+    into `plan` as `run_plan` does."""
     plan = plan or Plan(project=settings.project, stack=settings.stack)
     region = settings.config.get("aws:region") or "us-east-1"
     monitor = RecordingMonitor(PlatformMocks(region), plan)
@@ -216,11 +235,6 @@ def run_plan(
     pulumi.runtime.set_all_config(dict(settings.config), list(settings.secret_keys))
     pulumi_settings.ROOT.set(None)
 
-    def program() -> None:
-        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
-
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
     loop = asyncio.new_event_loop()
     try:
         asyncio.set_event_loop(loop)
@@ -272,53 +286,3 @@ def summary(plan: Plan) -> str:
         lines += ["", "Diagnostics:"]
         lines += [f"    {d['severity']}: {d['message']}" for d in plan.diagnostics]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("--json", type=Path, help="also write the plan as JSON to this path")
-    parser.add_argument(
-        "--stack-file",
-        type=Path,
-        help="read this Pulumi.<stack>.yaml instead (stack from its name)",
-    )
-    parser.add_argument(
-        "--policy-config",
-        type=Path,
-        help="policy pack configuration (default: policies/config.<stack>.json when present)",
-    )
-    parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
-    args = parser.parse_args(argv)
-
-    # Imported late: the config module is part of the program under preview.
-    from components.config import ConfigError
-
-    try:
-        if args.stack_file:
-            stack = args.stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-            settings = load_stack(PROJECT_DIR, stack, args.stack_file)
-        else:
-            settings = load_stack(PROJECT_DIR, args.stack)
-        plan = run_plan(settings)
-    except (ConfigError, StackFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(summary(plan))
-    status = 0
-    if not args.no_policy:
-        from offline.policy import load_config, run_policy_pack, verdict
-
-        config_path = args.policy_config or PROJECT_DIR / "policies" / f"config.{plan.stack}.json"
-        report = run_policy_pack(plan, load_config(config_path))
-        plan.policy = report.as_dict()
-        print("\n" + verdict(report))
-        status = 1 if report.mandatory else 0
-    if args.json:
-        args.json.write_text(plan.to_json())
-        print(f"\nPlan written to {args.json}")
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

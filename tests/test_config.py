@@ -171,7 +171,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
 
 def test_bad_stack_file_exits_non_zero_with_the_message_and_no_traceback() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "offline.plan", "--stack-file", STACKS_DIR / "Pulumi.broken.yaml"],
+        [sys.executable, "-m", "offline", "--stack-file", STACKS_DIR / "Pulumi.broken.yaml"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -184,7 +184,7 @@ def test_bad_stack_file_exits_non_zero_with_the_message_and_no_traceback() -> No
 
 def test_unknown_stack_names_the_stacks_there_are() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "offline.plan", "--stack", "nope"],
+        [sys.executable, "-m", "offline", "--stack", "nope"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ from plans import PROJECT, stack_file_config
 from test_config import existing_cluster_config
 
 from offline.mocks import PlatformMocks
-from offline.plan import PROJECT_DIR, SECRET, Plan, run_plan, summary
+from offline.plan import PROJECT_DIR, SECRET, Plan, record, run_plan, summary
 from offline.stack_files import load_stack, settings_from_config
 
 RESOURCE_KEYS = {
@@ -39,7 +39,7 @@ def cli_plan(tmp_path: Path, name: str, *args: str, hash_seed: str = "0") -> byt
     out = tmp_path / f"{name}.json"
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     subprocess.run(
-        [sys.executable, "-m", "offline.plan", *args, "--json", str(out)],
+        [sys.executable, "-m", "offline", *args, "--json", str(out)],
         cwd=PROJECT_DIR,
         env=env,
         check=True,
@@ -185,3 +185,19 @@ def test_lookups_are_listed_so_a_reviewer_sees_what_must_exist(dev_plan: Plan) -
     assert zone in lookups
     assert "aws:route53/getZone:getZone" in summary(dev_plan)
     assert json.loads(dev_plan.to_json())["invokes"]
+
+
+def test_a_single_component_is_recorded_under_the_same_runtime() -> None:
+    # `record` takes any program: here one bucket helper instead of the whole stack.
+    from components.buckets import private_bucket
+
+    def program() -> None:
+        holder = pulumi.ComponentResource("test:index:Holder", "holder")
+        private_bucket("logs", holder, versioned=True, protect=False)
+
+    plan = record(settings_from_config(PROJECT, "unit", {"aws:region": "eu-west-1"}), program)
+    (bucket,) = plan.of_type("aws:s3/bucket:Bucket")
+    assert bucket["parent"].endswith("$test:index:Holder::holder")
+    assert bucket["inputs"]["forceDestroy"] is True
+    assert plan.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    assert plan.analyzer_inputs[bucket["urn"]] == bucket["inputs"]

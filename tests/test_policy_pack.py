@@ -70,7 +70,7 @@ def unsafe(
         [
             sys.executable,
             "-m",
-            "offline.plan",
+            "offline",
             "--stack-file",
             str(STACKS_DIR / "Pulumi.unsafe.yaml"),
             "--policy-config",
@@ -110,7 +110,7 @@ def test_an_unsafe_stack_breaks_exactly_the_expected_rules(
 def test_the_plan_json_carries_the_policy_verdict(tmp_path: Path) -> None:
     out = tmp_path / "dev.json"
     subprocess.run(
-        [sys.executable, "-m", "offline.plan", "--stack", "dev", "--json", str(out)],
+        [sys.executable, "-m", "offline", "--stack", "dev", "--json", str(out)],
         cwd=PROJECT_DIR,
         check=True,
         capture_output=True,

@@ -2,7 +2,7 @@
 
 Helm accepts any key: a key a chart renamed or never had is silently ignored, and the setting
 it carried (a TLS annotation, a disabled component) is lost without an error. This reads the
-offline plan (`python -m offline.plan --json`), opens each release's chart archive as
+offline plan (`python -m offline --json`), opens each release's chart archive as
 `helm pull` saves it (`<chart>-<version>.tgz`), and builds the chart's default values the way
 Helm assembles them: every chart under `charts/` (directory or archive) under its name or
 alias, subcharts' `global` defaults joined to the root's, `import-values` copied into the

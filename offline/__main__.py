@@ -1,0 +1,67 @@
+"""The offline preview: run the unchanged `__main__.py` under Pulumi's mock runtime.
+
+Prints the plan's summary and the policy pack's verdict, and optionally writes the plan as
+JSON. Exit status 0, 1 when a mandatory policy is violated, 2 when the stack's configuration
+or stack file is unusable.
+
+    python -m offline --stack dev [--json plan.json] [--stack-file PATH]
+                      [--policy-config PATH] [--no-policy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from offline.plan import PROJECT_DIR, run_plan, summary
+from offline.policy import load_config, run_policy_pack, verdict
+from offline.stack_files import StackFileError, load_stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--json", type=Path, help="also write the plan as JSON to this path")
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        help="read this Pulumi.<stack>.yaml instead (stack from its name)",
+    )
+    parser.add_argument(
+        "--policy-config",
+        type=Path,
+        help="policy pack configuration (default: policies/config.<stack>.json when present)",
+    )
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    args = parser.parse_args(argv)
+
+    # Imported late: the config module is part of the program under preview.
+    from components.config import ConfigError
+
+    try:
+        if args.stack_file:
+            stack = args.stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+            settings = load_stack(PROJECT_DIR, stack, args.stack_file)
+        else:
+            settings = load_stack(PROJECT_DIR, args.stack)
+        plan = run_plan(settings)
+    except (ConfigError, StackFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary(plan))
+    status = 0
+    if not args.no_policy:
+        config_path = args.policy_config or PROJECT_DIR / "policies" / f"config.{plan.stack}.json"
+        report = run_policy_pack(plan, load_config(config_path))
+        plan.policy = report.as_dict()
+        print("\n" + verdict(report))
+        status = 1 if report.mandatory else 0
+    if args.json:
+        args.json.write_text(plan.to_json())
+        print(f"\nPlan written to {args.json}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
