@@ -9,8 +9,10 @@ import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
+import component_plans as components
 import pytest
 from alb_model import rendered_ingress, route
+from component_plans import component_plan
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
 from offline.plan import SECRET, Plan
@@ -34,7 +36,7 @@ def ingress_plan() -> Plan:
     return plan_for(with_changes(DEV, argocd={"exposure": "ingress"}), stack="dev")
 
 
-def test_the_seeds_controller_tuning_is_applied(dev_plan: Plan) -> None:
+def test_the_default_controller_tuning_is_applied(dev_plan: Plan) -> None:
     params = values(dev_plan)["configs"]["params"]
     assert params["controller.status.processors"] == 20
     assert params["controller.operation.processors"] == 10
@@ -44,7 +46,7 @@ def test_the_seeds_controller_tuning_is_applied(dev_plan: Plan) -> None:
 
 def test_tuning_and_resync_period_come_from_config() -> None:
     argocd_config = {"status_processors": 50, "reconciliation_timeout": "5m"}
-    plan = plan_for(with_changes(DEV, argocd=argocd_config), stack="dev")
+    plan = component_plan(components.argocd, with_changes(DEV, argocd=argocd_config))
     assert values(plan)["configs"]["params"]["controller.status.processors"] == 50
     assert values(plan)["configs"]["cm"]["timeout.reconciliation"] == "5m"
 

@@ -6,7 +6,9 @@ import ipaddress
 import json
 from typing import Any
 
+import component_plans as components
 import pytest
+from component_plans import component_plan
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 from upstream import chart_archive, helm_template, selects
 
@@ -184,7 +186,7 @@ def test_a_configured_chart_version_reaches_the_release() -> None:
             "version": "1.20.0",
         }
     }
-    plan = plan_for(with_changes(DEV, charts=charts), stack="dev")
+    plan = component_plan(components.edge_controllers, with_changes(DEV, charts=charts))
     assert release(plan, "external-dns")["inputs"]["version"] == "1.20.0"
 
 
@@ -250,7 +252,8 @@ def test_each_stack_owns_its_own_records(dev_plan: Plan, prod_plan: Plan) -> Non
 
 
 def test_a_shared_zone_can_be_left_upsert_only() -> None:
-    plan = plan_for(with_changes(DEV, dns={"external_dns_policy": "upsert-only"}), stack="dev")
+    config = with_changes(DEV, dns={"external_dns_policy": "upsert-only"})
+    plan = component_plan(components.edge_controllers, config)
     assert release(plan, "external-dns")["inputs"]["values"]["policy"] == "upsert-only"
 
 
@@ -315,7 +318,7 @@ def test_nothing_is_open_to_the_internet_unless_gitlab_is_public(
 
 def test_a_public_gitlab_opens_only_gitlabs_web_ports_to_everyone() -> None:
     access = {**DEV[f"{PROJECT}:access"], "gitlab_public": True}
-    plan = plan_for(with_changes(DEV, access=access), stack="dev")
+    plan = component_plan(components.access, with_changes(DEV, access=access))
     open_rules = [
         r for r in plan.of_type(INGRESS_RULE) if ipaddress.ip_network(cidr_of(r)).prefixlen == 0
     ]
@@ -327,7 +330,7 @@ def test_a_public_gitlab_opens_only_gitlabs_web_ports_to_everyone() -> None:
 
 def test_git_over_ssh_gets_its_own_group_for_its_own_ranges() -> None:
     gitlab = {"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}
-    plan = plan_for(with_changes(DEV, gitlab=gitlab), stack="dev")
+    plan = component_plan(components.access, with_changes(DEV, gitlab=gitlab))
     rules = [r for r in plan.of_type(INGRESS_RULE) if "-access-gitlab-ssh-" in r["name"]]
     assert [(cidr_of(r), r["inputs"]["fromPort"]) for r in rules] == [("203.0.113.0/28", 22)]
     assert not [r for r in rules_of(plan, "gitlab") if r["inputs"]["fromPort"] == 22]
@@ -335,7 +338,7 @@ def test_git_over_ssh_gets_its_own_group_for_its_own_ranges() -> None:
 
 def test_ipv6_admin_ranges_become_ipv6_rules() -> None:
     access = {**DEV[f"{PROJECT}:access"], "admin_cidrs": ["2001:db8::/48"]}
-    plan = plan_for(with_changes(DEV, access=access), stack="dev")
+    plan = component_plan(components.access, with_changes(DEV, access=access))
     (rule,) = rules_of(plan, "argocd")
     assert rule["inputs"]["cidrIpv6"] == "2001:db8::/48"
     assert "cidrIpv4" not in rule["inputs"]

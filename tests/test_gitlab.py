@@ -1,13 +1,15 @@
-"""GitLab: the seed's values with its fixes, and GitLab's state kept on AWS."""
+"""GitLab: its chart values, its edge, and its state kept on AWS."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import component_plans as components
 import pytest
 import yaml
 from alb_model import Answer, rendered_ingress, route
+from component_plans import component_plan
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 
 from components.config import ConfigError
@@ -39,10 +41,10 @@ def k8s_secret(plan: Plan, name: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ssh_plan() -> Plan:
     gitlab_config = {"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}
-    return plan_for(with_changes(DEV, gitlab=gitlab_config), stack="dev")
+    return component_plan(components.gitlab, with_changes(DEV, gitlab=gitlab_config))
 
 
-# --- the seed's values, fixed ---------------------------------------------------------------
+# --- the chart values ---------------------------------------------------------------------
 
 
 def test_urls_are_https_because_tls_ends_at_the_alb(dev_plan: Plan) -> None:
@@ -101,7 +103,7 @@ def test_inbound_is_limited_by_gitlabs_security_group(dev_plan: Plan) -> None:
 
 def test_the_tls_policy_comes_from_config() -> None:
     access = {**DEV[f"{PROJECT}:access"], "tls_policy": "ELBSecurityPolicy-TLS13-1-3-2021-06"}
-    plan = plan_for(with_changes(DEV, access=access), stack="dev")
+    plan = component_plan(components.gitlab, with_changes(DEV, access=access))
     annotations = values(plan)["global"]["ingress"]["annotations"]
     assert annotations[f"{ALB}/ssl-policy"] == "ELBSecurityPolicy-TLS13-1-3-2021-06"
 
@@ -298,7 +300,7 @@ def test_ssh_without_ranges_is_refused() -> None:
 
 
 def test_sizes_come_from_config(prod_plan: Plan) -> None:
-    plan = plan_for(with_changes(DEV, gitlab={"webservice_replicas": 3}), stack="dev")
+    plan = component_plan(components.gitlab, with_changes(DEV, gitlab={"webservice_replicas": 3}))
     assert values(plan)["gitlab"]["webservice"]["minReplicas"] == 3
     assert one(prod_plan, RDS)["inputs"]["instanceClass"] == "db.m7g.large"
 
@@ -322,7 +324,7 @@ def test_gitlab_and_argocd_wait_for_the_controllers_not_for_each_other(dev_plan:
 
 def test_pod_identity_binds_each_of_gitlabs_service_accounts() -> None:
     cluster = {**DEV[f"{PROJECT}:cluster"], "workload_identity": "pod_identity"}
-    plan = plan_for(with_changes(DEV, cluster=cluster), stack="dev")
+    plan = component_plan(components.gitlab, with_changes(DEV, cluster=cluster))
     associations = [
         a
         for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
@@ -366,7 +368,7 @@ def open_admin_area_plan() -> Plan:
     config = with_changes(
         DEV, access={"admin_cidrs": FOUR_RANGES}, gitlab={"admin_area": "everyone"}
     )
-    return plan_for(config, stack="dev")
+    return component_plan(components.gitlab, config)
 
 
 def refused(answer: Answer) -> bool:
@@ -394,7 +396,7 @@ def test_other_spellings_of_the_admin_area_are_refused(dev_plan: Plan) -> None:
 
 def test_up_to_three_admin_ranges_fit_the_alb_rules() -> None:
     ranges = ["192.0.2.0/26", "192.0.2.64/26", "192.0.2.128/25"]
-    plan = plan_for(with_changes(DEV, access={"admin_cidrs": ranges}), stack="dev")
+    plan = component_plan(components.gitlab, with_changes(DEV, access={"admin_cidrs": ranges}))
     assert route(alb_ingresses(plan), HOST, "/admin/users", "192.0.2.200").action is None
 
 

@@ -10,8 +10,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import component_plans as components
 import pytest
 import yaml
+from component_plans import component_plan
 from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_changes
 from upstream import chart_archive, helm_template, kustomize
 
@@ -98,7 +100,7 @@ def test_a_configured_minio_source_is_what_gets_committed() -> None:
     gitops = {
         "minio_chart": {"repository": "oci://registry.example.com/charts", "version": "1.2.3"}
     }
-    plan = plan_for(with_changes(DEV, gitops=gitops), stack="dev")
+    plan = component_plan(components.gitops, with_changes(DEV, gitops=gitops))
     (chart_file,) = [f for f in plan.of_type(FILE) if f["inputs"]["filePath"] == "minio/Chart.yaml"]
     (dependency,) = yaml.safe_load(chart_file["inputs"]["content"])["dependencies"]
     assert dependency == {
@@ -199,7 +201,7 @@ def test_a_new_period_makes_a_new_token_and_runs_the_step_again(
 ) -> None:
     def plan_on(day: str) -> Plan:
         monkeypatch.setattr(mocks, "OFFLINE_NOW", f"{day}T12:00:00Z")
-        return plan_for(DEV, stack=f"dev-on-{day}")
+        return component_plan(components.gitops, DEV, stack=f"dev-on-{day}")
 
     same, later = plan_on("2026-01-06"), plan_on("2026-01-07")  # day 20460 starts a period
     assert token_value(same)["inputs"]["keepers"] == {
@@ -349,7 +351,7 @@ def test_sync_policy_is_configurable() -> None:
             "sync": {"automated": False},
         }
     ]
-    plan = plan_for(with_changes(DEV, applications=apps), stack="dev")
+    plan = component_plan(components.gitops, with_changes(DEV, applications=apps))
     assert "automated" not in application(plan, "minio-helm")["inputs"]["spec"]["syncPolicy"]
     assert [a["inputs"]["metadata"]["name"] for a in plan.of_type(APPLICATION)] == ["minio-helm"]
 
