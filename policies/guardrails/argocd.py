@@ -175,13 +175,3 @@ def argocd_project_no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
             value = destination.get(field)
             if value is not None and "*" in str(value):
                 yield f"A destination's {field} has a wildcard: {value!r}."
-
-
-POLICIES = [
-    argocd_app_not_default_project,
-    argocd_app_has_finalizer,
-    argocd_app_not_default_namespace,
-    argocd_repo_not_insecure,
-    argocd_repo_on_this_gitlab,
-    argocd_project_no_wildcards,
-]

@@ -132,9 +132,3 @@ def dns_records_gone_before_externaldns(args: StackValidationArgs) -> Iterator[t
                     "destroy-time step that holds ExternalDNS until they are gone."
                 )
                 yield message, publisher.urn
-
-
-POLICIES = [
-    load_balancer_targets_have_readiness_gates,
-    dns_records_gone_before_externaldns,
-]

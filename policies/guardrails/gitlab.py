@@ -138,9 +138,3 @@ def gitlab_registry_database_explicit(args: ResourceValidationArgs) -> Iterator[
     host = str(database.get("host") or dig(values, "global", "psql", "host") or "")
     if host.endswith(".rds.amazonaws.com") and sslmode in INSECURE_SSLMODES:
         yield f"registry.database.sslmode is {sslmode!r}: RDS refuses unencrypted connections."
-
-
-POLICIES = [
-    gitlab_storage_sends_no_acls,
-    gitlab_registry_database_explicit,
-]

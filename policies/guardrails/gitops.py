@@ -137,9 +137,3 @@ def gitlab_token_renewed_before_expiry(args: ResourceValidationArgs) -> Iterator
             f"The token is renewed every {min(periods)} days but expires after {days}: less "
             "than half its life is left when it is."
         )
-
-
-POLICIES = [
-    gitops_images_pinned,
-    gitlab_token_renewed_before_expiry,
-]

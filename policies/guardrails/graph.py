@@ -184,12 +184,3 @@ def production_highly_available(args: StackValidationArgs) -> Iterator[tuple[str
     for cache in by_type.get("aws:elasticache/replicationGroup:ReplicationGroup", []):
         if cache.props.get("automaticFailoverEnabled") is not True:
             yield f"Cache {cache.name} has no automatic failover.", cache.urn
-
-
-POLICIES = [
-    applications_wait_for_argocd,
-    load_balancers_wait_for_controller,
-    releases_wait_for_their_roles,
-    stateful_resources_protected,
-    production_highly_available,
-]

@@ -256,14 +256,3 @@ def _swagger_ui_off(env: Any) -> bool:
         and is_true(var.get("value"))
         for var in env
     )
-
-
-POLICIES = [
-    helm_chart_version_pinned,
-    helm_timeout_minimum,
-    helm_no_cleartext_credentials,
-    gitlab_values_safe,
-    externaldns_owner_and_domain,
-    argocd_values_safe,
-    argocd_nlb_alpn_serves_browsers,
-]

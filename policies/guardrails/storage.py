@@ -158,13 +158,3 @@ def elasticache_encrypted(args: ResourceValidationArgs) -> Iterator[str]:
         yield "Data at rest is not encrypted (atRestEncryptionEnabled is not true)."
     if args.props.get("transitEncryptionEnabled") is not True:
         yield "Traffic is not encrypted (transitEncryptionEnabled is not true)."
-
-
-POLICIES = [
-    s3_encrypted,
-    s3_public_access_blocked,
-    s3_versioning_enabled_for_state,
-    s3_bucket_policy_not_broadly_public,
-    rds_encrypted_and_private,
-    elasticache_encrypted,
-]

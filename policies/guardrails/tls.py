@@ -150,10 +150,3 @@ def loadbalancer_service_restricted_and_tls(args: ResourceValidationArgs) -> Ite
         policy = annotations.get(f"{NLB}/aws-load-balancer-ssl-negotiation-policy")
         if policy not in allowed:
             yield f"{where}: TLS policy {policy!r} is not one of {allowed}."
-
-
-POLICIES = [
-    acm_dns_validation,
-    alb_ingress_https,
-    loadbalancer_service_restricted_and_tls,
-]
