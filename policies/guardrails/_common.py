@@ -35,6 +35,16 @@ MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 OPEN_TO_ALL = ("0.0.0.0/0", "::/0")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+# The charts of the platform's releases, as `chart_of` names them.
+GITLAB_CHART = "gitlab"
+ARGOCD_CHART = "argo-cd"
+EXTERNAL_DNS_CHART = "external-dns"
+LB_CONTROLLER_CHART = "aws-load-balancer-controller"
+HIDDEN = "[secret]"
+"""The offline preview's stand-in for a value the plan hides (the CLI sends secrets unwrapped)."""
+KOPS_OIDC_SUFFIX = "-kops-oidc"
+"""How the kOps OIDC discovery bucket's resources are named: public to STS by design, and
+rebuilt by kOps at will."""
 
 ResourceCheck = Callable[[ResourceValidationArgs], Iterable[str]]
 StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str]]]

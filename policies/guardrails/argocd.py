@@ -18,8 +18,10 @@ APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
 SECRET = "kubernetes:core/v1:Secret"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
-REPOSITORY_SECRET_TYPES = ("repository", "repo-creds")
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
+REPOSITORY_SECRET_TYPE = "repository"
+REPOSITORY_SECRET_TYPES = (REPOSITORY_SECRET_TYPE, "repo-creds")
+ARGOCD_NAMESPACE = "argocd"
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", ARGOCD_NAMESPACE)
 REPO_PREFIXES = PolicyConfigSchema(
     properties={
         "allowed_repo_prefixes": {
