@@ -5,6 +5,9 @@ the listed resource types and appends the remediation to every message. Properti
 the engine delivers them: camelCase names, read-only mappings, and values that are unknown
 during a preview - reading one raises `UnknownValueError`, which the analyzer reports as "can't
 run during preview" instead of a decision. Rules must not catch it.
+
+Both decorators register the rule they make (`guardrails._registry.REGISTRY`): defining a rule
+is what puts it in the pack.
 """
 
 from __future__ import annotations
@@ -26,14 +29,30 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from guardrails._registry import REGISTRY, Registry
+
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 OPEN_TO_ALL = ("0.0.0.0/0", "::/0")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+# The charts of the platform's releases, as `chart_of` names them.
+GITLAB_CHART = "gitlab"
+ARGOCD_CHART = "argo-cd"
+EXTERNAL_DNS_CHART = "external-dns"
+LB_CONTROLLER_CHART = "aws-load-balancer-controller"
+HIDDEN = "[secret]"
+"""The offline preview's stand-in for a value the plan hides (the CLI sends secrets unwrapped)."""
+KOPS_OIDC_SUFFIX = "-kops-oidc"
+"""How the kOps OIDC discovery bucket's resources are named: public to STS by design, and
+rebuilt by kOps at will."""
 
 ResourceCheck = Callable[[ResourceValidationArgs], Iterable[str]]
 StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str]]]
 """Yields (message, urn of the offending resource)."""
+
+
+def _definition(check: Callable[..., Any]) -> str:
+    return f"{check.__module__}.{check.__qualname__}"
 
 
 def resource_rule(
@@ -45,6 +64,7 @@ def resource_rule(
     severity: Severity = Severity.HIGH,
     level: EnforcementLevel = MANDATORY,
     config_schema: PolicyConfigSchema | None = None,
+    registry: Registry = REGISTRY,
 ) -> Callable[[ResourceCheck], ResourceValidationPolicy]:
     def make(check: ResourceCheck) -> ResourceValidationPolicy:
         def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -53,7 +73,7 @@ def resource_rule(
             for message in check(args):
                 report_violation(f"{message} Remediation: {remediation}", args.urn)
 
-        return ResourceValidationPolicy(
+        policy = ResourceValidationPolicy(
             name=name,
             description=description,
             validate=validate,
@@ -62,6 +82,7 @@ def resource_rule(
             severity=severity,
             remediation_steps=remediation,
         )
+        return registry.add(policy, module=check.__module__, definition=_definition(check))
 
     return make
 
@@ -74,13 +95,14 @@ def stack_rule(
     severity: Severity = Severity.HIGH,
     level: EnforcementLevel = MANDATORY,
     config_schema: PolicyConfigSchema | None = None,
+    registry: Registry = REGISTRY,
 ) -> Callable[[StackCheck], StackValidationPolicy]:
     def make(check: StackCheck) -> StackValidationPolicy:
         def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
             for message, urn in check(args):
                 report_violation(f"{message} Remediation: {remediation}", urn)
 
-        return StackValidationPolicy(
+        policy = StackValidationPolicy(
             name=name,
             description=description,
             validate=validate,
@@ -89,6 +111,7 @@ def stack_rule(
             severity=severity,
             remediation_steps=remediation,
         )
+        return registry.add(policy, module=check.__module__, definition=_definition(check))
 
     return make
 

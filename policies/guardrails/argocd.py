@@ -18,8 +18,10 @@ APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
 SECRET = "kubernetes:core/v1:Secret"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
-REPOSITORY_SECRET_TYPES = ("repository", "repo-creds")
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
+REPOSITORY_SECRET_TYPE = "repository"
+REPOSITORY_SECRET_TYPES = (REPOSITORY_SECRET_TYPE, "repo-creds")
+ARGOCD_NAMESPACE = "argocd"
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", ARGOCD_NAMESPACE)
 REPO_PREFIXES = PolicyConfigSchema(
     properties={
         "allowed_repo_prefixes": {
@@ -175,13 +177,3 @@ def argocd_project_no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
             value = destination.get(field)
             if value is not None and "*" in str(value):
                 yield f"A destination's {field} has a wildcard: {value!r}."
-
-
-POLICIES = [
-    argocd_app_not_default_project,
-    argocd_app_has_finalizer,
-    argocd_app_not_default_namespace,
-    argocd_repo_not_insecure,
-    argocd_repo_on_this_gitlab,
-    argocd_project_no_wildcards,
-]

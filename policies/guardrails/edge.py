@@ -12,7 +12,13 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
-from guardrails._common import HELM_RELEASE, chart_of, stack_rule
+from guardrails._common import (
+    EXTERNAL_DNS_CHART,
+    HELM_RELEASE,
+    LB_CONTROLLER_CHART,
+    chart_of,
+    stack_rule,
+)
 from guardrails.graph import creates_load_balancers, releases_of, waits_for
 from guardrails.tls import ALB, NLB, walk
 
@@ -21,8 +27,9 @@ INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 SERVICE = "kubernetes:core/v1:Service"
 COMMAND = "command:local:Command"
 EXTERNAL_DNS_DEFAULT_POLICY = "upsert-only"  # the chart's (external-dns 1.21.1 values.yaml)
-CONTROLLER_CHARTS = ("aws-load-balancer-controller", "external-dns")
+CONTROLLER_CHARTS = (LB_CONTROLLER_CHART, EXTERNAL_DNS_CHART)
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
+READINESS_GATE_ENABLED = "enabled"
 IP_TARGETS = ((f"{ALB}/target-type", "ip"), (f"{NLB}/aws-load-balancer-nlb-target-type", "ip"))
 
 
@@ -47,12 +54,12 @@ def _load_balancer_sources(resource: PolicyResource) -> Any:
 @stack_rule(
     "load-balancer-targets-have-readiness-gates",
     "Pods that are load-balancer targets by IP live in a namespace labelled "
-    f"{READINESS_GATE_LABEL}: enabled, so the controller's webhook gives each new pod a "
-    "readiness gate that holds until the target group reports it healthy. Without it a "
+    f"{READINESS_GATE_LABEL}: {READINESS_GATE_ENABLED}, so the controller's webhook gives each "
+    "new pod a readiness gate that holds until the target group reports it healthy. Without it a "
     "rollout stops old pods before the new ones are registered, and clients get 502s "
     "(aws-load-balancer-controller v3.5.0 docs/deploy/pod_readiness_gate.md).",
     remediation=f"Create the namespace in the stack with the label {READINESS_GATE_LABEL}: "
-    "enabled (components.alb.TARGETS_READINESS_GATE).",
+    f"{READINESS_GATE_ENABLED} (components.alb.TARGETS_READINESS_GATE).",
     severity=Severity.MEDIUM,
 )
 def load_balancer_targets_have_readiness_gates(
@@ -76,10 +83,10 @@ def load_balancer_targets_have_readiness_gates(
                 "the stack does not create, so nothing labels it for readiness gates.",
                 resource.urn,
             )
-        elif labels.get(READINESS_GATE_LABEL) != "enabled":
+        elif labels.get(READINESS_GATE_LABEL) != READINESS_GATE_ENABLED:
             yield (
                 f"{resource.name} puts load-balancer targets in namespace {namespace!r}, which "
-                f"lacks the label {READINESS_GATE_LABEL}: enabled.",
+                f"lacks the label {READINESS_GATE_LABEL}: {READINESS_GATE_ENABLED}.",
                 resource.urn,
             )
 
@@ -112,7 +119,7 @@ def _publishers(args: StackValidationArgs) -> list[PolicyResource]:
     "(components/external_dns.py).",
 )
 def dns_records_gone_before_externaldns(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    for external_dns in releases_of(args, "external-dns"):
+    for external_dns in releases_of(args, EXTERNAL_DNS_CHART):
         values = external_dns.props.get("values") or {}
         if values.get("policy", EXTERNAL_DNS_DEFAULT_POLICY) != "sync":
             continue
@@ -132,9 +139,3 @@ def dns_records_gone_before_externaldns(args: StackValidationArgs) -> Iterator[t
                     "destroy-time step that holds ExternalDNS until they are gone."
                 )
                 yield message, publisher.urn
-
-
-POLICIES = [
-    load_balancer_targets_have_readiness_gates,
-    dns_records_gone_before_externaldns,
-]

@@ -174,13 +174,3 @@ def eks_core_addons_managed_and_versioned(
                         f"Add-on {name} does not wait for node group {group.name}.",
                         mine[name].urn,
                     )
-
-
-POLICIES = [
-    eks_public_endpoint_restricted,
-    eks_secrets_encrypted,
-    kms_key_rotation,
-    eks_control_plane_logging,
-    nodes_require_imdsv2,
-    eks_core_addons_managed_and_versioned,
-]

@@ -10,11 +10,19 @@ from typing import Any
 import yaml
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from guardrails._common import HELM_RELEASE, chart_of, dig, helm_values, resource_rule, stack_rule
+from guardrails._common import (
+    GITLAB_CHART,
+    HELM_RELEASE,
+    HIDDEN,
+    chart_of,
+    dig,
+    helm_values,
+    resource_rule,
+    stack_rule,
+)
 from guardrails.graph import releases_of
 
 SECRET = "kubernetes:core/v1:Secret"
-HIDDEN = "[secret]"
 REGISTRY_S3_DRIVERS = ("s3", "s3aws", "s3_v2")
 REGISTRY_DATABASE = ("registry", "database")
 REGISTRY_STORAGE = ("registry", "storage")
@@ -64,7 +72,7 @@ def _secret_content(
     "acl_public = False in the backup s3cmd config (components/gitlab.py).",
 )
 def gitlab_storage_sends_no_acls(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    for release in releases_of(args, "gitlab"):
+    for release in releases_of(args, GITLAB_CHART):
         values = release.props.get("values") or {}
         namespace = release.props.get("namespace")
         storage, why = _secret_content(args, namespace, dig(values, *REGISTRY_STORAGE))
@@ -120,7 +128,7 @@ def _s3cmd_sends_no_acl(config: str) -> bool:
     "registry.database.sslmode: require.",
 )
 def gitlab_registry_database_explicit(args: ResourceValidationArgs) -> Iterator[str]:
-    if chart_of(args) != "gitlab":
+    if chart_of(args) != GITLAB_CHART:
         return
     values = helm_values(args)
     if dig(values, "registry", "enabled") is False:
@@ -138,9 +146,3 @@ def gitlab_registry_database_explicit(args: ResourceValidationArgs) -> Iterator[
     host = str(database.get("host") or dig(values, "global", "psql", "host") or "")
     if host.endswith(".rds.amazonaws.com") and sslmode in INSECURE_SSLMODES:
         yield f"registry.database.sslmode is {sslmode!r}: RDS refuses unencrypted connections."
-
-
-POLICIES = [
-    gitlab_storage_sends_no_acls,
-    gitlab_registry_database_explicit,
-]

@@ -22,6 +22,8 @@ COMMAND = "command:local:Command"
 TOKEN_EXPIRY = re.compile(r"(\d+)\.days\.from_now")
 RENEWAL = re.compile(r"^renewal \d{4}-\d{2}-\d{2}, every (\d+) days$")
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+PERSONAL_ACCESS_TOKENS = "personal_access_tokens"
+"""What a step that registers GitLab access tokens calls in its Rails runner script."""
 KUBERNETES_IMAGES = "https://kubernetes.io/docs/concepts/containers/images/#image-names"
 
 
@@ -115,7 +117,7 @@ def gitops_images_pinned(args: ResourceValidationArgs) -> Iterator[str]:
 )
 def gitlab_token_renewed_before_expiry(args: ResourceValidationArgs) -> Iterator[str]:
     create = args.props.get("create")
-    if not isinstance(create, str) or "personal_access_tokens" not in create:
+    if not isinstance(create, str) or PERSONAL_ACCESS_TOKENS not in create:
         return
     expiry = TOKEN_EXPIRY.search(create)
     if expiry is None:
@@ -137,9 +139,3 @@ def gitlab_token_renewed_before_expiry(args: ResourceValidationArgs) -> Iterator
             f"The token is renewed every {min(periods)} days but expires after {days}: less "
             "than half its life is left when it is."
         )
-
-
-POLICIES = [
-    gitops_images_pinned,
-    gitlab_token_renewed_before_expiry,
-]

@@ -8,11 +8,19 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, Severity, StackValidationArgs
 
-from guardrails._common import HELM_RELEASE, chart_of, stack_rule
+from guardrails._common import (
+    ARGOCD_CHART,
+    HELM_RELEASE,
+    KOPS_OIDC_SUFFIX,
+    LB_CONTROLLER_CHART,
+    chart_of,
+    stack_rule,
+)
+from guardrails.argocd import APPLICATION, REPOSITORY_SECRET_TYPE, SECRET, SECRET_TYPE_LABEL
+from guardrails.tls import ALB
 
-APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
-SECRET = "kubernetes:core/v1:Secret"
-REPOSITORY_LABEL = "argocd.argoproj.io/secret-type"
+IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+PRIVATE_SUBNET_TAG = "kubernetes.io/role/internal-elb"
 STATEFUL = (
     "aws:eks/cluster:Cluster",
     "aws:kms/key:Key",
@@ -22,7 +30,7 @@ STATEFUL = (
     "aws:s3/bucket:Bucket",
 )
 # Rebuilt from scratch by kOps at will: nothing in it needs protection.
-UNPROTECTED_SUFFIXES = ("-kops-oidc",)
+UNPROTECTED_SUFFIXES = (KOPS_OIDC_SUFFIX,)
 PRODUCTION = PolicyConfigSchema(
     properties={"production": {"type": "boolean", "default": False}},
 )
@@ -51,7 +59,7 @@ def _walk(value: Any) -> Iterator[Mapping[str, Any]]:
 def creates_load_balancers(release: PolicyResource) -> bool:
     """The release's values ask the AWS Load Balancer Controller for a load balancer."""
     for block in _walk(release.props.get("values") or {}):
-        if any(str(k).startswith("alb.ingress.kubernetes.io/") for k in block):
+        if any(str(k).startswith(f"{ALB}/") for k in block):
             return True
         if block.get("type") == "LoadBalancer":
             return True
@@ -65,12 +73,13 @@ def creates_load_balancers(release: PolicyResource) -> bool:
     remediation="Create Applications with depends_on=[argocd release, repository Secret].",
 )
 def applications_wait_for_argocd(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    argocd = releases_of(args, "argo-cd")
+    argocd = releases_of(args, ARGOCD_CHART)
     repositories = [
         r
         for r in args.resources
         if r.resource_type == SECRET
-        and (r.props.get("metadata") or {}).get("labels", {}).get(REPOSITORY_LABEL) == "repository"
+        and (r.props.get("metadata") or {}).get("labels", {}).get(SECRET_TYPE_LABEL)
+        == REPOSITORY_SECRET_TYPE
     ]
     for app in (r for r in args.resources if r.resource_type == APPLICATION):
         if not waits_for(app, argocd):
@@ -88,7 +97,7 @@ def applications_wait_for_argocd(args: StackValidationArgs) -> Iterator[tuple[st
     severity=Severity.CRITICAL,
 )
 def load_balancers_wait_for_controller(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    controllers = releases_of(args, "aws-load-balancer-controller")
+    controllers = releases_of(args, LB_CONTROLLER_CHART)
     for release in args.resources:
         if release.resource_type != HELM_RELEASE or release in controllers:
             continue
@@ -109,8 +118,7 @@ def releases_wait_for_their_roles(args: StackValidationArgs) -> Iterator[tuple[s
     )
     for release in (r for r in args.resources if r.resource_type == HELM_RELEASE):
         annotated = any(
-            "eks.amazonaws.com/role-arn" in block
-            for block in _walk(release.props.get("values") or {})
+            IRSA_ROLE_ANNOTATION in block for block in _walk(release.props.get("values") or {})
         )
         if not annotated:
             continue
@@ -172,7 +180,7 @@ def production_highly_available(args: StackValidationArgs) -> Iterator[tuple[str
     private = [
         s
         for s in by_type.get("aws:ec2/subnet:Subnet", [])
-        if "kubernetes.io/role/internal-elb" in (s.props.get("tags") or {})
+        if PRIVATE_SUBNET_TAG in (s.props.get("tags") or {})
     ]
     nats = by_type.get("aws:ec2/natGateway:NatGateway", [])
     if private and len(nats) < len(private):
@@ -184,12 +192,3 @@ def production_highly_available(args: StackValidationArgs) -> Iterator[tuple[str
     for cache in by_type.get("aws:elasticache/replicationGroup:ReplicationGroup", []):
         if cache.props.get("automaticFailoverEnabled") is not True:
             yield f"Cache {cache.name} has no automatic failover.", cache.urn
-
-
-POLICIES = [
-    applications_wait_for_argocd,
-    load_balancers_wait_for_controller,
-    releases_wait_for_their_roles,
-    stateful_resources_protected,
-    production_highly_available,
-]

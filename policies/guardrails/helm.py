@@ -9,15 +9,25 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from guardrails._common import HELM_RELEASE, chart_of, dig, helm_values, resource_rule
-from guardrails.tls import ALB, NLB, dotted, walk
+from guardrails._common import (
+    ARGOCD_CHART,
+    EXTERNAL_DNS_CHART,
+    GITLAB_CHART,
+    HELM_RELEASE,
+    HIDDEN,
+    chart_of,
+    dig,
+    helm_values,
+    resource_rule,
+)
+from guardrails.tls import ALB_CERTIFICATE_ARN, NLB, NLB_SSL_CERT, dotted, walk
 
 EXACT_VERSION = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
 )
 HELM_DEFAULT_TIMEOUT = 300  # seconds, when a release sets none
-DEFAULT_MINIMUM_TIMEOUTS = {"gitlab": 1200, "argo-cd": 600, "default": 300}
+DEFAULT_MINIMUM_TIMEOUTS = {GITLAB_CHART: 1200, ARGOCD_CHART: 600, "default": 300}
 MINIMUM_TIMEOUTS = PolicyConfigSchema(
     properties={
         "minimum_timeouts": {
@@ -35,10 +45,13 @@ SECRET_REFERENCE_KEYS = ("secret", "existingSecret", "secretName", "key")
 # A sibling naming the Secret the credential-named keys of this block refer to.
 SECRET_NAME_SIBLINGS = ("secret", "existingSecret", "secretName")
 BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
-# The offline preview's stand-in for a value the plan hides (the CLI sends secrets unwrapped).
-HIDDEN = "[secret]"
 ARGOCD_RBAC = ("configs", "rbac", "policy.default")
 ARGOCD_DISABLE_SWAGGER_UI = "ARGOCD_SERVER_DISABLE_SWAGGER_UI"
+INGRESS_CLASS = "alb"
+"""The class of the AWS Load Balancer Controller's Ingresses."""
+EXTERNAL_DNS_POLICIES = ("sync", "upsert-only")
+"""The ExternalDNS policies the rule accepts: `sync` deletes only records it owns, `upsert-only`
+deletes none."""
 
 
 def is_credential_key(key: str) -> bool:
@@ -118,11 +131,11 @@ def helm_no_cleartext_credentials(args: ResourceValidationArgs) -> Iterator[str]
     "cert-manager, NGINX or Gateway API.",
     types=[HELM_RELEASE],
     remediation="Set global.hosts.https: true, installCertmanager: false, global.ingress "
-    "class: alb and provider: aws, nginx-ingress.enabled: false and global.gatewayApi.enabled: "
-    "false (components/gitlab.py).",
+    f"class: {INGRESS_CLASS} and provider: aws, nginx-ingress.enabled: false and "
+    "global.gatewayApi.enabled: false (components/gitlab.py).",
 )
 def gitlab_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
-    if chart_of(args) != "gitlab":
+    if chart_of(args) != GITLAB_CHART:
         return
     values = helm_values(args)
     if dig(values, "global", "hosts", "https") is not True:
@@ -130,8 +143,8 @@ def gitlab_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
     if values.get("installCertmanager") is not False:
         yield "installCertmanager is not false: the chart installs its own cert-manager."
     ingress_class = dig(values, "global", "ingress", "class")
-    if ingress_class != "alb":
-        yield f"global.ingress.class is {ingress_class!r}, not 'alb'."
+    if ingress_class != INGRESS_CLASS:
+        yield f"global.ingress.class is {ingress_class!r}, not {INGRESS_CLASS!r}."
     provider = dig(values, "global", "ingress", "provider")
     if provider != "aws":
         yield f"global.ingress.provider is {provider!r}, not 'aws'."
@@ -151,7 +164,7 @@ def gitlab_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
     "(components/external_dns.py).",
 )
 def externaldns_owner_and_domain(args: ResourceValidationArgs) -> Iterator[str]:
-    if chart_of(args) != "external-dns":
+    if chart_of(args) != EXTERNAL_DNS_CHART:
         return
     values = helm_values(args)
     if not values.get("txtOwnerId"):
@@ -165,16 +178,16 @@ def externaldns_owner_and_domain(args: ResourceValidationArgs) -> Iterator[str]:
     if registry != "txt":
         yield f"registry is {registry!r}, not 'txt': ownership of records is not tracked."
     policy = values.get("policy", "upsert-only")  # the chart's default
-    if policy not in ("sync", "upsert-only"):
+    if policy not in EXTERNAL_DNS_POLICIES:
         yield f"policy is {policy!r}, not 'sync' or 'upsert-only'."
 
 
 def _behind_tls(values: Mapping[str, Any]) -> bool:
     """Argo CD's server is reached only through a load balancer that ends TLS."""
-    if dig(values, "server", "service", "annotations", f"{NLB}/aws-load-balancer-ssl-cert"):
+    if dig(values, "server", "service", "annotations", NLB_SSL_CERT):
         return True
     return dig(values, "server", "ingress", "enabled") is True and bool(
-        dig(values, "server", "ingress", "annotations", f"{ALB}/certificate-arn")
+        dig(values, "server", "ingress", "annotations", ALB_CERTIFICATE_ARN)
     )
 
 
@@ -190,7 +203,7 @@ def _behind_tls(values: Mapping[str, Any]) -> bool:
     "server.env (components/argocd.py).",
 )
 def argocd_values_safe(args: ResourceValidationArgs) -> Iterator[str]:
-    if chart_of(args) != "argo-cd":
+    if chart_of(args) != ARGOCD_CHART:
         return
     values = helm_values(args)
     default_role = dig(values, *ARGOCD_RBAC)
@@ -226,11 +239,11 @@ ARGOCD_ALPN = "HTTP2Optional"
     "(components/argocd.py).",
 )
 def argocd_nlb_alpn_serves_browsers(args: ResourceValidationArgs) -> Iterator[str]:
-    if chart_of(args) != "argo-cd":
+    if chart_of(args) != ARGOCD_CHART:
         return
     values = helm_values(args)
     annotations = dig(values, "server", "service", "annotations") or {}
-    ends_tls = bool(annotations.get(f"{NLB}/aws-load-balancer-ssl-cert"))
+    ends_tls = bool(annotations.get(NLB_SSL_CERT))
     if not ends_tls or not is_true(dig(values, "configs", "params", "server.insecure")):
         return
     alpn = annotations.get(ALPN_ANNOTATION)
@@ -256,14 +269,3 @@ def _swagger_ui_off(env: Any) -> bool:
         and is_true(var.get("value"))
         for var in env
     )
-
-
-POLICIES = [
-    helm_chart_version_pinned,
-    helm_timeout_minimum,
-    helm_no_cleartext_credentials,
-    gitlab_values_safe,
-    externaldns_owner_and_domain,
-    argocd_values_safe,
-    argocd_nlb_alpn_serves_browsers,
-]

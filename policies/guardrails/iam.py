@@ -203,11 +203,3 @@ def role_trust_not_public(args: ResourceValidationArgs) -> Iterator[str]:
             yield f"{name} trusts everyone but NotPrincipal."
         elif is_public_principal(statement.get("Principal")) and not statement.get("Condition"):
             yield f"{name} trusts Principal {statement.get('Principal')!r} without a Condition."
-
-
-POLICIES = [
-    route53_changes_scoped_to_zone,
-    irsa_trust_sub_and_aud,
-    no_wildcard_admin,
-    role_trust_not_public,
-]

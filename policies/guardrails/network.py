@@ -162,10 +162,3 @@ def security_group_rule_description(args: ResourceValidationArgs) -> Iterator[st
             for i, permission in enumerate(args.props.get(direction) or []):
                 if not described(permission.get("description")):
                     yield f"{direction}[{i}] has no description."
-
-
-POLICIES = [
-    no_open_ingress_except_public_web,
-    no_open_admin_ports,
-    security_group_rule_description,
-]

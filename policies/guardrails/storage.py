@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from guardrails._common import dig, listed, resource_rule
+from guardrails._common import KOPS_OIDC_SUFFIX, dig, listed, resource_rule
 from guardrails.iam import is_public_principal, label, statements
 
 BUCKET_ENCRYPTION = (
@@ -30,7 +30,6 @@ REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
 ACL_FLAGS = ("blockPublicAcls", "ignorePublicAcls")
 POLICY_FLAGS = ("blockPublicPolicy", "restrictPublicBuckets")
-KOPS_OIDC_SUFFIX = "-kops-oidc"
 PUBLIC_ACTIONS = ("s3:getobject",)
 OBJECT_ARN = re.compile(r"arn:aws(-[a-z]+)*:s3:::(?P<bucket>[^/]+)/(?P<key>.+)")
 
@@ -158,13 +157,3 @@ def elasticache_encrypted(args: ResourceValidationArgs) -> Iterator[str]:
         yield "Data at rest is not encrypted (atRestEncryptionEnabled is not true)."
     if args.props.get("transitEncryptionEnabled") is not True:
         yield "Traffic is not encrypted (transitEncryptionEnabled is not true)."
-
-
-POLICIES = [
-    s3_encrypted,
-    s3_public_access_blocked,
-    s3_versioning_enabled_for_state,
-    s3_bucket_policy_not_broadly_public,
-    rds_encrypted_and_private,
-    elasticache_encrypted,
-]

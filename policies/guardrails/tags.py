@@ -116,8 +116,3 @@ def required_tags(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"Missing required tags {missing} (not in tags, not in the provider's defaultTags)."
     if invalid:
         yield f"Required tags {invalid} are empty."
-
-
-POLICIES = [
-    required_tags,
-]

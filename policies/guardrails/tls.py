@@ -18,7 +18,15 @@ from guardrails._common import HELM_RELEASE, helm_values, is_open_to_all, resour
 
 CERTIFICATE = "aws:acm/certificate:Certificate"
 ALB = "alb.ingress.kubernetes.io"
+"""The AWS Load Balancer Controller's Ingress annotations (an ALB per Ingress group)."""
 NLB = "service.beta.kubernetes.io"
+"""Its LoadBalancer Service annotations (an NLB per Service)."""
+ALB_LISTEN_PORTS = f"{ALB}/listen-ports"
+ALB_CERTIFICATE_ARN = f"{ALB}/certificate-arn"
+ALB_SSL_REDIRECT = f"{ALB}/ssl-redirect"
+ALB_SSL_POLICY = f"{ALB}/ssl-policy"
+NLB_SSL_CERT = f"{NLB}/aws-load-balancer-ssl-cert"
+NLB_SSL_POLICY = f"{NLB}/aws-load-balancer-ssl-negotiation-policy"
 DEFAULT_TLS_POLICIES = (
     "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
     "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
@@ -94,9 +102,9 @@ def acm_dns_validation(args: ResourceValidationArgs) -> Iterator[str]:
     "Ingresses on an ALB listen on HTTPS 443 with a certificate and an allowed TLS policy, and "
     "redirect HTTP to HTTPS.",
     types=[HELM_RELEASE],
-    remediation=f'Annotate the Ingress with {ALB}/listen-ports including {{"HTTPS": 443}}, '
-    f"{ALB}/certificate-arn, {ALB}/ssl-policy from allowed_tls_policies and, with HTTP 80, "
-    f"{ALB}/ssl-redirect: '443' (components.alb.shared_alb_annotations does all of it).",
+    remediation=f'Annotate the Ingress with {ALB_LISTEN_PORTS} including {{"HTTPS": 443}}, '
+    f"{ALB_CERTIFICATE_ARN}, {ALB_SSL_POLICY} from allowed_tls_policies and, with HTTP 80, "
+    f"{ALB_SSL_REDIRECT}: '443' (components.alb.shared_alb_annotations does all of it).",
     config_schema=TLS_POLICIES,
 )
 def alb_ingress_https(args: ResourceValidationArgs) -> Iterator[str]:
@@ -105,17 +113,17 @@ def alb_ingress_https(args: ResourceValidationArgs) -> Iterator[str]:
         if not any(str(key).startswith(f"{ALB}/") for key in block):
             continue
         where = dotted(path)
-        ports = listen_ports(block.get(f"{ALB}/listen-ports"))
+        ports = listen_ports(block.get(ALB_LISTEN_PORTS))
         if ports is None:
-            yield f"{where}: no valid {ALB}/listen-ports (the ALB would listen on HTTP only)."
+            yield f"{where}: no valid {ALB_LISTEN_PORTS} (the ALB would listen on HTTP only)."
             ports = []
         elif ("HTTPS", 443) not in ports:
             yield f"{where}: the ALB does not listen on HTTPS 443 ({ports})."
-        if not block.get(f"{ALB}/certificate-arn"):
-            yield f"{where}: no {ALB}/certificate-arn."
-        if ("HTTP", 80) in ports and block.get(f"{ALB}/ssl-redirect") != "443":
-            yield f"{where}: HTTP 80 is served without {ALB}/ssl-redirect: '443'."
-        policy = block.get(f"{ALB}/ssl-policy")
+        if not block.get(ALB_CERTIFICATE_ARN):
+            yield f"{where}: no {ALB_CERTIFICATE_ARN}."
+        if ("HTTP", 80) in ports and block.get(ALB_SSL_REDIRECT) != "443":
+            yield f"{where}: HTTP 80 is served without {ALB_SSL_REDIRECT}: '443'."
+        policy = block.get(ALB_SSL_POLICY)
         if policy not in allowed:
             yield f"{where}: TLS policy {policy!r} is not one of {allowed}."
 
@@ -126,8 +134,7 @@ def alb_ingress_https(args: ResourceValidationArgs) -> Iterator[str]:
     "a certificate and an allowed policy (git over SSH excepted).",
     types=[HELM_RELEASE],
     remediation="Set loadBalancerSourceRanges to specific ranges and annotate the Service with "
-    f"{NLB}/aws-load-balancer-ssl-cert and {NLB}/aws-load-balancer-ssl-negotiation-policy "
-    "(components.alb.tls_nlb_annotations).",
+    f"{NLB_SSL_CERT} and {NLB_SSL_POLICY} (components.alb.tls_nlb_annotations).",
     severity=Severity.CRITICAL,
     config_schema=TLS_POLICIES,
 )
@@ -143,17 +150,10 @@ def loadbalancer_service_restricted_and_tls(args: ResourceValidationArgs) -> Ite
         elif any(is_open_to_all(r) for r in ranges):
             yield f"{where}: the load balancer admits everyone: {list(ranges)}."
         annotations = block.get("annotations") or {}
-        if not annotations.get(f"{NLB}/aws-load-balancer-ssl-cert"):
+        if not annotations.get(NLB_SSL_CERT):
             if SSH_SERVICE not in path:
                 yield f"{where}: the load balancer does not end TLS (no ssl-cert annotation)."
             continue
-        policy = annotations.get(f"{NLB}/aws-load-balancer-ssl-negotiation-policy")
+        policy = annotations.get(NLB_SSL_POLICY)
         if policy not in allowed:
             yield f"{where}: TLS policy {policy!r} is not one of {allowed}."
-
-
-POLICIES = [
-    acm_dns_validation,
-    alb_ingress_https,
-    loadbalancer_service_restricted_and_tls,
-]

@@ -9,7 +9,7 @@ from typing import Any
 from plans import stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, plan_decisions, undecided
 
-from guardrails import argocd
+from guardrails import REGISTRY, argocd
 from offline.plan import SECRET as HIDDEN
 from offline.plan import Plan
 
@@ -172,7 +172,7 @@ def test_project_no_wildcards() -> None:
 
 def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"spec": {"project": "default", "sourceRepos": ["*"]}})
-    for policy in argocd.POLICIES:
+    for policy in REGISTRY.of(argocd):
         assert analyze(policy, other) == []
 
 
@@ -184,7 +184,5 @@ def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
     dev_plan: Plan, prod_plan: Plan
 ) -> None:
     for plan in (dev_plan, prod_plan):
-        gitlab = plan.outputs["gitlab_url"]
-        assert (
-            plan_decisions(argocd.POLICIES, plan, {"allowed_repo_prefixes": [f"{gitlab}/"]}) == []
-        )
+        config = {"allowed_repo_prefixes": [f"{plan.outputs['gitlab_url']}/"]}
+        assert plan_decisions(REGISTRY.of(argocd), plan, config) == []

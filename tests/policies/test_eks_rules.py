@@ -12,7 +12,7 @@ from policy_harness import (
     undecided,
 )
 
-from guardrails import eks
+from guardrails import REGISTRY, eks
 
 GOOD_CLUSTER = {
     "vpcConfig": {
@@ -87,7 +87,7 @@ def test_nodes_require_imdsv2() -> None:
 
 def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"vpcConfig": {"publicAccessCidrs": ["0.0.0.0/0"]}})
-    for policy in eks.POLICIES:
+    for policy in REGISTRY.of(eks):
         assert analyze(policy, other) == []
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from plans import stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, undecided
 
-from guardrails import helm
+from guardrails import REGISTRY, helm
 from guardrails._common import HELM_RELEASE
 from offline.plan import SECRET as HIDDEN
 
@@ -272,7 +272,7 @@ def test_argocd_nlb_alpn_serves_browsers() -> None:
 
 def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"chart": "gitlab", "values": {"password": "x"}})
-    for policy in helm.POLICIES:
+    for policy in REGISTRY.of(helm):
         assert analyze(policy, other) == []
 
 

@@ -10,7 +10,7 @@ import pytest
 from plans import plan_for, stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
-from guardrails import iam
+from guardrails import REGISTRY, iam
 
 ZONE = "arn:aws:route53:::hostedzone/Z852BDE1BB8912C0CF90B"
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/D6F1AB9DC3CA7500974ADEADBDC7C45A"
@@ -165,10 +165,10 @@ def test_statement_may_be_a_single_object() -> None:
 
 def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"policy": document(allow("*", "*"))})
-    for policy in iam.POLICIES:
+    for policy in REGISTRY.of(iam):
         assert analyze(policy, other) == []
 
 
 @pytest.mark.parametrize("stack", ["kops"])
 def test_the_test_stacks_pass(stack: str) -> None:
-    assert plan_decisions(iam.POLICIES, plan_for(stack_file_config(stack), stack="study")) == []
+    assert plan_decisions(REGISTRY.of(iam), plan_for(stack_file_config(stack), stack="study")) == []

@@ -8,7 +8,7 @@ from typing import Any
 from plans import STACK_VARIANTS, stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
 
-from guardrails import network
+from guardrails import REGISTRY, network
 
 GOOD_INGRESS = {
     "cidrIpv4": "192.0.2.0/24",
@@ -128,7 +128,7 @@ def test_security_group_rule_description() -> None:
 
 def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "-1"})
-    for policy in network.POLICIES:
+    for policy in REGISTRY.of(network):
         assert analyze(policy, other) == []
     world_egress = Resource(network.EGRESS_RULE, {**WORLD_HTTPS, "ipProtocol": "-1"})
     assert analyze(network.no_open_admin_ports, world_egress) == []

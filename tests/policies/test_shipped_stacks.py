@@ -20,17 +20,25 @@ MODULES: dict[str, ModuleType] = {
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_the_shipped_stacks_pass(module: str, dev_plan: Plan, prod_plan: Plan) -> None:
-    assert plan_decisions(MODULES[module].POLICIES, dev_plan) == []
-    assert plan_decisions(MODULES[module].POLICIES, prod_plan) == []
+    policies = guardrails.REGISTRY.of(MODULES[module])
+    assert plan_decisions(policies, dev_plan) == []
+    assert plan_decisions(policies, prod_plan) == []
 
 
 @pytest.mark.parametrize("variant", sorted(STACK_VARIANTS))
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_the_stacks_variants_pass(module: str, variant: str) -> None:
-    assert plan_decisions(MODULES[module].POLICIES, STACK_VARIANTS[variant]()) == []
+    policies = guardrails.REGISTRY.of(MODULES[module])
+    assert plan_decisions(policies, STACK_VARIANTS[variant]()) == []
 
 
 def test_every_module_of_the_package_is_in_the_pack() -> None:
     package = Path(guardrails.__file__).parent
     found = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
     assert found == set(MODULES), "a rule module the pack does not list"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_module_of_the_pack_defines_rules(module: str) -> None:
+    # An empty list here would make the tests above pass without checking anything.
+    assert guardrails.REGISTRY.of(MODULES[module])

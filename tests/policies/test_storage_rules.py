@@ -9,7 +9,7 @@ from typing import Any
 from plans import plan_for, stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, mandatory, plan_decisions, undecided
 
-from guardrails import storage
+from guardrails import REGISTRY, storage
 
 BUCKET_ARN = "arn:aws:s3:::gitops-platform-kops-kops-oidc-b60a17b"
 DISCOVERY = [
@@ -164,14 +164,13 @@ def test_elasticache_encrypted() -> None:
 
 def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"storageEncrypted": False, "rules": []})
-    for policy in storage.POLICIES:
+    for policy in REGISTRY.of(storage):
         assert analyze(policy, other) == []
 
 
 def test_the_kops_stack_passes() -> None:
-    assert (
-        plan_decisions(storage.POLICIES, plan_for(stack_file_config("kops"), stack="study")) == []
-    )
+    plan = plan_for(stack_file_config("kops"), stack="study")
+    assert plan_decisions(REGISTRY.of(storage), plan) == []
 
 
 def test_the_kops_discovery_policy_is_narrow_enough() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from plans import stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, mandatory, undecided
 
-from guardrails import tls
+from guardrails import REGISTRY, tls
 from guardrails._common import HELM_RELEASE
 
 ALB = tls.ALB
@@ -153,7 +153,7 @@ def test_loadbalancer_service_takes_the_allowed_policies_from_config() -> None:
 
 def test_rules_ignore_other_resource_types() -> None:
     other = Resource("aws:s3/bucket:Bucket", {"values": {"service": {"type": "LoadBalancer"}}})
-    for policy in tls.POLICIES:
+    for policy in REGISTRY.of(tls):
         assert analyze(policy, other) == []
 
 
