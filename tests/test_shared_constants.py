@@ -27,13 +27,13 @@ from components import (
     alb,
     applications,
     config,
-    eks_cluster,
     gitops_repository,
     load_balancer_controller,
     security_groups,
     workload_identity,
 )
 from components import argocd as argocd_component
+from components.clusters import eks as eks_cluster
 from guardrails import _common, argocd, edge, eks, gitops, graph, helm, network, tags, tls
 from offline import plan as offline_plan
 from offline.plan import PROJECT_DIR, Plan
@@ -61,7 +61,7 @@ EQUAL = {
     ),
     "Argo CD namespace": (argocd.ARGOCD_NAMESPACE, argocd_component.NAMESPACE),
     "Argo CD namespace of Applications": (argocd.ARGOCD_NAMESPACE, applications.ARGOCD_NAMESPACE),
-    "reserved namespaces": (argocd.RESERVED_NAMESPACES, config._RESERVED_NAMESPACES),
+    "reserved namespaces": (argocd.RESERVED_NAMESPACES, config.RESERVED_NAMESPACES),
     "Application finalizer": (argocd.FINALIZER, applications.FINALIZER),
     "ingress class": (helm.INGRESS_CLASS, load_balancer_controller.INGRESS_CLASS),
     "IRSA role annotation": (graph.IRSA_ROLE_ANNOTATION, workload_identity.IRSA_ROLE_ANNOTATION),

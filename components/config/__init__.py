@@ -38,6 +38,7 @@ from components.config.edge import AccessConfig, AcmCertificateArn, DnsConfig, T
 from components.config.gitlab import GitLabConfig
 from components.config.gitops import (
     DEFAULT_APPLICATIONS,
+    RESERVED_NAMESPACES,
     ApplicationConfig,
     GitOpsConfig,
     RepoPath,
@@ -77,6 +78,7 @@ __all__ = [
     "DEFAULT_APPLICATIONS",
     "GITOPS_DIR",
     "MAX_ALB_SOURCE_RANGES",
+    "RESERVED_NAMESPACES",
     "SECRET_KEYS",
     "AccessConfig",
     "AcmCertificateArn",

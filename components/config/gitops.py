@@ -14,7 +14,7 @@ _REPO_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 RepoPath = Annotated[
     str, _matching(_REPO_PATH, "a relative path in the GitOps repository such as 'minio'")
 ]
-_RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
 
 
 class SyncConfig(_Strict):
@@ -39,10 +39,8 @@ class ApplicationConfig(_Strict):
     @field_validator("namespace")
     @classmethod
     def _not_reserved(cls, namespace: str) -> str:
-        if namespace in _RESERVED_NAMESPACES:
-            raise ValueError(
-                f"expected an application namespace, not one of {_RESERVED_NAMESPACES}"
-            )
+        if namespace in RESERVED_NAMESPACES:
+            raise ValueError(f"expected an application namespace, not one of {RESERVED_NAMESPACES}")
         return namespace
 
 

@@ -134,7 +134,7 @@ def _depends_on(resource: PolicyResource, other: PolicyResource) -> bool:
     "cluster's networking and DNS are preserved when their add-on is deleted (DeleteAddon "
     "removes the software otherwise: https://docs.aws.amazon.com/eks/latest/APIReference/"
     "API_DeleteAddon.html), so a destroy never cuts them while workloads clean up.",
-    remediation="Create the add-ons with addon_version set (components/eks_cluster.py "
+    remediation="Create the add-ons with addon_version set (components/clusters/eks.py "
     "_addon; cluster.addon_versions pins them).",
     severity=Severity.MEDIUM,
 )

@@ -69,7 +69,7 @@ def _secret_content(
     "backup-utility runs, re-applies ACLs on bucket-to-bucket copies during a restore unless "
     "`acl_public = False` (s3tools/s3cmd S3/S3.py object_copy; gitlab-org/build/CNG#1906).",
     remediation="Set objectownership: true in the registry's storage Secret and "
-    "acl_public = False in the backup s3cmd config (components/gitlab.py).",
+    "acl_public = False in the backup s3cmd config (components/gitlab_storage.py).",
 )
 def gitlab_storage_sends_no_acls(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
     for release in releases_of(args, GITLAB_CHART):
