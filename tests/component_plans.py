@@ -2,8 +2,11 @@
 the stack's typed config with fixed stand-ins for what other components would hand it.
 
 A whole-stack plan registers some 160 resources; a component's own takes a fraction of the
-time. Tests of a component's values use these; tests of wiring (dependency edges between
-components, outputs, determinism) keep the whole-stack plans of tests/plans.py.
+time. Tests of how a component turns its config into resources use these. What only the
+composition root decides (which config value `__main__.py` hands to which component, the
+dependency edges between components, the stack outputs) is tested on whole-stack plans:
+tests/test_wiring.py sets every value `__main__.py` passes on its own to a non-default and
+follows it to its component.
 """
 
 from __future__ import annotations
@@ -18,9 +21,14 @@ from plans import PROJECT, Config, stack_file_config
 from components.applications import Applications, ApplicationsArgs
 from components.argocd import ArgoCd, ArgoCdArgs
 from components.certificate import Certificate, CertificateArgs
-from components.clusters import ClusterOutputs
-from components.clusters.eks import EksCluster, EksClusterArgs
-from components.config import EksClusterConfig, PlatformConfig, PlatformSecrets, load_config
+from components.clusters import ClusterOutputs, create_cluster
+from components.config import (
+    EksClusterConfig,
+    KopsClusterConfig,
+    PlatformConfig,
+    PlatformSecrets,
+    load_config,
+)
 from components.dns import DnsZone, DnsZoneArgs
 from components.external_dns import ExternalDns, ExternalDnsArgs
 from components.gitlab import NAMESPACE as GITLAB_NAMESPACE
@@ -43,12 +51,9 @@ VPC_ID = "vpc-0a1b2c3d4e5f60718"
 PUBLIC_SUBNETS = ["subnet-0a000000000000001", "subnet-0a000000000000002"]
 PRIVATE_SUBNETS = ["subnet-0b000000000000001", "subnet-0b000000000000002"]
 NAT_ADDRESS = "198.51.100.250/32"
-ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
-OIDC_ARN = (
-    "arn:aws:iam::123456789012:oidc-provider/"
-    "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
-)
-CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-0"
+ACCOUNT = "123456789012"
+ISSUER_ID = "0123456789ABCDEF0123456789ABCDEF"
+CERTIFICATE_ID = "0f4e6c4e-2a7d-4bde-9d35-5d7f1c0c1a2b"
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
 
 _plans: dict[str, Plan] = {}
@@ -78,12 +83,15 @@ def component_plan(
 
 
 def stand_in_cluster(config: PlatformConfig) -> ClusterOutputs:
-    """A cluster record with fixed values, the workload identity the config asks for, and
-    nothing to wait for."""
+    """A cluster record with fixed values in the configured region, the workload identity
+    the config asks for (kOps' token audience for a kOps cluster), nothing to wait for."""
     name = pulumi.Output.from_input(Naming.for_stack(config).prefix)
-    mechanism = (
-        config.cluster.workload_identity if isinstance(config.cluster, EksClusterConfig) else "irsa"
-    )
+    mode = config.cluster
+    mechanism = mode.workload_identity if isinstance(mode, EksClusterConfig) else "irsa"
+    audience = "amazonaws.com" if isinstance(mode, KopsClusterConfig) else "sts.amazonaws.com"
+    issuer_host = f"oidc.eks.{config.region}.amazonaws.com/id/{ISSUER_ID}"
+    issuer = pulumi.Output.from_input(f"https://{issuer_host}")
+    provider_arn = pulumi.Output.from_input(f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer_host}")
     kubeconfig = pulumi.Output.secret("apiVersion: v1\nkind: Config\n")
     return ClusterOutputs(
         name=name,
@@ -92,22 +100,19 @@ def stand_in_cluster(config: PlatformConfig) -> ClusterOutputs:
         public_subnet_ids=pulumi.Output.from_input(PUBLIC_SUBNETS),
         private_subnet_ids=pulumi.Output.from_input(PRIVATE_SUBNETS),
         egress_cidrs=[NAT_ADDRESS],
-        oidc_provider_arn=pulumi.Output.from_input(OIDC_ARN),
-        oidc_issuer_url=pulumi.Output.from_input(ISSUER),
+        oidc_provider_arn=provider_arn,
+        oidc_issuer_url=issuer,
         exports={},
         kubeconfig=kubeconfig,
         kubernetes=k8s.Provider("stand-in", kubeconfig=kubeconfig),
         workloads_ready=[],
         storage_ready=[],
-        identity=WorkloadIdentity(
-            mechanism,
-            name,
-            pulumi.Output.from_input(OIDC_ARN),
-            pulumi.Output.from_input(ISSUER),
-            "sts.amazonaws.com",
-            [],
-        ),
+        identity=WorkloadIdentity(mechanism, name, provider_arn, issuer, audience, []),
     )
+
+
+def certificate_arn(config: PlatformConfig) -> str:
+    return f"arn:aws:acm:{config.region}:{ACCOUNT}:certificate/{CERTIFICATE_ID}"
 
 
 def endpoint_access(config: PlatformConfig) -> EndpointAccess:
@@ -133,7 +138,7 @@ def gitlab(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             config=config.gitlab,
             cluster=cluster,
             domain=config.domain,
-            certificate_arn=CERTIFICATE_ARN,
+            certificate_arn=certificate_arn(config),
             access=endpoint_access(config),
             tls_policy=config.access.tls_policy,
             alb_group=prefix,
@@ -149,24 +154,9 @@ def access(config: PlatformConfig, secrets: PlatformSecrets) -> None:
     endpoint_access(config)
 
 
-def eks_cluster(config: PlatformConfig, secrets: PlatformSecrets) -> None:
-    """The EKS cluster mode: network, control plane, nodes, add-ons, storage, access."""
-    assert isinstance(config.cluster, EksClusterConfig)
-    assert config.network is not None
-    assert config.nodes is not None
-    prefix = Naming.for_stack(config).prefix
-    EksCluster(
-        prefix,
-        EksClusterArgs(
-            cluster=config.cluster,
-            network=config.network,
-            nodes=config.nodes,
-            cluster_name=config.cluster.name or prefix,
-            region=config.region,
-            admin_cidrs=config.access.admin_cidrs,
-            protect=config.production,
-        ),
-    )
+def cluster(config: PlatformConfig, secrets: PlatformSecrets) -> None:
+    """The configured cluster mode, through the program's own selector."""
+    create_cluster(Naming.for_stack(config), config, secrets, pulumi.ResourceOptions())
 
 
 def edge_controllers(config: PlatformConfig, secrets: PlatformSecrets) -> None:
@@ -230,7 +220,7 @@ def argocd(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             chart=config.charts.argo_cd,
             config=config.argocd,
             domain=config.domain,
-            certificate_arn=CERTIFICATE_ARN,
+            certificate_arn=certificate_arn(config),
             access=endpoint_access(config),
             tls_policy=config.access.tls_policy,
             alb_group=prefix,

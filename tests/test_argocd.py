@@ -1,4 +1,4 @@
-"""Argo CD: the seed's tuning, TLS at the load balancer, admins only, a generated password."""
+"""Argo CD: its controller tuning, TLS at the load balancer, admins only, a generated password."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def test_public_endpoint_admits_exactly_the_admin_cidrs(dev_plan: Plan) -> None:
 def test_public_endpoint_follows_a_change_of_admin_cidrs() -> None:
     dev = stack_file_config("dev")
     access = {**dev[f"{PROJECT}:access"], "admin_cidrs": ["203.0.113.7/32", "198.51.100.0/28"]}
-    plan = component_plan(components.eks_cluster, with_changes(dev, access=access))
+    plan = component_plan(components.cluster, with_changes(dev, access=access))
     cidrs = one(plan, CLUSTER)["inputs"]["vpcConfig"]["publicAccessCidrs"]
     assert cidrs == ["203.0.113.7/32", "198.51.100.0/28"]
 
@@ -219,7 +219,7 @@ def test_nodes_follow_the_control_plane_version(dev_plan: Plan) -> None:
 def test_bottlerocket_nodes_size_their_data_volume() -> None:
     dev = stack_file_config("dev")
     cluster = {**dev[f"{PROJECT}:cluster"], "ami_type": "BOTTLEROCKET_x86_64"}
-    plan = component_plan(components.eks_cluster, with_changes(dev, cluster=cluster))
+    plan = component_plan(components.cluster, with_changes(dev, cluster=cluster))
     (device,) = one(plan, LAUNCH_TEMPLATE)["inputs"]["blockDeviceMappings"]
     assert device["deviceName"] == "/dev/xvdb"
     (default,) = one(stack_plan("dev"), LAUNCH_TEMPLATE)["inputs"]["blockDeviceMappings"]
@@ -247,7 +247,7 @@ def test_configured_principals_become_cluster_admins() -> None:
     dev = stack_file_config("dev")
     ci = "arn:aws:iam::123456789012:role/gitlab-ci-deployer"
     cluster = {**dev[f"{PROJECT}:cluster"], "admin_principal_arns": [ci]}
-    plan = component_plan(components.eks_cluster, with_changes(dev, cluster=cluster))
+    plan = component_plan(components.cluster, with_changes(dev, cluster=cluster))
     entry = one(plan, "aws:eks/accessEntry:AccessEntry")
     assert entry["inputs"]["principalArn"] == ci
     association = one(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
@@ -337,7 +337,7 @@ def test_a_destroy_keeps_cluster_dns_until_the_workloads_are_gone(dev_plan: Plan
 def test_a_kubernetes_upgrade_moves_every_addon_to_the_new_version() -> None:
     dev = stack_file_config("dev")
     cluster = {**dev[f"{PROJECT}:cluster"], "kubernetes_version": "1.36"}
-    plan = component_plan(components.eks_cluster, with_changes(dev, cluster=cluster))
+    plan = component_plan(components.cluster, with_changes(dev, cluster=cluster))
     for name, addon in addons(plan).items():
         assert addon["inputs"]["addonVersion"] == f"offline-default-of-{name}-for-1.36"
 
@@ -356,7 +356,7 @@ def test_configured_addon_versions_are_used_exactly_and_not_looked_up() -> None:
     dev = stack_file_config("dev")
     pins = {"vpc-cni": "v1.20.4-eksbuild.1", "coredns": "v1.12.1-eksbuild.2"}
     cluster = {**dev[f"{PROJECT}:cluster"], "addon_versions": pins}
-    plan = component_plan(components.eks_cluster, with_changes(dev, cluster=cluster))
+    plan = component_plan(components.cluster, with_changes(dev, cluster=cluster))
     for name, version in pins.items():
         assert addons(plan)[name]["inputs"]["addonVersion"] == version
         assert not [
@@ -383,6 +383,6 @@ def test_bad_addon_versions_are_refused_naming_the_key(versions: dict, message: 
 def test_the_pod_identity_agent_is_a_versioned_addon_too() -> None:
     dev = stack_file_config("dev")
     cluster = {**dev[f"{PROJECT}:cluster"], "workload_identity": "pod_identity"}
-    plan = component_plan(components.eks_cluster, with_changes(dev, cluster=cluster))
+    plan = component_plan(components.cluster, with_changes(dev, cluster=cluster))
     agent = addons(plan)["eks-pod-identity-agent"]
     assert agent["inputs"]["addonVersion"] == "offline-default-of-eks-pod-identity-agent-for-1.35"
