@@ -140,7 +140,9 @@ def test_the_registry_uses_the_database_the_job_made(dev_plan: Plan) -> None:
     assert depends_on(release, job(dev_plan))
     password = one(dev_plan, "kubernetes:core/v1:Secret", "-registry-database-password")
     assert password["inputs"]["stringData"] == SECRET
+    admin_password = one(dev_plan, "kubernetes:core/v1:Secret", "-postgres-password")
     assert depends_on(job(dev_plan), password)
+    assert depends_on(job(dev_plan), admin_password)
     assert depends_on(job(dev_plan), one(dev_plan, "aws:rds/instance:Instance"))
 
 

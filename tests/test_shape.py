@@ -161,7 +161,7 @@ def test_iam_roles_are_made_by_one_helper() -> None:
     makers = sorted(
         _module_name(path)
         for path in (PROJECT_DIR / "components").rglob("*.py")
-        if {"aws.iam.Role", "aws.iam.RolePolicyAttachment"} & _calls(path)
+        if {"aws.iam.Role", "aws.iam.RolePolicy", "aws.iam.RolePolicyAttachment"} & _calls(path)
     )
     assert makers == ["components.iam"]
 

@@ -184,7 +184,7 @@ class EksCluster(pulumi.ComponentResource):
             identity=identity,
         )
         grant_admins(name, cluster, args.cluster.admin_principal_arns, args.region, self)
-        register_cluster_outputs(self, self.outputs)
+        register_cluster_outputs(self, self.outputs, kubeconfig=kubeconfig)
 
     def _create_storage(
         self,

@@ -149,7 +149,14 @@ class KopsCluster(pulumi.ComponentResource):
                     cluster_name, oidc_provider_arn, oidc_issuer_url, KOPS_TOKEN_AUDIENCE
                 ),
             )
-        register_cluster_outputs(self, self.outputs)
+        register_cluster_outputs(
+            self,
+            self.outputs,
+            state_store=state_store,
+            discovery_store=discovery_store,
+            operator_role_arn=operator.arn,
+            kops_create_cluster_command=create_command,
+        )
 
     @staticmethod
     def _publish_discovery_documents(

@@ -60,8 +60,9 @@ def kubernetes_provider(
 def register_cluster_outputs(
     component: pulumi.ComponentResource,
     cluster: ClusterFoundation,
+    **extra: pulumi.Input[object],
 ) -> None:
-    """The component's own outputs: the foundation's values and the mode's exports."""
+    """The component's own outputs: the foundation's values and the mode's own."""
     component.register_outputs(
         {
             "cluster_name": cluster.name,
@@ -71,6 +72,6 @@ def register_cluster_outputs(
             "private_subnet_ids": cluster.private_subnet_ids,
             "oidc_provider_arn": cluster.oidc_provider_arn,
             "oidc_issuer_url": cluster.oidc_issuer_url,
-            **cluster.exports,
+            **extra,
         }
     )

@@ -118,7 +118,7 @@ def _s3cmd_sends_no_acl(config: str) -> bool:
 @resource_rule(
     "gitlab-registry-database-explicit",
     "The container registry's metadata database is switched on or off explicitly: the "
-    "chart's default moves to `prefer`, which it refuses with an external PostgreSQL and "
+    "chart's default is `prefer`, which it refuses with an external PostgreSQL and "
     f"which otherwise requires the database on a fresh install ({REGISTRY_DB_DOCS}). When on, "
     "its password comes from a Secret and its connection to RDS is encrypted (RDS "
     "PostgreSQL 15+ sets rds.force_ssl; the chart's default sslmode is disable).",

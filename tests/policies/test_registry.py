@@ -1,5 +1,6 @@
-"""The registry behind the pack: every rule defined in guardrails/ is enforced, in the order
-the pack has always listed them, and no two rules share a name."""
+"""The registry behind the pack: every rule defined in guardrails/ is enforced, module by
+module in MODULES' order and each module's rules in the order defined, and no two rules share
+a name."""
 
 from __future__ import annotations
 
