@@ -164,7 +164,10 @@ def main() -> None:
         measure(command, runs=0)  # the warm-up run measure() gives the others
     dev, floor, ratio = measure_pairs([*plan_cmd, "dev"], floor_cmd)
     prod = measure([*plan_cmd, "prod"])
-    dev_policy = measure([PYTHON, "-m", "offline", "--stack", "dev"])
+    # `make plan`: the policy pack included, paired against the floor the same way.
+    dev_policy_cmd = [PYTHON, "-m", "offline", "--stack", "dev"]
+    measure(dev_policy_cmd, runs=0)
+    dev_policy, policy_floor, policy_ratio = measure_pairs(dev_policy_cmd, floor_cmd)
 
     print("measuring scale ...", flush=True)
     scale: dict[int, Sample] = {}
@@ -214,6 +217,8 @@ def main() -> None:
         dev_policy=dev_policy,
         floor=floor,
         ratio=ratio,
+        policy_floor=policy_floor,
+        policy_ratio=policy_ratio,
         modules=len(modules),
         scale=scale,
         resources_per_count=resources_per_count,
@@ -260,7 +265,9 @@ own maximum resident set. Reproduce with `make bench` (`BENCH_RUNS=N` for more r
 
 Dev plan / import floor: **{f["ratio"]:.2f}x** (target 1.5x; the median of {RUNS} ratios of
 runs taken in turn, so that the machine's drift cancels out).
-The dev plan holds {f["resource_count"]} resources.
+Dev plan with the policy pack (`make plan`) / import floor: **{f["policy_ratio"]:.2f}x**
+(target 1.3x; paired the same way, against a floor of {f["policy_floor"].median():.2f} s median
+in those pairs). The dev plan holds {f["resource_count"]} resources.
 
 ## Scale with applications
 
