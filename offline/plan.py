@@ -271,11 +271,13 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
     """The SDK's `pulumi.runtime.stack.wait_for_rpcs`, waiting on each output task once.
 
     The SDK's loop hands every pending output to `asyncio.wait(FIRST_COMPLETED)` and puts
-    the unfinished ones back, so each wake-up costs a callback on every pending task: with
-    the hundreds of outputs this program keeps pending that loop was most of the plan's own
-    time. Here each task gets one callback into a queue. The order of events is the SDK's:
-    RPCs drained first, then every output awaited as it finishes (an output's exception is
-    raised when it finishes), repeated until no RPC is left.
+    the unfinished ones back, so each wake-up adds and removes a callback on every pending
+    task: with the hundreds of outputs this program keeps pending, that costs about as much
+    CPU as all the rest of the program's own work (some 0.5 s of a dev plan). Here each task
+    gets one callback into a queue. The order of events is the SDK's: RPCs drained first,
+    then every output awaited as it finishes (an output's exception is raised when it
+    finishes), repeated until no RPC is left. Written against pulumi 3.272.0's loop; a test
+    notices when the SDK's changes.
     """
     rpc_manager = pulumi_settings._get_rpc_manager()
     while True:
