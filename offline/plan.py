@@ -18,7 +18,7 @@ import logging
 import runpy
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from google.protobuf import empty_pb2, json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.stack import run_in_stack
 
 from offline.mocks import PlatformMocks
@@ -116,12 +117,19 @@ def _struct(message: Any) -> dict[str, Any]:
     return mask(json_format.MessageToDict(message)) if message is not None else {}
 
 
+Observer = Callable[["Plan", dict[str, Any]], None]
+"""Called with the plan and each resource as it is recorded (from the monitor's threads)."""
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, plus a record of what each registration asked the engine."""
 
-    def __init__(self, mocks: pulumi.runtime.Mocks, plan: Plan) -> None:
+    def __init__(
+        self, mocks: pulumi.runtime.Mocks, plan: Plan, on_resource: Observer | None = None
+    ) -> None:
         super().__init__(mocks)
         self.plan = plan
+        self.on_resource = on_resource
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -134,35 +142,36 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 response.object.fields[key].struct_value.update(
                     {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
                 )
-        if request.type != "pulumi:pulumi:Stack":
-            self.plan.analyzer_inputs[response.urn] = unwrap(
-                json_format.MessageToDict(request.object)
-            )
-            self.plan.resources.append(
-                {
-                    "urn": response.urn,
-                    "type": request.type,
-                    "name": request.name,
-                    "parent": request.parent or None,
-                    # A provider reference is "<urn>::<id>".
-                    "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
-                    "custom": request.custom,
-                    "protect": request.protect,
-                    "dependencies": sorted(set(request.dependencies)),
-                    "property_dependencies": {
-                        prop: sorted(set(deps.urns))
-                        for prop, deps in sorted(request.propertyDependencies.items())
-                        if deps.urns
-                    },
-                    "inputs": _struct(request.object),
-                    "ignore_changes": sorted(request.ignoreChanges),
-                    "delete_before_replace": request.deleteBeforeReplace,
-                    "retain_on_delete": request.retainOnDelete,
-                    "custom_timeouts": _struct(request.customTimeouts)
-                    if request.HasField("customTimeouts")
-                    else {},
-                }
-            )
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = json_format.MessageToDict(request.object)
+        self.plan.analyzer_inputs[response.urn] = unwrap(inputs)
+        resource = {
+            "urn": response.urn,
+            "type": request.type,
+            "name": request.name,
+            "parent": request.parent or None,
+            # A provider reference is "<urn>::<id>".
+            "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
+            "custom": request.custom,
+            "protect": request.protect,
+            "dependencies": sorted(set(request.dependencies)),
+            "property_dependencies": {
+                prop: sorted(set(deps.urns))
+                for prop, deps in sorted(request.propertyDependencies.items())
+                if deps.urns
+            },
+            "inputs": mask(inputs),
+            "ignore_changes": sorted(request.ignoreChanges),
+            "delete_before_replace": request.deleteBeforeReplace,
+            "retain_on_delete": request.retainOnDelete,
+            "custom_timeouts": _struct(request.customTimeouts)
+            if request.HasField("customTimeouts")
+            else {},
+        }
+        self.plan.resources.append(resource)
+        if self.on_resource is not None:
+            self.on_resource(self.plan, resource)
         return response
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802
@@ -190,30 +199,35 @@ class _Diagnostics(logging.Handler):
 
 
 def run_plan(
-    settings: StackSettings, project_dir: Path = PROJECT_DIR, plan: Plan | None = None
+    settings: StackSettings,
+    project_dir: Path = PROJECT_DIR,
+    plan: Plan | None = None,
+    on_resource: Observer | None = None,
 ) -> Plan:
     """Run the program in `project_dir` offline with the given stack settings, recording
-    into `plan` (a new one by default; pass one to see what was recorded before an error)."""
+    into `plan` (a new one by default; pass one to see what was recorded before an error).
+    `on_resource` sees each resource as soon as it is recorded."""
 
     def program() -> None:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    return record(settings, program, plan)
+    return record(settings, program, plan, on_resource)
 
 
 def record(
     settings: StackSettings,
     program: Callable[[], Awaitable[None] | None],
     plan: Plan | None = None,
+    on_resource: Observer | None = None,
 ) -> Plan:
     """Run `program` (any callable that declares resources; a coroutine it returns is
     awaited) inside a stack under the mock runtime with the given stack settings, recording
     into `plan` as `run_plan` does."""
     plan = plan or Plan(project=settings.project, stack=settings.stack)
     region = settings.config.get("aws:region") or "us-east-1"
-    monitor = RecordingMonitor(PlatformMocks(region), plan)
+    monitor = RecordingMonitor(PlatformMocks(region), plan, on_resource)
     logger = logging.getLogger(f"offline-plan.{settings.stack}")
     logger.propagate = False
     logger.handlers = [_Diagnostics(plan)]
@@ -230,6 +244,9 @@ def record(
             dry_run=False,
             organization="organization",
             callbacks=None,
+            # Each recording tracks its own outputs: one that failed or was cancelled in an
+            # earlier recording belongs to a closed event loop.
+            outputs=set(),
         )
     )
     pulumi.runtime.set_all_config(dict(settings.config), list(settings.secret_keys))
@@ -238,7 +255,8 @@ def record(
     loop = asyncio.new_event_loop()
     try:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(run_in_stack(program))
+        with _outputs_awaited_once():
+            loop.run_until_complete(run_in_stack(program))
     finally:
         for task in asyncio.all_tasks(loop):
             task.cancel()
@@ -247,6 +265,65 @@ def record(
         loop.close()
         asyncio.set_event_loop(None)
     return plan
+
+
+async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
+    """The SDK's `pulumi.runtime.stack.wait_for_rpcs`, waiting on each output task once.
+
+    The SDK's loop hands every pending output to `asyncio.wait(FIRST_COMPLETED)` and puts
+    the unfinished ones back, so each wake-up adds and removes a callback on every pending
+    task: with the hundreds of outputs this program keeps pending, that costs about as much
+    CPU as all the rest of the program's own work (some 0.5 s of a dev plan). Here each task
+    gets one callback into a queue. The order of events is the SDK's: RPCs drained first,
+    then every output awaited as it finishes (an output's exception is raised when it
+    finishes), repeated until no RPC is left. Written against pulumi 3.272.0's loop; a test
+    notices when the SDK's changes.
+    """
+    rpc_manager = pulumi_settings._get_rpc_manager()
+    while True:
+        while rpc_manager.rpcs:
+            await asyncio.sleep(0)
+            try:
+                await rpc_manager.rpcs.pop()
+            except Exception as exn:
+                if rpc_manager.unhandled_exception is not None:
+                    cause = rpc_manager.unhandled_exception.with_traceback(
+                        rpc_manager.exception_traceback
+                    )
+                    raise exn from cause
+                raise
+        if rpc_manager.unhandled_exception is not None:
+            raise rpc_manager.unhandled_exception.with_traceback(rpc_manager.exception_traceback)
+        if await_all_outstanding_tasks:
+            finished: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
+            waiting = 0
+            while True:
+                with pulumi_settings.SETTINGS.lock:
+                    tasks = list(pulumi_settings.SETTINGS.outputs)
+                    pulumi_settings.SETTINGS.outputs.clear()
+                for task in tasks:
+                    task.add_done_callback(finished.put_nowait)
+                waiting += len(tasks)
+                if waiting == 0:
+                    break
+                await (await finished.get())
+                waiting -= 1
+                while not finished.empty():
+                    await finished.get_nowait()
+                    waiting -= 1
+        if not rpc_manager.rpcs:
+            break
+
+
+@contextlib.contextmanager
+def _outputs_awaited_once() -> Iterator[None]:
+    """`_wait_for_rpcs` in place of the SDK's for the duration of one recording."""
+    original = pulumi_stack.wait_for_rpcs
+    pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+    try:
+        yield
+    finally:
+        pulumi_stack.wait_for_rpcs = original
 
 
 def summary(plan: Plan) -> str:

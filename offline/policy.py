@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,21 +94,73 @@ def load_config(path: Path | None) -> dict[str, Any]:
 def run_policy_pack(
     plan: Plan, config: Mapping[str, Any], pack_dir: Path = PACK_DIR
 ) -> PolicyReport:
-    with _analyzer(pack_dir) as analyzer:
-        info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
-        analyzer.Configure(
-            analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(config))
+    """The pack's verdict on a recorded plan: `Analyze` per resource, then `AnalyzeStack`."""
+    with Analysis(lambda: config, pack_dir) as analysis:
+        return analysis.report(plan)
+
+
+class Analysis:
+    """One run of the pack, started on construction, so that its start-up (a Python process
+    importing the rules) and its per-resource analysis overlap with the program that is
+    still declaring resources, as under the CLI: `add` hands it each resource as it is
+    recorded (a `run_plan` observer; from any thread), `report` analyses whatever it was not
+    handed yet and then the whole stack. A pack that fails to start, or a configuration that
+    cannot be read, is raised by `report`."""
+
+    def __init__(self, config: Callable[[], Mapping[str, Any]], pack_dir: Path = PACK_DIR) -> None:
+        self._config = config
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._handed: set[str] = set()
+        self._seen: dict[str, Mapping[str, Any]] = {}
+        self._found: dict[str, list[dict[str, str]]] = {}
+        self._plan: Plan | None = None
+        self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+        self._channel: grpc.Channel | None = None
+        self._name = ""
+        self._error: BaseException | None = None
+        self._process = subprocess.Popen(
+            [sys.executable, "__main__.py"],
+            cwd=pack_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        report = PolicyReport(pack=info.name)
+        self._worker = threading.Thread(target=self._work, name="policy-pack", daemon=True)
+        self._worker.start()
+
+    def __enter__(self) -> Analysis:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def add(self, plan: Plan, resource: dict[str, Any]) -> None:
+        """Analyse `resource` of `plan` as soon as the pack is ready."""
+        self._plan = plan
+        self._handed.add(resource["urn"])
+        self._queue.put(resource)
+
+    def report(self, plan: Plan) -> PolicyReport:
+        self._plan = plan
         resources = sorted(plan.resources, key=lambda r: r["urn"])
         for resource in resources:
-            response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(**_fields(resource, plan)))
-            report.violations += _violations(response)
-        stack = analyzer.AnalyzeStack(
+            if resource["urn"] not in self._handed:
+                self.add(plan, resource)
+        self._queue.put(None)
+        self._worker.join()
+        if self._error is not None:
+            raise self._error
+        assert self._stub is not None
+        report = PolicyReport(pack=self._name)
+        for resource in resources:
+            report.violations += self._found[resource["urn"]]
+        by_urn = plan.by_urn()
+        stack = self._stub.AnalyzeStack(
             analyzer_pb2.AnalyzeStackRequest(
                 resources=[
                     analyzer_pb2.AnalyzerResource(
-                        **_fields(r, plan),
+                        **_fields(r, plan, by_urn),
                         parent=r["parent"] or "",
                         dependencies=r["dependencies"],
                         propertyDependencies={
@@ -123,30 +176,50 @@ def run_policy_pack(
         report.evaluated = len(resources)
         return report
 
+    def close(self) -> None:
+        """Stop the pack. The worker then ends at once: its queue is closed, and the pack's
+        pipe and port go away with the process."""
+        self._queue.put(None)
+        self._process.kill()
+        self._process.wait()
+        if self._channel is not None:
+            self._channel.close()
+        self._worker.join(timeout=5)
+        if not self._worker.is_alive():
+            for stream in (self._process.stdout, self._process.stderr):
+                if stream is not None:
+                    stream.close()
 
-@contextmanager
-def _analyzer(pack_dir: Path) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "__main__.py"],
-        cwd=pack_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        port = process.stdout.readline().strip()
+    def _work(self) -> None:
+        try:
+            self._start()
+            assert self._stub is not None
+            while (resource := self._queue.get()) is not None:
+                assert self._plan is not None
+                self._seen[resource["urn"]] = resource
+                if resource["provider"] and resource["provider"] not in self._seen:
+                    # Handed in URN order (by `report`): the provider may come later.
+                    self._seen.update((r["urn"], r) for r in list(self._plan.resources))
+                response = self._stub.Analyze(
+                    analyzer_pb2.AnalyzeRequest(**_fields(resource, self._plan, self._seen))
+                )
+                self._found[resource["urn"]] = _violations(response)
+        except BaseException as error:  # raised again by report()
+            self._error = error
+
+    def _start(self) -> None:
+        assert self._process.stdout is not None
+        port = self._process.stdout.readline().strip()
         if not port.isdigit():
-            error = process.stderr.read() if process.stderr else ""
+            error = self._process.stderr.read() if self._process.stderr else ""
             raise PolicyPackError(f"the policy pack did not start: {port!r} {error[-2000:]}")
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=30)
-            yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    finally:
-        process.kill()
-        process.wait()
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(self._channel).result(timeout=30)
+        self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+        self._name = self._stub.GetAnalyzerInfo(empty_pb2.Empty()).name
+        self._stub.Configure(
+            analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(self._config()))
+        )
 
 
 def _policy_config(config: Mapping[str, Any]) -> dict[str, analyzer_pb2.PolicyConfig]:
@@ -180,15 +253,18 @@ def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return json_format.ParseDict(_wire(dict(value)), struct_pb2.Struct())
 
 
-def _fields(resource: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
-    """What the CLI sends about a resource, in both per-resource and stack analysis."""
+def _fields(
+    resource: Mapping[str, Any], plan: Plan, by_urn: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What the CLI sends about a resource, in both per-resource and stack analysis
+    (`by_urn` holds at least its provider)."""
     return {
         "type": resource["type"],
         "properties": _struct(_inputs(resource, plan)),
         "urn": resource["urn"],
         "name": resource["name"],
         "options": _options(resource),
-        "provider": _provider(plan.by_urn().get(resource["provider"] or ""), plan),
+        "provider": _provider(by_urn.get(resource["provider"] or ""), plan),
     }
 
 

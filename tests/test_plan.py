@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import os
 import subprocess
@@ -201,3 +203,30 @@ def test_a_single_component_is_recorded_under_the_same_runtime() -> None:
     assert bucket["inputs"]["forceDestroy"] is True
     assert plan.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
     assert plan.analyzer_inputs[bucket["urn"]] == bucket["inputs"]
+
+
+def test_the_sdks_wait_for_outputs_is_back_after_a_recording() -> None:
+    # The recorder waits on outputs its own way while it runs, and only then.
+    from pulumi.runtime import stack
+
+    before = stack.wait_for_rpcs
+    record(settings_from_config(PROJECT, "unit", {}), lambda: None)
+    assert stack.wait_for_rpcs is before
+
+
+def test_the_recorders_wait_for_outputs_mirrors_this_sdks() -> None:
+    # offline.plan._wait_for_rpcs is the SDK's loop made linear; a new SDK loop needs a look.
+    from pulumi.runtime import stack
+
+    source = inspect.getsource(stack.wait_for_rpcs).encode()
+    assert hashlib.sha256(source).hexdigest() == (
+        "c0f9027f85ad09255ded0a1908033b490f76d303a3e40b50d3cf47a69265469d"
+    ), "pulumi.runtime.stack.wait_for_rpcs changed: bring offline.plan._wait_for_rpcs in line"
+
+
+def test_an_output_that_fails_fails_the_recording() -> None:
+    def program() -> None:
+        pulumi.export("broken", pulumi.Output.from_input(1).apply(lambda _: 1 // 0))
+
+    with pytest.raises(ZeroDivisionError):
+        record(settings_from_config(PROJECT, "unit", {}), program)

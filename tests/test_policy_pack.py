@@ -13,7 +13,7 @@ from plans import STACKS_DIR, plan_for, stack_file_config
 
 from guardrails import ALL_POLICIES
 from offline.plan import PROJECT_DIR, Plan
-from offline.policy import PACK_DIR, load_config, run_policy_pack
+from offline.policy import PACK_DIR, PolicyPackError, load_config, run_policy_pack, verdict
 
 UNSAFE_RULES = {
     "eks-control-plane-logging",
@@ -105,6 +105,24 @@ def test_an_unsafe_stack_breaks_exactly_the_expected_rules(
     for violation in policy["violations"]:
         assert set(violation) == {"policy", "level", "severity", "urn", "message"}
         assert violation["urn"].startswith("urn:pulumi:unsafe::gitops-platform::")
+
+
+def test_the_command_analysing_during_the_plan_gives_the_verdict_of_a_plan_analysed_after(
+    unsafe: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    # The command hands the pack each resource as it is recorded; run_policy_pack hands it a
+    # finished plan in URN order. The verdict, violations and their order are the same.
+    result, out = unsafe
+    plan = plan_for(stack_file_config("unsafe"), stack="unsafe")
+    report = run_policy_pack(plan, load_config(STACKS_DIR / "policy-config.unsafe.json"))
+    assert json.loads(out.read_text())["policy"] == report.as_dict()
+    assert f"\n{verdict(report)}\n" in result.stdout
+
+
+def test_a_pack_that_does_not_start_is_reported(tmp_path: Path, dev_plan: Plan) -> None:
+    (tmp_path / "__main__.py").write_text("raise SystemExit('no analyzer here')\n")
+    with pytest.raises(PolicyPackError, match="no analyzer here"):
+        run_policy_pack(dev_plan, {}, pack_dir=tmp_path)
 
 
 def test_the_plan_json_carries_the_policy_verdict(tmp_path: Path) -> None:
