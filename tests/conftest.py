@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from plans import plan_for, stack_file_config
@@ -18,6 +22,40 @@ def dev_plan() -> Plan:
 @pytest.fixture(scope="session")
 def prod_plan() -> Plan:
     return plan_for(stack_file_config("prod"), stack="prod")
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    stdout: str
+    json: bytes
+
+
+@pytest.fixture(scope="session")
+def dev_commands(tmp_path_factory: pytest.TempPathFactory) -> tuple[CommandRun, CommandRun]:
+    """The dev stack previewed twice at once, as users run it: `make plan` and
+    `python -m offline`, in separate processes with different hash seeds, both with the
+    policy pack and writing the plan as JSON."""
+    out = tmp_path_factory.mktemp("commands")
+    commands = [
+        (["make", "-s", "plan", "STACK=dev", f"PLAN_JSON={out / 'make.json'}"], "1"),
+        ([sys.executable, "-m", "offline", "--stack", "dev", "--json", str(out / "cli.json")], "2"),
+    ]
+    running = [
+        subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command, seed in commands
+    ]
+    outputs = [process.communicate(timeout=300) for process in running]
+    for process, (command, _), (_, err) in zip(running, commands, outputs, strict=True):
+        assert process.returncode == 0, f"{' '.join(command)} failed:\n{err}"
+    make, cli = (Path(out / name).read_bytes() for name in ("make.json", "cli.json"))
+    return CommandRun(outputs[0][0], make), CommandRun(outputs[1][0], cli)
 
 
 # The policy pack's rules live in policies/guardrails, importable as `guardrails`.

@@ -137,7 +137,7 @@ def test_the_destroy_waits_until_externaldns_has_deleted_its_records(
     )
     # The wait is still polling while the records exist.
     with pytest.raises(subprocess.TimeoutExpired):
-        process.wait(timeout=3)
+        process.wait(timeout=2)
     threading.Timer(0, externaldns_cleans_up).start()
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
@@ -175,7 +175,7 @@ def test_a_route53_that_cannot_be_read_is_retried_then_reported(dev_plan: Plan) 
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     env = {
-        **aws_env_without_server(dev_plan, timeout=3),
+        **aws_env_without_server(dev_plan, timeout=2),
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}",
         "AWS_MAX_ATTEMPTS": "1",
     }

@@ -5,13 +5,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pulumi
 import pytest
+from conftest import CommandRun
 from plans import PROJECT, stack_file_config
 from test_config import existing_cluster_config
 
@@ -37,23 +35,11 @@ RESOURCE_KEYS = {
 }
 
 
-def cli_plan(tmp_path: Path, name: str, *args: str, hash_seed: str = "0") -> bytes:
-    out = tmp_path / f"{name}.json"
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    subprocess.run(
-        [sys.executable, "-m", "offline", *args, "--json", str(out)],
-        cwd=PROJECT_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return out.read_bytes()
-
-
-def test_same_inputs_give_byte_identical_json_across_processes(tmp_path: Path) -> None:
-    first = cli_plan(tmp_path, "first", "--stack", "dev", hash_seed="1")
-    second = cli_plan(tmp_path, "second", "--stack", "dev", hash_seed="2")
-    assert first == second
+def test_same_inputs_give_byte_identical_json_across_processes(
+    dev_commands: tuple[CommandRun, CommandRun],
+) -> None:
+    make, cli = dev_commands
+    assert make.json == cli.json
 
 
 def test_repeated_runs_in_one_process_give_the_same_plan() -> None:
@@ -145,17 +131,10 @@ def test_an_invoke_without_a_mock_fails_loudly() -> None:
         mocks.call(pulumi.runtime.MockCallArgs(token="aws:ec2/getAmi:getAmi", args={}, provider=""))
 
 
-def test_make_plan_writes_the_json(tmp_path: Path) -> None:
-    out = tmp_path / "plan.json"
-    result = subprocess.run(
-        ["make", "-s", "plan", "STACK=prod", f"PLAN_JSON={out}"],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "Offline preview of gitops-platform/prod" in result.stdout
-    assert json.loads(out.read_text())["stack"] == "prod"
+def test_make_plan_writes_the_json(dev_commands: tuple[CommandRun, CommandRun]) -> None:
+    make, _ = dev_commands
+    assert "Offline preview of gitops-platform/dev" in make.stdout
+    assert json.loads(make.json)["stack"] == "dev"
 
 
 def test_shipped_dev_stack_uses_eks_mode(dev_plan: Plan) -> None:

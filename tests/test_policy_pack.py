@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CommandRun
 from plans import STACKS_DIR, plan_for, stack_file_config
 
 from guardrails import ALL_POLICIES
@@ -125,18 +126,14 @@ def test_a_pack_that_does_not_start_is_reported(tmp_path: Path, dev_plan: Plan) 
         run_policy_pack(dev_plan, {}, pack_dir=tmp_path)
 
 
-def test_the_plan_json_carries_the_policy_verdict(tmp_path: Path) -> None:
-    out = tmp_path / "dev.json"
-    subprocess.run(
-        [sys.executable, "-m", "offline", "--stack", "dev", "--json", str(out)],
-        cwd=PROJECT_DIR,
-        check=True,
-        capture_output=True,
-    )
-    policy = json.loads(out.read_text())["policy"]
-    assert policy["pack"] == "gitops-platform-guardrails"
-    assert policy["evaluated"] > 100
-    assert policy["violations"] == []
+def test_the_plan_json_carries_the_policy_verdict(
+    dev_commands: tuple[CommandRun, CommandRun],
+) -> None:
+    for run in dev_commands:
+        policy = json.loads(run.json)["policy"]
+        assert policy["pack"] == "gitops-platform-guardrails"
+        assert policy["evaluated"] > 100
+        assert policy["violations"] == []
 
 
 def test_the_rule_reference_is_current() -> None:
