@@ -44,8 +44,8 @@ lint: $(STAMP) ## ruff: lint and formatting
 typecheck: $(STAMP) ## mypy on the program, the offline preview and the tests' helpers
 	$(PY) -m mypy
 
-pytest: $(STAMP) $(TOOLS) ## The test suite (CHARTS=dir: chart archives for the render tests)
-	$(PY) -m pytest
+pytest: $(STAMP) $(TOOLS) ## The test suite on every core (CHARTS=dir: chart archives for the render tests)
+	$(PY) -m pytest -n auto
 
 bench: $(STAMP) ## Measure plan time, scale and the deploy critical path into docs/BENCHMARKS.md
 	$(PY) bench/bench.py
