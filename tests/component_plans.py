@@ -111,6 +111,15 @@ def stand_in_cluster(config: PlatformConfig) -> ClusterOutputs:
     )
 
 
+def in_stand_in_cluster(
+    config: PlatformConfig,
+) -> tuple[ClusterOutputs, str, pulumi.ResourceOptions]:
+    """A stand-in cluster, the stack's name prefix, and options that deploy into the cluster."""
+    cluster = stand_in_cluster(config)
+    opts = pulumi.ResourceOptions(providers={"kubernetes": cluster.kubernetes})
+    return cluster, Naming.for_stack(config).prefix, opts
+
+
 def certificate_arn(config: PlatformConfig) -> str:
     return f"arn:aws:acm:{config.region}:{ACCOUNT}:certificate/{CERTIFICATE_ID}"
 
@@ -129,8 +138,7 @@ def endpoint_access(config: PlatformConfig) -> EndpointAccess:
 
 def gitlab(config: PlatformConfig, secrets: PlatformSecrets) -> None:
     """GitLab with its data stores and the endpoint access it is behind."""
-    cluster = stand_in_cluster(config)
-    prefix = Naming.for_stack(config).prefix
+    cluster, prefix, opts = in_stand_in_cluster(config)
     GitLab(
         f"{prefix}-gitlab",
         GitLabArgs(
@@ -145,7 +153,7 @@ def gitlab(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             production=config.production,
             depends_on=[],
         ),
-        pulumi.ResourceOptions(providers={"kubernetes": cluster.kubernetes}),
+        opts,
     )
 
 
@@ -161,9 +169,7 @@ def cluster(config: PlatformConfig, secrets: PlatformSecrets) -> None:
 
 def edge_controllers(config: PlatformConfig, secrets: PlatformSecrets) -> None:
     """The LB controller and ExternalDNS, with their roles, on a stand-in cluster."""
-    cluster = stand_in_cluster(config)
-    prefix = Naming.for_stack(config).prefix
-    opts = pulumi.ResourceOptions(providers={"kubernetes": cluster.kubernetes})
+    cluster, prefix, opts = in_stand_in_cluster(config)
     LoadBalancerController(
         f"{prefix}-alb",
         LoadBalancerControllerArgs(
@@ -212,8 +218,7 @@ def zone_and_certificate(config: PlatformConfig, secrets: PlatformSecrets) -> No
 
 def argocd(config: PlatformConfig, secrets: PlatformSecrets) -> None:
     """Argo CD and the endpoint access it is behind."""
-    cluster = stand_in_cluster(config)
-    prefix = Naming.for_stack(config).prefix
+    _, prefix, opts = in_stand_in_cluster(config)
     ArgoCd(
         f"{prefix}-argocd",
         ArgoCdArgs(
@@ -226,15 +231,13 @@ def argocd(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             alb_group=prefix,
             depends_on=[],
         ),
-        pulumi.ResourceOptions(providers={"kubernetes": cluster.kubernetes}),
+        opts,
     )
 
 
 def gitops(config: PlatformConfig, secrets: PlatformSecrets) -> None:
     """The GitOps repository the stack seeds and the Applications deployed from it."""
-    cluster = stand_in_cluster(config)
-    prefix = Naming.for_stack(config).prefix
-    opts = pulumi.ResourceOptions(providers={"kubernetes": cluster.kubernetes})
+    cluster, prefix, opts = in_stand_in_cluster(config)
     repository = GitOpsRepository(
         f"{prefix}-gitops",
         GitOpsRepositoryArgs(
