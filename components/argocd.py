@@ -40,13 +40,15 @@ SERVER_SERVICE = f"{RELEASE}-server"
 # chart stamp the time of every upgrade, logging everyone out on each `pulumi up`.
 UTC_NOW = "date -u +%Y-%m-%dT%H:%M:%SZ"
 # argocd-server reads this from Argo CD 3.6 on (`--disable-swagger-ui`, argo-cd PR #28717) and
-# then no longer serves /swagger-ui; older servers ignore it, so it is always set.
+# then no longer serves /swagger-ui; older servers ignore it, so it is always set. The pinned
+# chart's v3.4.4 is one of them (argo-cd v3.4.4 cmd/argocd-server/commands/argocd_server.go
+# has no such flag), so with the NLB exposure the docs are served, to the admin ranges only.
 DISABLE_SWAGGER_UI = "ARGOCD_SERVER_DISABLE_SWAGGER_UI"
 # The unauthenticated API docs: the UI, and the OpenAPI document it loads.
 SWAGGER_PATHS = (("/swagger-ui", "Prefix"), ("/swagger.json", "Exact"))
 # The NLB ends TLS and hands argocd-server the protocol it agreed with the client by ALPN.
 # argocd-server's plain (`server.insecure`) listener accepts HTTP/1.x and cleartext HTTP/2
-# only as gRPC (argo-cd v3.5.1 server/server.go, the cmux matchers: `cmux.HTTP1Fast("PATCH")`
+# only as gRPC (argo-cd v3.4.4 server/server.go, the cmux matchers: `cmux.HTTP1Fast("PATCH")`
 # and `HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc")`), so a browser's
 # HTTP/2 request matches nothing. `HTTP2Optional` has the preference list http/1.1, http/1.0,
 # h2 (aws-load-balancer-controller v3.5.0 docs/guide/service/annotations.md,

@@ -145,7 +145,7 @@ def negotiated(policy: str, offered: tuple[str, ...]) -> str | None:
 def test_browsers_reach_the_ui_over_http1_and_the_cli_speaks_grpc_over_h2(
     dev_plan: Plan,
 ) -> None:
-    # argocd-server's plain listener serves HTTP/1.x, and HTTP/2 only as gRPC (argo-cd v3.5.1
+    # argocd-server's plain listener serves HTTP/1.x, and HTTP/2 only as gRPC (argo-cd v3.4.4
     # server/server.go, the cmux matchers): a browser's h2 request would be dropped.
     policy = values(dev_plan)["server"]["service"]["annotations"][
         f"{NLB}/aws-load-balancer-alpn-policy"
@@ -169,7 +169,7 @@ def test_rbac_defaults_to_read_only_and_sso_is_off(dev_plan: Plan) -> None:
 
 def test_release_is_pinned_bounded_and_waits_for_the_controllers(dev_plan: Plan) -> None:
     release = argocd(dev_plan)
-    assert release["inputs"]["version"] == "10.10.0"
+    assert release["inputs"]["version"] == "10.1.1"
     assert release["inputs"]["timeout"] >= 600
     assert release["inputs"]["name"] == "argocd"
     for controller in ("-alb", "-external-dns"):

@@ -333,7 +333,7 @@ def test_the_stacks_plan_lists_every_release_with_its_pinned_chart() -> None:
     plan = plan_for(stack_file_config("dev"), stack="dev")
     found = {r.chart: r for r in releases(json.loads(plan.to_json()))}
     assert set(found) == {"aws-load-balancer-controller", "external-dns", "argo-cd", "gitlab"}
-    assert found["argo-cd"].archive_name == "argo-cd-10.10.0.tgz"
+    assert found["argo-cd"].archive_name == "argo-cd-10.1.1.tgz"
     assert found["gitlab"].repository == "https://charts.gitlab.io/"
     assert found["argo-cd"].values["server"]["replicas"] == 1
 

@@ -229,7 +229,7 @@ ARGOCD_ALPN = "HTTP2Optional"
     "argocd-nlb-alpn-serves-browsers",
     "An NLB that ends TLS in front of a plain-HTTP argocd-server negotiates ALPN "
     f"{ARGOCD_ALPN}: browsers then speak HTTP/1.1 and the argocd CLI gRPC over h2. The plain "
-    "listener accepts only HTTP/1.x and gRPC over HTTP/2 (argo-cd v3.5.1 server/server.go, the "
+    "listener accepts only HTTP/1.x and gRPC over HTTP/2 (argo-cd v3.4.4 server/server.go, the "
     "cmux matchers), so HTTP2Preferred or HTTP2Only break the web UI; with HTTP1Only or no "
     "ALPN policy the CLI's gRPC handshake fails and it falls back to gRPC-web with a warning "
     "(argo-cd pkg/apiclient/apiclient.go) (aws-load-balancer-controller v3.5.0 "
