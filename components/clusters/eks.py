@@ -174,7 +174,7 @@ class EksCluster(pulumi.ComponentResource):
             egress_cidrs=network.egress_cidrs,
             oidc_provider_arn=oidc_provider.arn,
             oidc_issuer_url=issuer_url,
-            exports={"kubeconfig": kubeconfig},
+            exports={"kubeconfig": kubeconfig, "kubernetes_version": config.kubernetes_version},
             kubeconfig=kubeconfig,
             kubernetes=kubernetes,
             # Workloads need cluster DNS, and a destroy must keep it until they are gone: the

@@ -44,7 +44,7 @@ class ExistingCluster(pulumi.ComponentResource):
             egress_cidrs=(),
             oidc_provider_arn=oidc_provider_arn,
             oidc_issuer_url=oidc_issuer_url,
-            exports={},
+            exports={"kubernetes_version": config.kubernetes_version},
             kubeconfig=kubeconfig,
             kubernetes=kubernetes_provider(f"{name}-k8s", kubeconfig, self),
             # The cluster already has nodes, DNS and storage; nothing here to wait for.

@@ -130,6 +130,7 @@ class KopsCluster(pulumi.ComponentResource):
                 "kops_discovery_store": discovery_store,
                 "kops_operator_role_arn": operator.arn,
                 "kops_create_cluster_command": create_command,
+                "kubernetes_version": config.kubernetes_version,
             },
         )
         self.outputs = foundation

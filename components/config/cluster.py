@@ -230,6 +230,11 @@ class ExistingClusterConfig(_Strict):
         description="`aud` of the cluster's service-account tokens: sts.amazonaws.com on EKS, "
         "amazonaws.com on kOps.",
     )
+    kubernetes_version: KubernetesVersion = Field(
+        default="1.35",
+        description="The cluster's Kubernetes minor version: the preview renders the charts "
+        "for it and validates what they make against its schemas.",
+    )
 
 
 ClusterConfig = Annotated[
