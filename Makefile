@@ -7,6 +7,7 @@ TOOLS  := $(VENV)/.tools
 STACK  ?= dev
 STACKS ?= dev prod
 CHARTS ?= .charts
+REQUIRE_RENDERED ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv tools plan chart-keys test lint typecheck pytest fmt docs bench clean
@@ -27,8 +28,8 @@ $(TOOLS): $(STAMP) requirements-tools.txt tools/install_tools.py
 	$(PY) -m tools.install_tools --bin $(VENV)/bin
 	touch $(TOOLS)
 
-plan: $(STAMP) ## Offline preview of STACK (default dev); PLAN_JSON=path also writes the plan as JSON
-	$(PY) -m offline --stack $(STACK) $(if $(PLAN_JSON),--json $(PLAN_JSON))
+plan: $(STAMP) $(TOOLS) ## Offline preview of STACK (default dev), charts rendered from CHARTS; PLAN_JSON=path, REQUIRE_RENDERED=names|all
+	$(PY) -m offline --stack $(STACK) --charts $(CHARTS) $(if $(PLAN_JSON),--json $(PLAN_JSON)) $(if $(REQUIRE_RENDERED),--require-rendered "$(REQUIRE_RENDERED)")
 
 chart-keys: $(STAMP) ## Check the Helm values of STACKS against the pinned charts (helm + network)
 	mkdir -p $(CHARTS)
@@ -47,8 +48,8 @@ typecheck: $(STAMP) ## mypy on the program, the offline preview and the tests' h
 pytest: $(STAMP) $(TOOLS) ## The test suite on every core (CHARTS=dir: chart archives for the render tests)
 	$(PY) -m pytest -n auto
 
-bench: $(STAMP) ## Measure plan time, scale and the deploy critical path into docs/BENCHMARKS.md
-	$(PY) bench/bench.py
+bench: $(STAMP) $(TOOLS) ## Measure plan time, scale and the deploy critical path into docs/BENCHMARKS.md
+	CHARTS=$(CHARTS) $(PY) bench/bench.py
 
 docs: $(STAMP) ## Regenerate docs/configuration.md and docs/policies.md from the code
 	$(PY) tools/config_reference.py
@@ -59,4 +60,4 @@ fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(PY) -m ruff format .
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) $(CHARTS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .charts .cache .pytest_cache .mypy_cache .ruff_cache

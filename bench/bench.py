@@ -83,6 +83,21 @@ def measure_pairs(a: list[str], b: list[str], runs: int = RUNS) -> tuple[Sample,
     return first, second, ratio
 
 
+def rendered_sources() -> str:
+    """Which releases and Applications the dev plan renders from this machine's chart cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "dev.json"
+        subprocess.run(
+            [PYTHON, "-m", "offline", "--stack", "dev", "--no-policy", "--json", str(out)],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        rendered = json.loads(out.read_text())["rendered"]
+    sources = {**rendered["releases"], **rendered["applications"]}
+    done = sorted(name for name, s in sources.items() if s["from"])
+    missing = sorted(name for name, s in sources.items() if not s["from"])
+    return f"rendered: {', '.join(done) or 'none'}; not rendered: {', '.join(missing) or 'none'}"
+
+
 def plan_modules() -> list[str]:
     """The pulumi and provider modules a dev plan imports (the SDKs load submodules lazily)."""
     probe = (
@@ -170,6 +185,11 @@ def main() -> None:
     dev_policy, policy_floor, policy_ratio = measure_pairs(dev_policy_cmd, floor_cmd)
     measure(frozen_floor_cmd, runs=0)
     _, frozen_floor, frozen_ratio = measure_pairs(dev_policy_cmd, frozen_floor_cmd)
+    # The same with nothing rendered yet: every run gets an empty render cache of its own.
+    with tempfile.TemporaryDirectory() as caches:
+        cold_cmd = ["sh", "-c", f'RENDER_CACHE="$(mktemp -d -p {caches})" exec "$@"', "sh"]
+        dev_cold = measure([*cold_cmd, *dev_policy_cmd], warmup=0)
+    rendered = rendered_sources()
 
     print("measuring scale ...", flush=True)
     scale: dict[int, Sample] = {}
@@ -224,6 +244,8 @@ def main() -> None:
         dev=dev,
         prod=prod,
         dev_policy=dev_policy,
+        dev_cold=dev_cold,
+        rendered=rendered,
         floor=floor,
         ratio=ratio,
         policy_floor=policy_floor,
@@ -274,6 +296,7 @@ own maximum resident set. Reproduce with `make bench` (`BENCH_RUNS=N` for more r
 {row("plan dev (no policy pack)", f["dev"])}
 {row("plan prod (no policy pack)", f["prod"])}
 {row("plan dev with the policy pack (`make plan`)", f["dev_policy"])}
+{row("the same, nothing rendered yet (empty render cache)", f["dev_cold"])}
 {row(f"import floor ({f['modules']} pulumi/provider modules)", f["floor"])}
 {row("import floor, heap frozen before exit", f["frozen_floor"])}
 
@@ -284,7 +307,8 @@ Dev plan with the policy pack (`make plan`) / import floor: **{f["policy_ratio"]
 in those pairs). `python -m offline` freezes its heap before it exits, so the interpreter's
 exit-time collections do not walk the SDKs' objects; the floor above still pays them. Against
 a floor that freezes too, paired the same way: **{f["frozen_ratio"]:.2f}x**.
-The dev plan holds {f["resource_count"]} resources.
+The dev plan holds {f["resource_count"]} resources. Every plan renders the charts from the
+chart cache (`CHARTS`; {f["rendered"]}); all but the cold row find their renders cached.
 
 ## Scale with applications
 

@@ -1,11 +1,14 @@
 """The offline preview: run the unchanged `__main__.py` under Pulumi's mock runtime.
 
-Prints the plan's summary and the policy pack's verdict, and optionally writes the plan as
-JSON. Exit status 0, 1 when a mandatory policy is violated, 2 when the stack's configuration
-or stack file is unusable.
+Prints the plan's summary, what each release and Application renders to (offline.render)
+and the policy pack's verdict on both, and optionally writes the plan as JSON. Exit status 0,
+1 when a mandatory policy is violated, 2 when the stack's configuration or stack file is
+unusable, or a chart fails to render, renders an invalid object, or is required to render
+and cannot.
 
     python -m offline --stack dev [--json plan.json] [--stack-file PATH]
                       [--policy-config PATH] [--no-policy]
+                      [--charts DIR] [--require-rendered NAMES] [--no-render]
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import contextlib
 import gc
 import sys
 from pathlib import Path
+from typing import Any
 
 from offline.plan import PROJECT_DIR, run_plan, summary
 from offline.policy import Analysis, load_config, verdict
+from offline.render import render
+from offline.sources import Tools
 from offline.stack_files import StackFileError, load_stack
 
 
@@ -36,7 +42,25 @@ def main(argv: list[str] | None = None) -> int:
         help="policy pack configuration (default: policies/config.<stack>.json when present)",
     )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    parser.add_argument(
+        "--charts",
+        type=Path,
+        help="chart cache to render from (default: $CHARTS, else .charts/; `make charts`)",
+    )
+    parser.add_argument(
+        "--require-rendered",
+        default="",
+        metavar="NAMES",
+        help="releases, charts or Applications (space- or comma-separated, or `all`) that "
+        "must render: one that cannot is an error",
+    )
+    parser.add_argument(
+        "--no-render", action="store_true", help="skip rendering (the pack then says so)"
+    )
     args = parser.parse_args(argv)
+    required = args.require_rendered.replace(",", " ").split()
+    if args.no_render and required:
+        parser.error("--no-render contradicts --require-rendered")
 
     # Imported late: the config module is part of the program under preview.
     from components.config import ConfigError
@@ -60,12 +84,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         print(summary(plan))
+        problems: list[str] = []
+        rendered: list[dict[str, Any]] = []
+        if not args.no_render:
+            rendering = render(plan, Tools.find(charts=args.charts))
+            plan.rendered = rendering.as_dict()
+            rendered = rendering.analyzer_resources(plan)
+            problems = rendering.problems(required)
+            print("\n" + rendering.summary())
         status = 0
         if analysis is not None:
-            report = analysis.report(plan)
+            report = analysis.report(plan, rendered)
             plan.policy = report.as_dict()
             print("\n" + verdict(report))
             status = 1 if report.mandatory else 0
+        if problems:
+            print(f"\nerror: {len(problems)} rendering problem(s):", file=sys.stderr)
+            print("\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+            status = 2
     if args.json:
         args.json.write_text(plan.to_json())
         print(f"\nPlan written to {args.json}")

@@ -52,6 +52,9 @@ class Plan:
     policy: dict[str, Any] | None = None
     """A verdict on the plan, written into its JSON when set (the CLI puts the policy pack's
     here)."""
+    rendered: dict[str, Any] | None = None
+    """What every release and Application renders to, written into its JSON when set
+    (offline.render: charts and versions, where from, objects by kind, invalid objects)."""
     analyzer_inputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """Each resource's inputs as the CLI hands them to a policy pack: secrets unwrapped. Only
     the pack sees these, never the JSON or the summary (and offline every secret value is a
@@ -67,6 +70,8 @@ class Plan:
             "diagnostics": self.diagnostics,
             "invokes": sorted(self.invokes, key=lambda i: json.dumps(i, sort_keys=True)),
         }
+        if self.rendered is not None:
+            document["rendered"] = self.rendered
         if self.policy is not None:
             document["policy"] = self.policy
         return json.dumps(document, indent=2, sort_keys=True) + "\n"

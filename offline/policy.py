@@ -14,7 +14,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,9 @@ class Analysis:
         self._handed.add(resource["urn"])
         self._queue.put(resource)
 
-    def report(self, plan: Plan) -> PolicyReport:
+    def report(self, plan: Plan, rendered: Sequence[Mapping[str, Any]] = ()) -> PolicyReport:
+        """The verdict on `plan`; `rendered` (offline.render's `analyzer_resources`) joins
+        the stack analysis only: what the releases and Applications render to."""
         self._plan = plan
         resources = sorted(plan.resources, key=lambda r: r["urn"])
         for resource in resources:
@@ -168,7 +170,7 @@ class Analysis:
                             for k, v in r["property_dependencies"].items()
                         },
                     )
-                    for r in resources
+                    for r in [*resources, *rendered]
                 ]
             )
         )

@@ -1,0 +1,449 @@
+"""Render what ships: every Helm release and every Application source of a plan, with the
+real helm and kubectl (offline.sources), and check what comes out (offline.validate).
+
+Releases render in the order they install (the plan's dependencies), each with
+`--kube-version` the stack's (its `kubernetes_version` output) and `--api-versions` of the CRDs
+the releases it waits for install; Applications render after every release. Every rendered
+object and every Kubernetes object the stack creates itself is then validated against the
+Kubernetes schemas of that version and the CRDs the charts install. The result goes into the
+plan JSON (`rendered`), the summary, and the policy pack's stack analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from offline.plan import SECRET, UNKNOWN, Plan
+from offline.sources import (
+    Source,
+    Tools,
+    Workspace,
+    digest,
+    render_application,
+    render_release,
+    write,
+)
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
+REPOSITORY_FILE = "gitlab:index/repositoryFile:RepositoryFile"
+RENDER_SOURCE = "gitops-platform:render:Source"
+RENDER_OBJECT = "gitops-platform:render:Object"
+CACHE_FORMAT = 2
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# Kinds without a namespace (the API server's built-in cluster-scoped resources); a custom
+# resource's scope is its CRD's `spec.scope`.
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "CertificateSigningRequest",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ComponentStatus",
+        "CustomResourceDefinition",
+        "FlowSchema",
+        "IngressClass",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "PriorityLevelConfiguration",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
+
+
+@dataclass
+class Rendering:
+    """Every source of a plan, rendered, and the stack's own objects, checked."""
+
+    kube_version: str
+    sources: list[Source]
+    stack_objects: Counter[str] = field(default_factory=Counter)
+    stack_invalid: list[str] = field(default_factory=list)
+    stack_unchecked: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        def of(kind: str) -> dict[str, Any]:
+            return {s.name: s.as_dict() for s in self.sources if s.kind == kind}
+
+        return {
+            "kubeVersion": self.kube_version,
+            "releases": of("release"),
+            "applications": of("application"),
+            "stack": {
+                "objects": dict(sorted(self.stack_objects.items())),
+                "invalid": self.stack_invalid,
+                "unchecked": self.stack_unchecked,
+            },
+        }
+
+    def problems(self, required: Sequence[str] = ()) -> list[str]:
+        """What makes the plan unusable: failed renders, invalid objects, and the sources in
+        `required` (names or charts, or `all`) that were not rendered."""
+        found = []
+        for source in self.sources:
+            if source.error:
+                found.append(f"{source.label} ({source.chart_label}): {source.error}")
+            found += [f"{source.label}: {invalid}" for invalid in source.invalid]
+        found += [f"object the stack creates: {invalid}" for invalid in self.stack_invalid]
+        wanted = set(required)
+        every = "all" in wanted
+        for name in sorted(wanted - {"all"}):
+            if not any(name in (s.name, s.chart) for s in self.sources):
+                names = ", ".join(
+                    sorted(
+                        {s.name for s in self.sources}
+                        | {s.chart or "" for s in self.sources} - {""}
+                    )
+                )
+                found.append(
+                    f"required render {name!r}: no release or Application of that name or "
+                    f"chart (expected one of {names})"
+                )
+        for source in self.sources:
+            if source.reason and (every or wanted & {source.name, source.chart}):
+                found.append(f"{source.label} ({source.chart_label}) must render: {source.reason}")
+        return found
+
+    def summary(self) -> str:
+        lines = [f"Rendered for Kubernetes {self.kube_version} (helm template, kubectl kustomize):"]
+        for source in self.sources:
+            head = f"    {source.label} ({source.chart_label})"
+            if source.reason:
+                lines.append(f"{head}: not rendered: {source.reason}")
+            elif source.error:
+                lines.append(f"{head}: render failed (see errors)")
+            else:
+                checked = _checked(source.invalid, source.unchecked)
+                lines.append(
+                    f"{head}: {len(source.objects)} objects, {checked}, from {source.origin}"
+                )
+        total = sum(self.stack_objects.values())
+        lines.append(
+            f"    objects the stack creates: {total}, "
+            f"{_checked(self.stack_invalid, self.stack_unchecked)}"
+        )
+        lines += [f"    {note}" for s in self.sources for note in s.unchecked]
+        lines += [f"    {note}" for note in self.stack_unchecked]
+        return "\n".join(lines)
+
+    def analyzer_resources(self, plan: Plan) -> list[dict[str, Any]]:
+        """The rendered sources and objects as resources for the pack's stack analysis
+        (policies/guardrails/_common.py reads them: RENDER_SOURCE, RENDER_OBJECT)."""
+        resources = []
+        for source in self.sources:
+            parent_type = next(r["type"] for r in plan.resources if r["urn"] == source.urn)
+            prefix = f"urn:pulumi:{plan.stack}::{plan.project}::{parent_type}$"
+            resources.append(
+                _resource(
+                    f"{prefix}{RENDER_SOURCE}::{source.name}",
+                    RENDER_SOURCE,
+                    source.name,
+                    source.urn,
+                    {
+                        "kind": source.kind,
+                        "name": source.name,
+                        "namespace": source.namespace,
+                        "chart": source.chart,
+                        "version": source.version,
+                        "origin": source.origin,
+                        "reason": source.reason,
+                        "objects": len(source.objects),
+                        "gitops": source.kind == "application",
+                    },
+                )
+            )
+            for obj in source.objects:
+                meta = obj.get("metadata") or {}
+                where = meta.get("namespace") or "-"
+                name = f"{source.name}/{obj.get('kind')}/{where}/{meta.get('name')}"
+                resources.append(
+                    _resource(
+                        f"{prefix}{RENDER_OBJECT}::{name}",
+                        RENDER_OBJECT,
+                        name,
+                        source.urn,
+                        {"source": source.name, "object": _for_pack(obj)},
+                    )
+                )
+        return resources
+
+
+def _checked(invalid: Sequence[str], unchecked: Sequence[str]) -> str:
+    return f"{len(invalid)} invalid" + (f", {len(unchecked)} not checked" if unchecked else "")
+
+
+def _resource(
+    urn: str, type_: str, name: str, parent: str, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """A plan-shaped resource record (what offline.policy sends the pack)."""
+    return {
+        "urn": urn,
+        "type": type_,
+        "name": name,
+        "parent": parent,
+        "provider": None,
+        "custom": True,
+        "protect": False,
+        "dependencies": [],
+        "property_dependencies": {},
+        "inputs": inputs,
+        "ignore_changes": [],
+        "delete_before_replace": False,
+    }
+
+
+def _for_pack(obj: dict[str, Any]) -> dict[str, Any]:
+    """CRDs without their schemas (megabytes the rules never read)."""
+    if obj.get("kind") != "CustomResourceDefinition":
+        return obj
+    spec = dict(obj.get("spec") or {})
+    spec["versions"] = [
+        {k: v for k, v in version.items() if k != "schema"}
+        for version in spec.get("versions") or []
+    ]
+    return {**obj, "spec": spec}
+
+
+def kube_version(plan: Plan) -> str | None:
+    """The stack's Kubernetes minor version (its `kubernetes_version` output), as `1.35`."""
+    value = plan.outputs.get("kubernetes_version")
+    if not isinstance(value, str) or value in (UNKNOWN, SECRET):
+        return None
+    return ".".join(value.removeprefix("v").split(".")[:2])
+
+
+def render(plan: Plan, tools: Tools, check: bool = True) -> Rendering:
+    """Render every release (in dependency order, each seeing the API versions the releases it
+    waits for install) and then every Application; with `check`, validate what came out and
+    the Kubernetes objects the stack creates itself."""
+    version = kube_version(plan) or "1.35"
+    releases = plan.of_type(RELEASE)
+    levels = _levels(plan, releases)
+    provided: dict[str, list[str]] = {}
+    sources: dict[str, Source] = {}
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        for level in sorted(set(levels.values())):
+            wave = [r for r in releases if levels[r["urn"]] == level]
+            done = pool.map(
+                lambda r: render_release(r, tools, version, _api_versions_below(plan, r, provided)),
+                wave,
+            )
+            for resource, source in zip(wave, done, strict=True):
+                sources[resource["urn"]] = source
+                provided[resource["urn"]] = api_versions(source.objects)
+        every_api = sorted({v for versions in provided.values() for v in versions})
+        files = _committed_files(plan)
+        with tempfile.TemporaryDirectory(prefix="gitops-render-") as scratch:
+            workspace = Workspace(files, Path(scratch))
+            applications = plan.of_type(APPLICATION)
+            for resource, source in zip(
+                applications,
+                pool.map(
+                    lambda r: render_application(r, workspace, tools, version, every_api),
+                    applications,
+                ),
+                strict=True,
+            ):
+                sources[resource["urn"]] = source
+    ordered = [sources[r["urn"]] for r in releases] + [
+        sources[r["urn"]] for r in plan.of_type(APPLICATION)
+    ]
+    _fill_namespaces(ordered)
+    rendering = Rendering(kube_version=version, sources=ordered)
+    stack_objects = _stack_objects(plan)
+    rendering.stack_objects = Counter(o["kind"] for o in stack_objects)
+    if check:
+        _check(rendering, stack_objects, tools)
+    return rendering
+
+
+def api_versions(objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """`group/version` and `group/version/Kind` of each CRD among `objects` (the forms Helm's
+    `--api-versions` and `.Capabilities.APIVersions.Has` take)."""
+    found = set()
+    for obj in objects:
+        if obj.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = obj.get("spec") or {}
+        kind = (spec.get("names") or {}).get("kind")
+        for served in spec.get("versions") or []:
+            group_version = f"{spec.get('group')}/{served.get('name')}"
+            found |= {group_version, f"{group_version}/{kind}"}
+    return sorted(found)
+
+
+def _levels(plan: Plan, releases: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Each release's install wave: one after the deepest release it depends on."""
+    by_urn = plan.by_urn()
+    release_urns = {r["urn"] for r in releases}
+    below: dict[str, set[str]] = {}
+
+    def upstream(urn: str) -> set[str]:
+        if urn not in below:
+            below[urn] = set()
+            found: set[str] = set()
+            for dependency in by_urn.get(urn, {}).get("dependencies", []):
+                found |= ({dependency} & release_urns) | upstream(dependency)
+            below[urn] = found
+        return below[urn]
+
+    levels: dict[str, int] = {}
+
+    def level(urn: str) -> int:
+        if urn not in levels:
+            levels[urn] = 1 + max((level(u) for u in upstream(urn) if u != urn), default=-1)
+        return levels[urn]
+
+    for release in releases:
+        level(release["urn"])
+    return {r["urn"]: levels[r["urn"]] for r in releases}
+
+
+def _api_versions_below(
+    plan: Plan, release: Mapping[str, Any], provided: Mapping[str, list[str]]
+) -> list[str]:
+    by_urn = plan.by_urn()
+    seen: set[str] = set()
+    stack = list(release["dependencies"])
+    while stack:
+        urn = stack.pop()
+        if urn not in seen:
+            seen.add(urn)
+            stack += by_urn.get(urn, {}).get("dependencies", [])
+    return sorted({v for urn in seen & provided.keys() for v in provided[urn]})
+
+
+def _committed_files(plan: Plan) -> dict[str, str]:
+    """The GitOps repository as the stack commits it: path -> text."""
+    return {
+        r["inputs"]["filePath"]: r["inputs"]["content"]
+        for r in plan.of_type(REPOSITORY_FILE)
+        if isinstance(r["inputs"].get("content"), str)
+    }
+
+
+def _fill_namespaces(sources: Sequence[Source]) -> None:
+    """Namespaced objects without a namespace go to their source's (Helm and Argo CD apply
+    them there); cluster-scoped kinds, and custom resources whose CRD says Cluster, keep none."""
+    cluster_scoped = set(CLUSTER_SCOPED)
+    for source in sources:
+        for obj in source.objects:
+            if obj.get("kind") == "CustomResourceDefinition":
+                spec = obj.get("spec") or {}
+                if spec.get("scope") == "Cluster":
+                    cluster_scoped.add(str((spec.get("names") or {}).get("kind")))
+    for source in sources:
+        for obj in source.objects:
+            meta = obj.get("metadata")
+            if not isinstance(meta, dict):
+                meta = obj["metadata"] = {}
+            if obj.get("kind") not in cluster_scoped and not meta.get("namespace"):
+                meta["namespace"] = source.namespace
+
+
+def _stack_objects(plan: Plan) -> list[dict[str, Any]]:
+    """The Kubernetes objects the stack creates itself, as the plan gives their inputs."""
+    objects = []
+    for resource in plan.resources:
+        if not resource["type"].startswith("kubernetes:") or resource["type"] == RELEASE:
+            continue
+        obj = json.loads(json.dumps(resource["inputs"]))
+        if "kind" not in obj or "apiVersion" not in obj:
+            continue
+        obj.setdefault("metadata", {}).setdefault("name", resource["name"])
+        objects.append(obj)
+    return objects
+
+
+def _check(rendering: Rendering, stack_objects: list[dict[str, Any]], tools: Tools) -> None:
+    """Validate every rendered object and every object the stack creates against the
+    Kubernetes schemas of the stack's version and the CRDs the rendered charts install
+    (offline.validate); results cached beside the renders."""
+    crds = [
+        o
+        for s in rendering.sources
+        for o in s.objects
+        if o.get("kind") == "CustomResourceDefinition"
+    ]
+    crd_key = digest(sorted(digest(c) for c in crds))
+    served = set(api_versions(crds))
+    not_rendered = sorted(s.chart_label for s in rendering.sources if s.reason or s.error)
+    schemas: Any = None
+
+    def checkable(objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        """The objects that can be checked, and the custom resources that cannot: their CRD
+        is none of the rendered ones, and a chart that was not rendered may install it."""
+        if not not_rendered:
+            return objects, []
+        unchecked = [o for o in objects if _custom(o) and _served_as(o) not in served]
+        return [o for o in objects if o not in unchecked], [
+            f"{_named(o)}: not checked: no rendered chart defines {_served_as(o)}, and "
+            f"{len(not_rendered)} did not render"
+            for o in unchecked
+        ]
+
+    def checked(key: str, objects: list[dict[str, Any]]) -> list[str]:
+        nonlocal schemas
+        entry = tools.cache / f"{key}-valid.json"
+        try:
+            found: list[str] = json.loads(entry.read_text())
+            return found
+        except (OSError, ValueError):
+            pass
+        from offline import validate
+
+        if schemas is None:
+            schemas = validate.crd_schemas(crds)
+        found = [str(i) for i in validate.validate(objects, rendering.kube_version, schemas)]
+        write(entry, found)
+        return found
+
+    for source in rendering.sources:
+        if source.objects:
+            objects, source.unchecked = checkable(source.objects)
+            source.invalid = checked(
+                digest(source.key, source.namespace, rendering.kube_version, crd_key, objects),
+                objects,
+            )
+    objects, rendering.stack_unchecked = checkable(stack_objects)
+    rendering.stack_invalid = checked(
+        digest("stack", objects, rendering.kube_version, crd_key), objects
+    )
+
+
+def _custom(obj: Mapping[str, Any]) -> bool:
+    """Whether an object is a custom resource: every built-in API group is either a legacy
+    name without a dot (apps, batch, policy...) or ends in `.k8s.io`
+    (https://kubernetes.io/docs/reference/using-api/#api-groups)."""
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return "." in group and not group.endswith(".k8s.io")
+
+
+def _served_as(obj: Mapping[str, Any]) -> str:
+    return f"{obj.get('apiVersion')}/{obj.get('kind')}"
+
+
+def _named(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')} {where}{meta.get('name')}"

@@ -1,0 +1,242 @@
+"""What the releases and Applications render to, with the real helm and kubectl, from the
+chart cache (CHARTS), and what the offline preview makes of a render that fails."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import offline.__main__ as cli
+from offline.plan import Plan
+from offline.render import RELEASE, REPOSITORY_FILE, render
+from offline.sources import Tools
+from tests.upstream import chart_archive, tool
+
+# The cache this repository's CI has (../shared/charts); the stack's default pins are these.
+CACHED = {
+    "external-dns": "1.21.1",
+    "aws-load-balancer-controller": "3.5.0",
+    "argo-cd": "10.1.1",
+    "minio": "5.4.0",
+}
+
+
+@pytest.fixture(scope="module")
+def charts() -> Path:
+    tool("helm")
+    tool("kubectl")
+    archives = [chart_archive(chart, version) for chart, version in CACHED.items()]
+    for archive in archives:
+        if archive.name[:-4] not in {f"{c}-{v}" for c, v in CACHED.items()}:
+            pytest.skip(f"the chart cache has {archive.name}, not the pinned version")
+    return archives[0].parent
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("render-cache")
+
+
+@pytest.fixture
+def tools(charts: Path, cache: Path) -> Tools:
+    return Tools.find(charts=charts, cache=cache)
+
+
+def copied(plan: Plan) -> Plan:
+    return Plan(
+        project=plan.project,
+        stack=plan.stack,
+        resources=copy.deepcopy(plan.resources),
+        outputs=dict(plan.outputs),
+    )
+
+
+def release_of(plan: Plan, chart: str) -> dict[str, Any]:
+    return next(r for r in plan.of_type(RELEASE) if r["inputs"]["chart"] == chart)
+
+
+@pytest.fixture
+def helm_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every command the renderer runs."""
+    runs: list[list[str]] = []
+    real = subprocess.run
+
+    def counting(command: list[str], **kwargs: Any) -> Any:
+        runs.append(command)
+        return real(command, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    return runs
+
+
+def test_dev_renders_every_release_but_gitlab_and_every_application(
+    dev_plan: Plan, tools: Tools
+) -> None:
+    result = render(dev_plan, tools)
+    by_name = {s.name: s for s in result.sources}
+    assert result.kube_version == "1.35"
+    for name in ("external-dns", "aws-load-balancer-controller", "argocd", "minio-helm", "my-app"):
+        source = by_name[name]
+        assert (source.origin, source.reason, source.error) == (source.origin, None, None)
+        assert source.origin, name
+        assert source.objects, name
+        assert source.invalid == [], (name, source.invalid)
+    assert "gitlab 10.4.1 is not in the chart cache" in str(by_name["gitlab"].reason)
+    assert result.stack_objects["Namespace"] == len(
+        dev_plan.of_type("kubernetes:core/v1:Namespace")
+    )
+    assert result.stack_invalid == []
+    assert result.problems(["argo-cd", "aws-load-balancer-controller", "minio-helm"]) == []
+    # What the charts make of the stack's values, not the values themselves.
+    argocd = {(o["kind"], o["metadata"]["name"]): o for o in by_name["argocd"].objects}
+    server = argocd[("Service", "argocd-server")]
+    assert server["spec"]["type"] == "LoadBalancer"
+    assert server["metadata"]["namespace"] == "argocd"  # filled in, as Helm applies it
+    assert ("CustomResourceDefinition", "applications.argoproj.io") in argocd
+
+
+def test_required_renders_name_what_cannot_render(dev_plan: Plan, tools: Tools) -> None:
+    result = render(dev_plan, tools)
+    problems = result.problems(["all"])
+    assert problems == [
+        "release gitlab (gitlab 10.4.1) must render: chart gitlab 10.4.1 is not in the chart "
+        f"cache {tools.charts} (`make charts` pulls it; needs the network)"
+    ]
+    (unknown,) = result.problems(["argocd", "argo-cdd"])
+    assert unknown.startswith("required render 'argo-cdd': no release or Application")
+
+
+def test_a_release_waits_for_the_api_versions_the_releases_below_it_install(
+    dev_plan: Plan, tools: Tools, helm_runs: list[list[str]]
+) -> None:
+    plan = copied(dev_plan)
+    # A values change makes argo-cd render again (the rest comes from the cache).
+    release_of(plan, "argo-cd")["inputs"]["values"]["global"]["revisionHistoryLimit"] = 4
+    render(plan, tools, check=False)
+    (argocd,) = [run for run in helm_runs if "argocd" in run and "template" in run]
+    asked = {argocd[i + 1] for i, arg in enumerate(argocd) if arg == "--api-versions"}
+    # The LB controller's CRDs (crds/crds.yaml in its chart) exist before Argo CD installs.
+    assert {"elbv2.k8s.aws/v1beta1", "elbv2.k8s.aws/v1beta1/TargetGroupBinding"} <= asked
+    external_dns = release_of(plan, "external-dns")
+    assert external_dns["urn"] not in " ".join(argocd)
+
+
+def test_an_unchanged_release_costs_no_render_and_a_changed_one_renders_alone(
+    dev_plan: Plan, tools: Tools, helm_runs: list[list[str]]
+) -> None:
+    render(dev_plan, tools)
+    helm_runs.clear()
+    again = render(dev_plan, tools)
+    assert helm_runs == []
+    plan = copied(dev_plan)
+    release_of(plan, "external-dns")["inputs"]["values"]["triggerLoopOnEvent"] = False
+    changed = render(plan, tools)
+    assert len(helm_runs) == 1
+    assert "external-dns" in helm_runs[0]
+    before, after = (
+        next(s for s in r.sources if s.name == "external-dns") for r in (again, changed)
+    )
+    args = [
+        c["args"]
+        for o in after.objects
+        if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    ]
+    assert before.key != after.key
+    assert not any("--events" in a for a in args[0])
+
+
+def test_applications_render_what_the_stack_commits(dev_plan: Plan, tools: Tools) -> None:
+    plan = copied(dev_plan)
+    committed = next(
+        r
+        for r in plan.of_type(REPOSITORY_FILE)
+        if r["inputs"]["filePath"] == "my-app/overlays/dev/deployment-patch.yaml"
+    )
+    committed["inputs"]["content"] = committed["inputs"]["content"].replace(
+        "replicas:", "minReadySeconds: 7\n  replicas:"
+    )
+    my_app = next(s for s in render(plan, tools).sources if s.name == "my-app")
+    (deployment,) = my_app.objects
+    assert deployment["spec"]["minReadySeconds"] == 7
+    assert deployment["metadata"]["namespace"] == "my-app"  # Argo CD's destination
+
+
+def test_a_value_helm_rejects_fails_the_plan_naming_the_release(
+    dev_plan: Plan,
+    charts: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = copied(dev_plan)
+    # external-dns 1.21.1 values.schema.json: policy is one of sync, upsert-only, create-only.
+    release_of(plan, "external-dns")["inputs"]["values"]["policy"] = "delete-everything"
+    status = run_cli(plan, charts, tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "release external-dns (external-dns 1.21.1): " in err
+    assert "policy" in err
+
+
+def test_a_value_that_renders_an_invalid_object_fails_the_plan_naming_the_release(
+    dev_plan: Plan,
+    charts: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = copied(dev_plan)
+    # argo-cd 10.1.1 has no values schema: Helm renders `replicas: two` without a word.
+    release_of(plan, "argo-cd")["inputs"]["values"]["server"]["replicas"] = "two"
+    status = run_cli(plan, charts, tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "release argocd: Deployment argocd/argocd-server: spec.replicas" in err
+
+
+def run_cli(plan: Plan, charts: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """`python -m offline` on `plan` (instead of the one the stack records)."""
+    monkeypatch.setattr(cli, "run_plan", lambda *_, **__: plan)
+    monkeypatch.setenv("RENDER_CACHE", str(cache))
+    return cli.main(["--stack", "dev", "--no-policy", "--charts", str(charts)])
+
+
+def test_the_plan_json_says_what_rendered(dev_commands: Any, charts: Path) -> None:
+    make, _ = dev_commands
+    rendered = json.loads(make.json)["rendered"]
+    assert rendered["kubeVersion"] == "1.35"
+    releases, applications = rendered["releases"], rendered["applications"]
+    assert releases["gitlab"]["from"] is None
+    assert "not in the chart cache" in (releases["gitlab"]["notRendered"])
+    for entry in [*(releases[n] for n in ("argocd", "external-dns")), *applications.values()]:
+        assert entry["from"]
+        assert entry["objects"]
+        assert entry["invalid"] == []
+    assert releases["argocd"]["objects"]["CustomResourceDefinition"] == 3
+    assert "release argocd (argo-cd 10.1.1): " in make.stdout
+
+
+def test_custom_resources_whose_crd_did_not_render_are_listed_not_checked(
+    dev_plan: Plan, charts: Path, cache: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "external-dns-1.21.1.tgz").symlink_to(charts / "external-dns-1.21.1.tgz")
+    result = render(dev_plan, Tools.find(charts=tmp_path, cache=cache))
+    assert result.stack_invalid == []
+    assert sorted(result.stack_unchecked) == [
+        f"{kind} argocd/{name}: not checked: no rendered chart defines "
+        f"argoproj.io/v1alpha1/{kind}, and 4 did not render"
+        for kind, name in [
+            ("AppProject", "platform"),
+            ("Application", "minio-helm"),
+            ("Application", "my-app"),
+        ]
+    ]
+    assert result.problems() == []
+    # With Argo CD rendered, its CRDs check them (the dev test above: none invalid).
+    assert render(dev_plan, Tools.find(charts=charts, cache=cache)).stack_unchecked == []
