@@ -7,6 +7,7 @@ from plans import plan_for
 from test_config import existing_cluster_config
 
 from offline.plan import SECRET, Plan
+from offline.render import kube_version
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\n# canary-7f3a1c kubeconfig body\n"
 
@@ -24,6 +25,14 @@ def test_outputs_are_the_configured_cluster(existing_plan: Plan) -> None:
     assert existing_plan.outputs["public_subnet_ids"] == cluster["public_subnet_ids"]
     assert existing_plan.outputs["oidc_provider_arn"] == cluster["oidc_provider_arn"]
     assert existing_plan.outputs["oidc_issuer_url"] == cluster["oidc_issuer_url"]
+
+
+def test_the_configured_kubernetes_version_is_what_the_preview_renders_for() -> None:
+    config = existing_cluster_config()
+    config["gitops-platform:cluster"]["kubernetes_version"] = "1.33"
+    plan = plan_for(config, secrets={"kubeconfig": KUBECONFIG})
+    assert plan.outputs["kubernetes_version"] == "1.33"
+    assert kube_version(plan) == "1.33"
 
 
 def test_nothing_is_built_for_the_cluster_itself(existing_plan: Plan) -> None:
