@@ -24,6 +24,9 @@ RENEWAL = re.compile(r"^renewal \d{4}-\d{2}-\d{2}, every (\d+) days$")
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 PERSONAL_ACCESS_TOKENS = "personal_access_tokens"
 """What a step that registers GitLab access tokens calls in its Rails runner script."""
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$")
+"""A content digest of a registered algorithm (OCI image-spec descriptor.md, "Registered
+algorithms": sha256 as 64 and sha512 as 128 lower-case hex digits)."""
 KUBERNETES_IMAGES = "https://kubernetes.io/docs/concepts/containers/images/#image-names"
 
 
@@ -60,14 +63,21 @@ def _containers(tree: Any) -> Iterator[Mapping[str, Any]]:
 def image_problem(image: str) -> str | None:
     """Why `image` is not an exact, fully qualified reference (registry, then a tag other
     than `latest` or a digest), or None."""
-    name, _, digest = image.partition("@")
-    first, slash, rest = name.partition("/")
+    first, slash, _ = image.partition("@")[0].partition("/")
     if not slash or not ("." in first or ":" in first or first == "localhost"):
         return "names no registry (Kubernetes then assumes Docker Hub)"
-    if digest:
-        return None if digest.startswith("sha256:") else f"has a malformed digest {digest!r}"
-    _, colon, tag = rest.rpartition(":")
-    if not colon or "/" in tag:
+    return pin_problem(image)
+
+
+def pin_problem(image: str) -> str | None:
+    """Why `image` may move under the same reference (no tag, `latest`, a malformed digest),
+    or None. The tag is what follows the last `:` after the last `/`: in
+    `registry:5000/app` the port is no tag."""
+    name, at, digest = image.partition("@")
+    if at:
+        return None if DIGEST.match(digest) else f"has a malformed digest {digest!r}"
+    _, colon, tag = name.rpartition("/")[2].rpartition(":")
+    if not colon or not tag:
         return "has no tag (Kubernetes then pulls `latest`, whatever that is today)"
     if tag == "latest":
         return "uses the moving tag `latest`"

@@ -246,18 +246,26 @@ def argocd_nlb_alpn_serves_browsers(args: ResourceValidationArgs) -> Iterator[st
     ends_tls = bool(annotations.get(NLB_SSL_CERT))
     if not ends_tls or not is_true(dig(values, "configs", "params", "server.insecure")):
         return
-    alpn = annotations.get(ALPN_ANNOTATION)
+    problem = argocd_alpn_problem(annotations.get(ALPN_ANNOTATION))
+    if problem:
+        yield problem
+
+
+def argocd_alpn_problem(alpn: Any) -> str | None:
+    """What goes wrong when an NLB that ends TLS in front of a plain-HTTP argocd-server
+    negotiates ALPN `alpn` (the annotation's value, None when absent), or None."""
     if alpn in ("HTTP2Preferred", "HTTP2Only"):
-        yield (
+        return (
             f"The NLB in front of argocd-server negotiates ALPN {alpn!r}, not {ARGOCD_ALPN!r}: "
             "browsers speak HTTP/2 to a listener that serves it only as gRPC; the UI does not "
             "load."
         )
-    elif alpn != ARGOCD_ALPN:
-        yield (
+    if alpn != ARGOCD_ALPN:
+        return (
             f"The NLB in front of argocd-server negotiates ALPN {alpn!r}, not {ARGOCD_ALPN!r}: "
             "the argocd CLI cannot speak gRPC over h2 and falls back to gRPC-web."
         )
+    return None
 
 
 def _swagger_ui_off(env: Any) -> bool:

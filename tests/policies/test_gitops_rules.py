@@ -54,6 +54,7 @@ def test_exact_fully_qualified_images_pass(image: str) -> None:
         ("registry.example.com:5000/app", "has no tag"),
         ("docker.io/library/nginx:latest", "uses the moving tag `latest`"),
         ("quay.io/org/app@md5:abc", "has a malformed digest"),
+        ("quay.io/org/app@sha256:abc", "has a malformed digest"),
     ],
 )
 def test_images_that_may_not_exist_or_may_move_are_refused(image: str, problem: str) -> None:
