@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -35,6 +36,15 @@ MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 OPEN_TO_ALL = ("0.0.0.0/0", "::/0")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+RENDER_SOURCE = "gitops-platform:render:Source"
+"""What the offline preview rendered for one Helm release or Application (offline/render.py):
+`kind` (release | application), `name`, `namespace`, `chart`, `version`, `origin`,
+`reason` (why it was not rendered, or None), `objects`, `gitops` (deployed from `gitops/`). Its
+parent is the release or Application. Only stack analysis sees these, and only offline: the
+Pulumi CLI hands packs the release, not its objects."""
+RENDER_OBJECT = "gitops-platform:render:Object"
+"""One object a Source rendered: `source` (the Source's name) and `object` (the manifest, its
+namespace filled in for namespaced kinds); same parent as its Source."""
 # The charts of the platform's releases, as `chart_of` names them.
 GITLAB_CHART = "gitlab"
 ARGOCD_CHART = "argo-cd"
@@ -159,3 +169,80 @@ def chart_of(args: ResourceValidationArgs | PolicyResource) -> str:
     """The chart a Helm release installs (`gitlab`, `argo-cd`, ...), without repository; for
     one resource's validation or for a resource of a stack validation."""
     return str(args.props.get("chart", "")).rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered object, with the Source that rendered it."""
+
+    object: Mapping[str, Any]
+    """The manifest as rendered: apiVersion, kind, metadata, spec, data..."""
+    resource: PolicyResource
+    """Its `RENDER_OBJECT` resource."""
+    source: PolicyResource | None
+    """Its `RENDER_SOURCE` resource (None if the preview sent the object without one)."""
+
+    @property
+    def kind(self) -> str:
+        return str(self.object.get("kind", ""))
+
+    @property
+    def name(self) -> str:
+        return str(dig(self.object, "metadata", "name") or "")
+
+    @property
+    def namespace(self) -> str | None:
+        """None for cluster-scoped kinds: the preview fills it in for every namespaced one."""
+        namespace = dig(self.object, "metadata", "namespace")
+        return None if namespace is None else str(namespace)
+
+    @property
+    def source_name(self) -> str:
+        return str(self.resource.props.get("source", ""))
+
+    @property
+    def urn(self) -> str:
+        """Where a violation is reported: the release or Application that deploys the object
+        (its Source's parent), which the plan and the CLI know."""
+        parent = self.resource.parent
+        return parent.urn if parent is not None else self.resource.urn
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        kind = self.source.props.get("kind") if self.source is not None else None
+        return f"{self.kind} {where} (rendered by {kind or 'source'} {self.source_name})"
+
+
+def render_sources(args: StackValidationArgs) -> list[PolicyResource]:
+    """The stack's `RENDER_SOURCE` resources: what the offline preview rendered, or tried to."""
+    return [r for r in args.resources if r.resource_type == RENDER_SOURCE]
+
+
+def rendered_objects(args: StackValidationArgs) -> Iterator[Rendered]:
+    """Every rendered object of the stack with its Source, in the order the preview sent
+    them. A `List` (several objects in one document, as the load balancer controller's chart
+    ships its IngressClass and IngressClassParams) counts as its items, which is what Helm
+    applies (helm v4.1.4 pkg/kube/client.go, buildResourceList: Flatten())."""
+    sources = {(_parent_urn(s), s.props.get("name")): s for s in render_sources(args)}
+    for resource in args.resources:
+        if resource.resource_type != RENDER_OBJECT:
+            continue
+        source = sources.get((_parent_urn(resource), resource.props.get("source")))
+        body = resource.props.get("object")
+        if not isinstance(body, Mapping):
+            continue
+        for item in _items(body):
+            yield Rendered(item, resource, source)
+
+
+def _parent_urn(resource: PolicyResource) -> str:
+    return resource.parent.urn if resource.parent is not None else ""
+
+
+def _items(body: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    if body.get("kind") == "List" and isinstance(body.get("items"), Sequence):
+        for item in body["items"]:
+            if isinstance(item, Mapping):
+                yield from _items(item)
+    else:
+        yield body
