@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,18 +119,16 @@ def undecided(diagnostics: Sequence[analyzer_pb2.AnalyzeDiagnostic]) -> bool:
     )
 
 
-def plan_decisions(
-    policies: Sequence[Policy], plan: Any, config: dict[str, Any] | None = None
-) -> list[tuple[str, str]]:
-    """Every diagnostic these rules give on an offline plan, by resource name: resource rules
-    on each resource, stack rules on the whole plan. Inputs as the CLI hands them to packs
-    (secrets unwrapped)."""
+def plan_resources(plan: Any) -> list[Resource]:
+    """An offline plan's resources as the CLI hands them to packs: inputs with secrets
+    unwrapped, each with its parent, dependencies and explicit provider."""
 
     def resource(r: dict[str, Any], provider: Resource | None = None) -> Resource:
         return Resource(
             r["type"],
             plan.analyzer_inputs.get(r["urn"], r["inputs"]) or {},
             name=r["name"],
+            parent=r["parent"] or "",
             dependencies=r["dependencies"],
             protect=r["protect"],
             plan_urn=r["urn"],
@@ -138,10 +136,19 @@ def plan_decisions(
         )
 
     by_urn = plan.by_urn()
-    resources = [
+    return [
         resource(r, resource(by_urn[r["provider"]]) if r["provider"] in by_urn else None)
         for r in plan.resources
     ]
+
+
+def plan_decisions(
+    policies: Sequence[Policy], plan: Any, config: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """Every diagnostic these rules give on an offline plan, by resource name: resource rules
+    on each resource, stack rules on the whole plan. Inputs as the CLI hands them to packs
+    (secrets unwrapped)."""
+    resources = plan_resources(plan)
     names = {r.urn: r.name for r in resources}
     return [
         (resource.name, diagnostic.message)
@@ -153,6 +160,79 @@ def plan_decisions(
         for policy in policies
         for diagnostic in analyze_stack(policy, resources, config)
     ]
+
+
+RENDER_SOURCE = "gitops-platform:render:Source"
+RENDER_OBJECT = "gitops-platform:render:Object"
+
+
+def render_resources(
+    source: str,
+    deployer: Resource,
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    namespace: str,
+    kind: str = "release",
+    chart: str | None = None,
+    version: str | None = None,
+    origin: str | None = None,
+    reason: str | None = None,
+    gitops: bool = False,
+) -> list[Resource]:
+    """What the offline preview adds to the stack analysis for one rendered source: a Source
+    and one Object per rendered object, all children of the release or Application
+    `deployer` (offline/render.py; the design is shared with it). As there, a namespaced
+    object the template left without a namespace gets the source's, and a
+    CustomResourceDefinition travels without its schemas."""
+    source_props = {
+        "kind": kind,
+        "name": source,
+        "namespace": namespace,
+        "chart": chart,
+        "version": version,
+        "origin": origin,
+        "reason": reason,
+        "objects": len(objects),
+        "gitops": gitops,
+    }
+    resources = [Resource(RENDER_SOURCE, source_props, name=source, parent=deployer.urn)]
+    for manifest in objects:
+        body = copy.deepcopy(dict(manifest))
+        metadata = body.setdefault("metadata", {})
+        if body.get("kind") in CLUSTER_SCOPED:
+            metadata.pop("namespace", None)
+        else:
+            metadata.setdefault("namespace", namespace)
+        if body.get("kind") == "CustomResourceDefinition":
+            for served in body.get("spec", {}).get("versions") or []:
+                served.pop("schema", None)
+        where = metadata.get("namespace") or "-"
+        resources.append(
+            Resource(
+                RENDER_OBJECT,
+                {"source": source, "object": body},
+                name=f"{source}/{body.get('kind')}/{where}/{metadata.get('name')}",
+                parent=deployer.urn,
+            )
+        )
+    return resources
+
+
+CLUSTER_SCOPED = (
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "IngressClass",
+    "IngressClassParams",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "PriorityClass",
+    "StorageClass",
+    "PersistentVolume",
+    "APIService",
+)
+"""Cluster-scoped kinds among what the platform's charts render: they get no namespace."""
 
 
 def changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
