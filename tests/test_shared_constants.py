@@ -34,7 +34,7 @@ from components import (
 )
 from components import argocd as argocd_component
 from components.clusters import eks as eks_cluster
-from guardrails import _common, argocd, edge, eks, gitops, graph, helm, network, tags, tls
+from guardrails import _common, argocd, edge, eks, gitops, graph, helm, network, rendered, tags, tls
 from offline import plan as offline_plan
 from offline.plan import PROJECT_DIR, Plan
 
@@ -235,8 +235,9 @@ TYPE_TOKEN = re.compile(
     r"^(aws:[a-z0-9]+/\w+|kubernetes:[\w.]+/\w+|command:local|gitlab:index/\w+|pulumi:providers)"
     r":\w+$"
 )
-CUSTOM_RESOURCES = {argocd.APPLICATION, argocd.APP_PROJECT}
-"""Argo CD's kinds, which the Kubernetes SDK has no class for (checked on the plan above)."""
+CUSTOM_RESOURCES = {argocd.APPLICATION, argocd.APP_PROJECT, rendered.INGRESS_CLASS_PARAMS}
+"""Argo CD's kinds (checked on the plan above) and the load balancer controller's
+IngressClassParams, which the Kubernetes SDK has no class for."""
 
 
 def _sdk_class(token: str) -> Any:

@@ -14,6 +14,7 @@ from guardrails import (
     helm,
     iam,
     network,
+    rendered,
     storage,
     tags,
     tls,
@@ -22,7 +23,21 @@ from guardrails._registry import REGISTRY
 
 PACK_NAME = "gitops-platform-guardrails"
 
-MODULES = (eks, network, iam, tls, edge, helm, gitlab, argocd, gitops, storage, tags, graph)
+MODULES = (
+    eks,
+    network,
+    iam,
+    tls,
+    edge,
+    helm,
+    gitlab,
+    argocd,
+    gitops,
+    rendered,
+    storage,
+    tags,
+    graph,
+)
 """Each concern's module, in the order the pack lists their rules."""
 ALL_POLICIES = REGISTRY.pack(MODULES)
 """Every registered rule, module by module in MODULES' order, each module's in the order it
