@@ -149,43 +149,53 @@ class Rendering:
     def analyzer_resources(self, plan: Plan) -> list[dict[str, Any]]:
         """The rendered sources and objects as resources for the pack's stack analysis
         (policies/guardrails/_common.py reads them: RENDER_SOURCE, RENDER_OBJECT)."""
-        resources = []
-        for source in self.sources:
-            parent_type = next(r["type"] for r in plan.resources if r["urn"] == source.urn)
-            prefix = f"urn:pulumi:{plan.stack}::{plan.project}::{parent_type}$"
-            resources.append(
-                _resource(
-                    f"{prefix}{RENDER_SOURCE}::{source.name}",
-                    RENDER_SOURCE,
-                    source.name,
-                    source.urn,
-                    {
-                        "kind": source.kind,
-                        "name": source.name,
-                        "namespace": source.namespace,
-                        "chart": source.chart,
-                        "version": source.version,
-                        "origin": source.origin,
-                        "reason": source.reason,
-                        "objects": len(source.objects),
-                        "gitops": source.kind == "application",
-                    },
-                )
+        types = {r["urn"]: r["type"] for r in plan.resources}
+        return [
+            resource
+            for source in self.sources
+            for resource in pack_resources(
+                source, f"urn:pulumi:{plan.stack}::{plan.project}::{types[source.urn]}$"
             )
-            for obj in source.objects:
-                meta = obj.get("metadata") or {}
-                where = meta.get("namespace") or "-"
-                name = f"{source.name}/{obj.get('kind')}/{where}/{meta.get('name')}"
-                resources.append(
-                    _resource(
-                        f"{prefix}{RENDER_OBJECT}::{name}",
-                        RENDER_OBJECT,
-                        name,
-                        source.urn,
-                        {"source": source.name, "object": _for_pack(obj)},
-                    )
-                )
-        return resources
+        ]
+
+
+def pack_resources(source: Source, urn_prefix: str) -> list[dict[str, Any]]:
+    """One source as the pack's stack analysis gets it: a RENDER_SOURCE resource and one
+    RENDER_OBJECT per object, children of the release or Application (`source.urn`), with
+    URNs under `urn_prefix` (`urn:pulumi:<stack>::<project>::<parent type>$`)."""
+    props = {
+        "kind": source.kind,
+        "name": source.name,
+        "namespace": source.namespace,
+        "chart": source.chart,
+        "version": source.version,
+        "origin": source.origin,
+        "reason": source.reason,
+        "objects": len(source.objects),
+        "gitops": source.kind == "application",
+    }
+    resources = [
+        _resource(
+            f"{urn_prefix}{RENDER_SOURCE}::{source.name}",
+            RENDER_SOURCE,
+            source.name,
+            source.urn,
+            props,
+        )
+    ]
+    for obj in source.objects:
+        meta = obj.get("metadata") or {}
+        name = f"{source.name}/{obj.get('kind')}/{meta.get('namespace') or '-'}/{meta.get('name')}"
+        resources.append(
+            _resource(
+                f"{urn_prefix}{RENDER_OBJECT}::{name}",
+                RENDER_OBJECT,
+                name,
+                source.urn,
+                {"source": source.name, "object": _for_pack(obj)},
+            )
+        )
+    return resources
 
 
 def _checked(invalid: Sequence[str], unchecked: Sequence[str]) -> str:
@@ -268,7 +278,7 @@ def render(plan: Plan, tools: Tools, check: bool = True) -> Rendering:
     ordered = [sources[r["urn"]] for r in releases] + [
         sources[r["urn"]] for r in plan.of_type(APPLICATION)
     ]
-    _fill_namespaces(ordered)
+    fill_namespaces(ordered)
     rendering = Rendering(kube_version=version, sources=ordered)
     stack_objects = _stack_objects(plan)
     rendering.stack_objects = Counter(o["kind"] for o in stack_objects)
@@ -342,7 +352,7 @@ def _committed_files(plan: Plan) -> dict[str, str]:
     }
 
 
-def _fill_namespaces(sources: Sequence[Source]) -> None:
+def fill_namespaces(sources: Sequence[Source]) -> None:
     """Namespaced objects without a namespace go to their source's (Helm and Argo CD apply
     them there); cluster-scoped kinds, and custom resources whose CRD says Cluster, keep none."""
     cluster_scoped = set(CLUSTER_SCOPED)

@@ -8,7 +8,7 @@ import copy
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
@@ -16,6 +16,8 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import Policy, _PolicyAnalyzerServicer
 
 from offline.plan import PROJECT_DIR
+from offline.render import fill_namespaces, pack_resources
+from offline.sources import Source
 
 sys.path.insert(0, str(PROJECT_DIR / "policies"))
 
@@ -162,77 +164,31 @@ def plan_decisions(
     ]
 
 
-RENDER_SOURCE = "gitops-platform:render:Source"
-RENDER_OBJECT = "gitops-platform:render:Object"
-
-
 def render_resources(
     source: str,
     deployer: Resource,
     objects: Sequence[Mapping[str, Any]],
     *,
     namespace: str,
-    kind: str = "release",
+    kind: Literal["release", "application"] = "release",
     chart: str | None = None,
     version: str | None = None,
     origin: str | None = None,
     reason: str | None = None,
-    gitops: bool = False,
 ) -> list[Resource]:
-    """What the offline preview adds to the stack analysis for one rendered source: a Source
-    and one Object per rendered object, all children of the release or Application
-    `deployer` (offline/render.py; the design is shared with it). As there, a namespaced
-    object the template left without a namespace gets the source's, and a
-    CustomResourceDefinition travels without its schemas."""
-    source_props = {
-        "kind": kind,
-        "name": source,
-        "namespace": namespace,
-        "chart": chart,
-        "version": version,
-        "origin": origin,
-        "reason": reason,
-        "objects": len(objects),
-        "gitops": gitops,
-    }
-    resources = [Resource(RENDER_SOURCE, source_props, name=source, parent=deployer.urn)]
-    for manifest in objects:
-        body = copy.deepcopy(dict(manifest))
-        metadata = body.setdefault("metadata", {})
-        if body.get("kind") in CLUSTER_SCOPED:
-            metadata.pop("namespace", None)
-        else:
-            metadata.setdefault("namespace", namespace)
-        if body.get("kind") == "CustomResourceDefinition":
-            for served in body.get("spec", {}).get("versions") or []:
-                served.pop("schema", None)
-        where = metadata.get("namespace") or "-"
-        resources.append(
-            Resource(
-                RENDER_OBJECT,
-                {"source": source, "object": body},
-                name=f"{source}/{body.get('kind')}/{where}/{metadata.get('name')}",
-                parent=deployer.urn,
-            )
-        )
-    return resources
-
-
-CLUSTER_SCOPED = (
-    "Namespace",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "IngressClass",
-    "IngressClassParams",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-    "PriorityClass",
-    "StorageClass",
-    "PersistentVolume",
-    "APIService",
-)
-"""Cluster-scoped kinds among what the platform's charts render: they get no namespace."""
+    """What the offline preview adds to the stack analysis for one rendered source, made by
+    its own code (offline/render.py): a Source and one Object per rendered object, children
+    of the release or Application `deployer`, namespaces filled in as Helm and Argo CD apply
+    them, CustomResourceDefinitions without their schemas."""
+    rendered = Source(
+        kind, source, deployer.urn, namespace, chart, version, origin, reason,
+        objects=copy.deepcopy([dict(o) for o in objects]),
+    )  # fmt: skip
+    fill_namespaces([rendered])
+    return [
+        Resource(r["type"], r["inputs"], name=r["name"], parent=r["parent"], plan_urn=r["urn"])
+        for r in pack_resources(rendered, f"urn:pulumi:test::gitops-platform::{deployer.type}$")
+    ]
 
 
 def changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

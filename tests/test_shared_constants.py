@@ -36,6 +36,7 @@ from components import argocd as argocd_component
 from components.clusters import eks as eks_cluster
 from guardrails import _common, argocd, edge, eks, gitops, graph, helm, network, rendered, tags, tls
 from offline import plan as offline_plan
+from offline import render as offline_render
 from offline.plan import PROJECT_DIR, Plan
 
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
@@ -75,6 +76,8 @@ EQUAL = {
         tuple(sorted(security_groups.HTTPS_AND_REDIRECT)),
     ),
     "hidden value marker": (_common.HIDDEN, offline_plan.SECRET),
+    "rendered source type": (_common.RENDER_SOURCE, offline_render.RENDER_SOURCE),
+    "rendered object type": (_common.RENDER_OBJECT, offline_render.RENDER_OBJECT),
     "Helm release type": (_common.HELM_RELEASE, k8s.helm.v3.Release.pulumi_type),
 }
 

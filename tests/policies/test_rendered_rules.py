@@ -542,7 +542,7 @@ def rendered_from_gitops(
     return [
         app,
         *render_resources(
-            name, app, objects, namespace=namespace, kind="application", origin=origin, gitops=True
+            name, app, objects, namespace=namespace, kind="application", origin=origin
         ),
     ]
 
