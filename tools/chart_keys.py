@@ -17,7 +17,7 @@ ConfigMap verbatim without listing their keys, and below the keys a chart docume
 its values (DOCUMENTED_ELSEWHERE). Lists are not looked into.
 
 Needs the archives in the chart cache (`--charts`): `make charts` (tools/charts.py) pulls them
-with `helm pull`, which needs the network, and `make chart-keys` runs it first. The `chart-keys` CI
+with `helm pull`, which needs the network, and `make chart-keys` runs it first. The `charts` CI
 job runs both on every merge request.
 """
 
