@@ -108,10 +108,12 @@ def configured(charts: ChartsConfig) -> list[tuple[Chart, str]]:
 def dependencies(path: str, chart_yaml: str) -> list[Chart]:
     """The charts `helm dependency build` fetches for the chart whose Chart.yaml this is.
 
-    A dependency without a repository, or a `file://` one, is a folder of the chart's own
-    repository: nothing to pull. Versions must be exact and repositories https:// or oci://,
-    as a stack's own pins: a range or a repository alias (`@name`) would depend on the day and
-    the machine."""
+    A dependency without a repository is a folder already in the chart's `charts/`, and a
+    `file://` one a chart on disk (helm v4.1.4 internal/resolver/resolver.go, the
+    `d.Repository == ""` and `file://` cases): nothing to pull. Versions must be exact and
+    repositories https:// or oci://, as a stack's own pins: a range would depend on the day,
+    and a repository alias (`alias:` or `@`, names of `helm repo add`,
+    https://helm.sh/docs/helm/helm_dependency) on the machine."""
     try:
         document = yaml.safe_load(chart_yaml) or {}
     except yaml.YAMLError as error:
@@ -225,7 +227,8 @@ def pull(chart: Chart, directory: Path, helm_path: str) -> Path:
             said = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
             detail = said[-1].strip() if said else f"helm saved {len(saved)} archives"
             raise ChartsError(f"cannot pull {chart}: {detail}")
-        # helm names the file after the repository's URL for it; the cache after the chart.
+        # helm names the file after the path of its URL in the repository's index (helm v4.1.4
+        # pkg/downloader/chart_downloader.go, `filepath.Base(u.Path)`); the cache after the chart.
         return saved[0].replace(directory / chart.archive_name)
 
 
