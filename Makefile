@@ -10,7 +10,7 @@ CHARTS ?= .charts
 REQUIRE_RENDERED ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools plan chart-keys test lint typecheck pytest fmt docs bench clean
+.PHONY: help venv tools plan charts chart-keys test lint typecheck pytest fmt docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,10 +31,14 @@ $(TOOLS): $(STAMP) requirements-tools.txt tools/install_tools.py
 plan: $(STAMP) $(TOOLS) ## Offline preview of STACK (default dev), charts rendered from CHARTS; PLAN_JSON=path, REQUIRE_RENDERED=names|all
 	$(PY) -m offline --stack $(STACK) --charts $(CHARTS) $(if $(PLAN_JSON),--json $(PLAN_JSON)) $(if $(REQUIRE_RENDERED),--require-rendered "$(REQUIRE_RENDERED)")
 
-chart-keys: $(STAMP) ## Check the Helm values of STACKS against the pinned charts (helm + network)
-	mkdir -p $(CHARTS)
-	$(foreach s,$(STACKS),$(PY) -m offline --stack $(s) --no-policy --json $(CHARTS)/plan-$(s).json > /dev/null && ) true
-	$(PY) -m tools.chart_keys $(foreach s,$(STACKS),--plan $(CHARTS)/plan-$(s).json) --charts $(CHARTS) --pull
+charts: $(STAMP) $(TOOLS) ## Pull every chart STACKS pin (and gitops/ needs) into CHARTS with helm (network)
+	$(PY) -m tools.charts $(foreach s,$(STACKS),--stack $(s)) --charts $(CHARTS)
+
+# The plans go beside the virtualenv, not into CHARTS: a shared chart cache may be read-only.
+chart-keys: charts ## Check the Helm values of STACKS against the charts they pin (after make charts)
+	mkdir -p $(VENV)/chart-keys
+	$(foreach s,$(STACKS),$(PY) -m offline --stack $(s) --no-policy --json $(VENV)/chart-keys/plan-$(s).json > /dev/null && ) true
+	$(PY) -m tools.chart_keys $(foreach s,$(STACKS),--plan $(VENV)/chart-keys/plan-$(s).json) --charts $(CHARTS)
 
 test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)
 

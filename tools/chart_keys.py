@@ -16,8 +16,9 @@ So is anything below the pass-through maps in PASS_THROUGH, which a chart copies
 ConfigMap verbatim without listing their keys, and below the keys a chart documents outside
 its values (DOCUMENTED_ELSEWHERE). Lists are not looked into.
 
-Needs the archives: `--pull` fetches missing ones with `helm pull`, which needs the network.
-The `chart-keys` CI job runs it on every merge request; the offline tests cannot.
+Needs the archives in the chart cache (`--charts`): `make charts` (tools/charts.py) pulls them
+with `helm pull`, which needs the network, and `make chart-keys` runs it first. The `charts` CI
+job runs both on every merge request.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import subprocess
 import sys
 import tarfile
 import zlib
@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from offline.plan import SECRET
+from tools.charts import archive_name
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 PASS_THROUGH: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -86,7 +87,7 @@ class Release:
 
     @property
     def archive_name(self) -> str:
-        return f"{self.chart}-{self.version}.tgz"
+        return archive_name(self.chart, self.version)
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def _defaults(files: Files, root: PurePosixPath, source: str) -> dict[str, Any]:
 def chart_defaults(archive: Path) -> dict[str, Any]:
     """The default values of a packaged chart, subcharts included."""
     if not archive.is_file():
-        raise ChartError(f"{archive}: no such chart archive")
+        raise ChartError(f"{archive}: no such chart archive (make charts pulls it)")
     files = _read_archive(archive.read_bytes(), str(archive))
     return _defaults(files, PurePosixPath(), str(archive))
 
@@ -306,26 +307,9 @@ def check(
             yield from check(value, default, pass_through, here)
 
 
-def pull(release: Release, directory: Path) -> None:
-    """`helm pull` the release's chart into `directory` (needs helm and the network)."""
-    if release.repository.startswith("oci://"):
-        reference = [f"{release.repository.rstrip('/')}/{release.chart}"]
-    else:
-        reference = [release.chart, "--repo", release.repository]
-    command = ["helm", "pull", *reference, "--version", release.version, "-d", str(directory)]
-    try:
-        subprocess.run(command, check=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise ChartError(f"{' '.join(command)} failed: {error}") from error
-
-
-def check_release(release: Release, charts: Path, fetch: bool) -> list[Finding]:
-    """The findings for one release; its chart is pulled first when `fetch` and missing."""
-    archive = charts / release.archive_name
-    if not archive.is_file() and fetch:
-        charts.mkdir(parents=True, exist_ok=True)
-        pull(release, charts)
-    defaults = chart_defaults(archive)
+def check_release(release: Release, charts: Path) -> list[Finding]:
+    """The findings for one release, against its archive in the chart cache `charts`."""
+    defaults = chart_defaults(charts / release.archive_name)
     for path in DOCUMENTED_ELSEWHERE.get(release.chart, {}):
         defaults = _allow(defaults, path)
     if not isinstance(release.values, Mapping):  # all of it a secret: nothing to compare
@@ -341,9 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--charts", type=Path, default=Path(".charts"), help="chart archives (default .charts)"
     )
-    parser.add_argument(
-        "--pull", action="store_true", help="fetch missing archives with `helm pull` (network)"
-    )
     args = parser.parse_args(argv)
     findings = errors = 0
     for plan_path in args.plan:
@@ -358,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"({release.chart} {release.version})"
             )
             try:
-                found = check_release(release, args.charts, args.pull)
+                found = check_release(release, args.charts)
             except ChartError as error:
                 print(f"chart-keys: {label}: {error}", file=sys.stderr)
                 errors += 1
