@@ -37,7 +37,7 @@ charts: $(STAMP) $(TOOLS) ## Pull every chart STACKS pin (and gitops/ needs) int
 # The plans go beside the virtualenv, not into CHARTS: a shared chart cache may be read-only.
 chart-keys: charts ## Check the Helm values of STACKS against the charts they pin (after make charts)
 	mkdir -p $(VENV)/chart-keys
-	$(foreach s,$(STACKS),$(PY) -m offline --stack $(s) --no-policy --json $(VENV)/chart-keys/plan-$(s).json > /dev/null && ) true
+	$(foreach s,$(STACKS),$(PY) -m offline --stack $(s) --no-policy --no-render --json $(VENV)/chart-keys/plan-$(s).json > /dev/null && ) true
 	$(PY) -m tools.chart_keys $(foreach s,$(STACKS),--plan $(VENV)/chart-keys/plan-$(s).json) --charts $(CHARTS)
 
 test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)
