@@ -11,6 +11,7 @@ plan JSON (`rendered`), the summary, and the policy pack's stack analysis.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -37,13 +38,12 @@ APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 REPOSITORY_FILE = "gitlab:index/repositoryFile:RepositoryFile"
 RENDER_SOURCE = "gitops-platform:render:Source"
 RENDER_OBJECT = "gitops-platform:render:Object"
-CACHE_FORMAT = 2
-KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Kinds without a namespace (the API server's built-in cluster-scoped resources); a custom
 # resource's scope is its CRD's `spec.scope`.
 CLUSTER_SCOPED = frozenset(
     {
         "APIService",
+        "ClusterTrustBundle",
         "CSIDriver",
         "CSINode",
         "CertificateSigningRequest",
@@ -51,8 +51,10 @@ CLUSTER_SCOPED = frozenset(
         "ClusterRoleBinding",
         "ComponentStatus",
         "CustomResourceDefinition",
+        "DeviceClass",
         "FlowSchema",
         "IngressClass",
+        "IPAddress",
         "MutatingAdmissionPolicy",
         "MutatingAdmissionPolicyBinding",
         "MutatingWebhookConfiguration",
@@ -61,12 +63,16 @@ CLUSTER_SCOPED = frozenset(
         "PersistentVolume",
         "PriorityClass",
         "PriorityLevelConfiguration",
+        "ResourceSlice",
         "RuntimeClass",
+        "ServiceCIDR",
         "StorageClass",
+        "StorageVersionMigration",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
         "ValidatingWebhookConfiguration",
         "VolumeAttachment",
+        "VolumeAttributesClass",
     }
 )
 
@@ -297,6 +303,8 @@ def api_versions(objects: Iterable[Mapping[str, Any]]) -> list[str]:
         spec = obj.get("spec") or {}
         kind = (spec.get("names") or {}).get("kind")
         for served in spec.get("versions") or []:
+            if served.get("served") is False:
+                continue
             group_version = f"{spec.get('group')}/{served.get('name')}"
             found |= {group_version, f"{group_version}/{kind}"}
     return sorted(found)
@@ -353,8 +361,11 @@ def _committed_files(plan: Plan) -> dict[str, str]:
 
 
 def fill_namespaces(sources: Sequence[Source]) -> None:
-    """Namespaced objects without a namespace go to their source's (Helm and Argo CD apply
-    them there); cluster-scoped kinds, and custom resources whose CRD says Cluster, keep none."""
+    """Namespaced objects without a namespace go to their source's, and cluster-scoped ones
+    (the built-in kinds above, custom resources whose CRD says Cluster) lose any namespace a
+    template gave them, as Helm and Argo CD apply them (pulumi-kubernetes' Release through
+    helm v3.20.2 `pkg/kube/client.go` and cli-runtime; argo-cd v3.4.4 `controller/state.go`,
+    `DeduplicateTargetObjects`, which also clears the namespace of cluster-scoped kinds)."""
     cluster_scoped = set(CLUSTER_SCOPED)
     for source in sources:
         for obj in source.objects:
@@ -367,8 +378,25 @@ def fill_namespaces(sources: Sequence[Source]) -> None:
             meta = obj.get("metadata")
             if not isinstance(meta, dict):
                 meta = obj["metadata"] = {}
-            if obj.get("kind") not in cluster_scoped and not meta.get("namespace"):
+            if obj.get("kind") in cluster_scoped:
+                meta.pop("namespace", None)
+            elif not meta.get("namespace"):
                 meta["namespace"] = source.namespace
+        if source.kind == "application":
+            source.objects = _deduplicated(source.objects)
+
+
+def _deduplicated(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One object per group, kind, namespace and name, the last one winning, as Argo CD
+    keeps them (argo-cd v3.4.4 `controller/state.go`, `DeduplicateTargetObjects`)."""
+    last: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        key = (group, str(obj.get("kind")), str(meta.get("namespace")), str(meta.get("name")))
+        last.pop(key, None)
+        last[key] = obj
+    return list(last.values())
 
 
 def _stack_objects(plan: Plan) -> list[dict[str, Any]]:
@@ -395,20 +423,20 @@ def _check(rendering: Rendering, stack_objects: list[dict[str, Any]], tools: Too
         for o in s.objects
         if o.get("kind") == "CustomResourceDefinition"
     ]
-    crd_key = digest(sorted(digest(c) for c in crds))
+    crd_key = digest(sorted(digest(c) for c in crds), _validator())
     served = set(api_versions(crds))
     not_rendered = sorted(s.chart_label for s in rendering.sources if s.reason or s.error)
     schemas: Any = None
 
+    why = f", and {len(not_rendered)} did not render" if not_rendered else ""
+
     def checkable(objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
         """The objects that can be checked, and the custom resources that cannot: their CRD
-        is none of the rendered ones, and a chart that was not rendered may install it."""
-        if not not_rendered:
-            return objects, []
+        is none of the rendered ones (a chart that did not render, or the cluster, may
+        install it)."""
         unchecked = [o for o in objects if _custom(o) and _served_as(o) not in served]
         return [o for o in objects if o not in unchecked], [
-            f"{_named(o)}: not checked: no rendered chart defines {_served_as(o)}, and "
-            f"{len(not_rendered)} did not render"
+            f"{_named(o)}: not checked: no rendered chart defines {_served_as(o)}{why}"
             for o in unchecked
         ]
 
@@ -441,12 +469,51 @@ def _check(rendering: Rendering, stack_objects: list[dict[str, Any]], tools: Too
     )
 
 
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "apps",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "autoscaling",
+        "batch",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "extensions",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
+"""The API groups the Kubernetes API server itself serves (the API reference,
+https://kubernetes.io/docs/reference/generated/kubernetes-api/v1.35/); anything else is a
+custom resource. `extensions` is long removed: its objects fail as having no schema."""
+
+
+def _validator() -> str:
+    """What decides a verdict besides the objects: offline/validate.py and the libraries it
+    drives (their versions read without importing them)."""
+    from importlib import metadata
+
+    code = hashlib.sha256((Path(__file__).parent / "validate.py").read_bytes()).hexdigest()
+    return digest(code, [metadata.version(p) for p in ("kubernetes-validate", "jsonschema")])
+
+
 def _custom(obj: Mapping[str, Any]) -> bool:
-    """Whether an object is a custom resource: every built-in API group is either a legacy
-    name without a dot (apps, batch, policy...) or ends in `.k8s.io`
-    (https://kubernetes.io/docs/reference/using-api/#api-groups)."""
-    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    return "." in group and not group.endswith(".k8s.io")
+    """Whether an object belongs to an API group the API server does not serve itself."""
+    return str(obj.get("apiVersion", "")).rpartition("/")[0] not in BUILTIN_GROUPS
 
 
 def _served_as(obj: Mapping[str, Any]) -> str:

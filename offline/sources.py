@@ -7,7 +7,7 @@ the Release installs them: "By default, CRDs are installed if not already presen
 (pulumi-kubernetes 4.34.2, `pulumi_kubernetes/helm/v3/Release.py`, `skip_crds`), and an
 install runs no test hooks.
 
-An Application renders the way Argo CD's repo server does (argo-cd v3.4.7,
+An Application renders the way Argo CD's repo server does (argo-cd v3.4.4,
 `reposerver/repository/repository.go` `helmTemplate`, `util/helm/cmd.go` `template`): `helm
 template <path> --name-template <app> --namespace <destination> --kube-version ...
 --api-versions ... --values <valueFiles> --include-crds` for a folder with a Chart.yaml, a
@@ -40,8 +40,17 @@ import yaml
 
 from offline.plan import PROJECT_DIR
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+SOURCE_FIELDS = {"repoURL", "path", "targetRevision", "helm"}
+"""The fields of an Application's source the offline render applies; any other makes it
+"not rendered" (argo-cd v3.4.4 `pkg/apis/application/v1alpha1/types.go`, ApplicationSource)."""
+HELM_FIELDS = {"valueFiles", "values", "valuesObject", "parameters", "releaseName"}
+"""The Helm fields it applies, as `helmTemplate` does (reposerver/repository/repository.go)."""
+RELEASE_FIELDS_NOT_APPLIED = ("valueYamlFiles", "postrender")
+"""Release inputs that change what installs and that `helm template` here does not apply."""
+_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+"""This module's own text: a change to how renders are made invalidates the cache."""
 
 
 @dataclass
@@ -114,12 +123,13 @@ class Tools:
         )
 
     def identity(self, name: str) -> str:
-        """What tells one build of a tool from another, for cache keys: its path and size
-        (not its time: `make tools` rewrites the same binary)."""
+        """What tells one build of a tool from another, for cache keys: its path, size and
+        time (a reinstall by `make tools` renders again, once)."""
         path = self.helm if name == "helm" else self.kubectl
         if path is None:
             return "missing"
-        return f"{Path(path).resolve()}:{Path(path).stat().st_size}"
+        stat = Path(path).stat()
+        return f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def render_release(
@@ -141,15 +151,19 @@ def render_release(
             "(`make charts` pulls it; needs the network)"
         )
         return source
+    unsupported = [f for f in RELEASE_FIELDS_NOT_APPLIED if inputs.get(f)]
+    if unsupported:
+        source.reason = f"{', '.join(unsupported)} not applied by the offline render"
+        return source
     values = inputs.get("values") or {}
     argv = [tools.helm, "template", release_name, str(archive), "--namespace", namespace]
-    argv += ["--kube-version", version, "--skip-tests", "--values", "-"]
+    argv += ["--kube-version", f"{version}.0", "--skip-tests", "--values", "-"]
     argv += [] if inputs.get("skipCrds") else ["--include-crds"]
     argv += [arg for v in api for arg in ("--api-versions", v)]
     source.origin = _shown(archive)
     key = digest(
         "release",
-        _filedigest(archive),
+        _file_digest(archive),
         values,
         release_name,
         namespace,
@@ -176,6 +190,7 @@ class Workspace:
     def __init__(self, files: Mapping[str, str], scratch: Path) -> None:
         self.files = files
         self.digest = digest(sorted(files.items()))
+        self.scratch = scratch
         self._root = scratch / "repository"
         self._written = False
 
@@ -191,10 +206,12 @@ class Workspace:
     def kind(self, path: str) -> str | None:
         """Argo CD's source type of a folder: helm (Chart.yaml), kustomize, or directory."""
         names = {p.removeprefix(f"{path}/") for p in self.files if p.startswith(f"{path}/")}
-        if "Chart.yaml" in names:
-            return "helm"
+        # Argo CD walks the folder and the last match wins: a kustomization (lower case)
+        # sorts after Chart.yaml (util/app/discovery/discovery.go, `Discover`).
         if names & set(KUSTOMIZATIONS):
             return "kustomize"
+        if "Chart.yaml" in names:
+            return "helm"
         return "directory" if names else None
 
 
@@ -221,9 +238,13 @@ def render_application(
     if kind is None:
         source.reason = f"path {path!r} holds none of the files the stack commits"
         return source
-    if "kustomize" in spec_source or "directory" in spec_source:
-        option = "kustomize" if "kustomize" in spec_source else "directory"
-        source.reason = f"spec.source.{option} options are not applied by the offline render"
+    unsupported = sorted(set(spec_source) - SOURCE_FIELDS) + [
+        f"helm.{k}" for k in sorted(set(spec_source.get("helm") or {}) - HELM_FIELDS)
+    ]
+    if unsupported:
+        source.reason = (
+            f"spec.source.{', spec.source.'.join(unsupported)} not applied by the offline render"
+        )
         return source
     tool = tools.kubectl if kind == "kustomize" else tools.helm
     if tool is None:
@@ -251,12 +272,14 @@ def render_application(
     release_name = str(helm.get("releaseName") or name)
 
     def argv() -> list[str]:
-        folder = workspace.root() / path
+        # A copy of its own: Applications of the same folder render at the same time.
+        folder = workspace.scratch / f"{name}-chart"
+        shutil.copytree(workspace.root() / path, folder, dirs_exist_ok=True)
         (folder / "charts").mkdir(exist_ok=True)
         for archive in dependencies:
             shutil.copyfile(archive, folder / "charts" / archive.name)
         args = [tool, "template", str(folder), "--name-template", release_name]
-        args += ["--namespace", namespace, "--kube-version", version, "--include-crds"]
+        args += ["--namespace", namespace, "--kube-version", f"{version}.0", "--include-crds"]
         for value_file in helm.get("valueFiles") or []:
             args += ["--values", str(folder / value_file)]
         for parameter in helm.get("parameters") or []:
@@ -266,7 +289,7 @@ def render_application(
             yaml.safe_load(helm["values"]) if isinstance(helm.get("values"), str) else None
         )
         if inline:
-            extra = folder.parent / f".{name}-values.json"
+            extra = workspace.scratch / f"{name}-values.json"
             extra.write_text(json.dumps(inline))
             args += ["--values", str(extra)]
         return args + [arg for v in api for arg in ("--api-versions", v)]
@@ -274,7 +297,7 @@ def render_application(
     key = digest(
         "helm-folder",
         workspace.digest,
-        [_filedigest(a) for a in dependencies],
+        [_file_digest(a) for a in dependencies],
         path,
         helm,
         release_name,
@@ -284,7 +307,16 @@ def render_application(
         tools.identity("helm"),
     )
     _run_cached(source, key, tools.cache, argv)
+    # Argo CD applies no test hooks: its gitops engine maps only Helm's install and upgrade
+    # hooks to sync phases (argo-cd v3.4.4 `gitops-engine/pkg/sync/hook/helm/type.go`), and a
+    # hook without a phase is never applied.
+    source.objects = [o for o in source.objects if not _test_hook(o)]
     return source
+
+
+def _test_hook(obj: Mapping[str, Any]) -> bool:
+    hooks = str(((obj.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", ""))
+    return any(h.strip() in ("test", "test-success", "test-failure") for h in hooks.split(","))
 
 
 def _dependencies(chart_yaml: str, charts: Path) -> tuple[list[Path], str | None]:
@@ -307,14 +339,14 @@ def _dependencies(chart_yaml: str, charts: Path) -> tuple[list[Path], str | None
 
 
 def digest(*parts: Any) -> str:
-    text = json.dumps([CACHE_FORMAT, *parts], sort_keys=True, default=str)
+    text = json.dumps([CACHE_FORMAT, _CODE, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
-def _filedigest(path: Path) -> str:
+def _file_digest(path: Path) -> str:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _FILE_DIGESTS:
@@ -349,7 +381,9 @@ def _run_cached(
                 cached = {"objects": _flattened(d for d in documents if isinstance(d, dict))}
             except yaml.YAMLError as error:
                 cached = {"error": f"the output is not YAML: {error}"}
-        write(entry, cached)
+        if "objects" in cached:
+            # Failures are not cached: a helm killed half-way must not fail every later plan.
+            write(entry, cached)
     source.error = cached.get("error")
     source.objects = cached.get("objects", [])
 

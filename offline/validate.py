@@ -8,9 +8,13 @@ reported, each with its field path; a value the offline plan cannot know (`[unkn
 `[secret]`) is never an error.
 
 What the API server does, and this follows:
-- An unknown field is an error: Helm installs and upgrades with strict field validation
-  (helm `pkg/kube/client.go`, which also sends a List as its items), as kubectl does by
-  default (https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation).
+- An unknown field is reported, and fails the preview, although nothing that deploys here
+  refuses it: pulumi-kubernetes' Release (Helm v3.20.2, `pkg/kube/client.go` create sends no
+  `fieldValidation`), Argo CD v3.4.4 (`gitops-engine/pkg/utils/kube/resource_ops.go` sets no
+  validation directive) and pulumi-kubernetes' own objects (`FieldValidationWarn`) all leave
+  the API server at its default, Warn: it drops the field and answers with a warning
+  (https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation). The
+  setting the field carried is then lost without an error, which is what this check is for.
 - In a custom resource, the unknown fields are the ones pruning would drop: under an object
   schema that neither sets `x-kubernetes-preserve-unknown-fields` nor has
   `additionalProperties`, at any depth (an object with no `properties` at all included); the
@@ -24,8 +28,9 @@ What the API server does, and this follows:
   is required; a null list item is kept and checked (`schema/defaulting/prunenulls.go`, and
   "Defaulting and Nullable" on the same page). A missing field with a default is defaulted
   before validation, so it may be required.
-Not checked: formats, CEL rules (`x-kubernetes-validations`), list-map key uniqueness, and
-what only admission webhooks decide.
+Not checked: formats, enums the schemas leave as free strings (a Service `type` of
+`LoadBalancr`), quantities (`"lots"`), object names, CEL rules (`x-kubernetes-validations`),
+list-map key uniqueness, and what only admission webhooks decide.
 """
 
 from __future__ import annotations
@@ -294,7 +299,10 @@ def _explain(error: jsonschema.ValidationError) -> Iterator[tuple[str, str]]:
         known = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
         for name in instance:
             if name not in known:
-                yield _path([*error.absolute_path, name]), f"unknown field {name!r}"
+                yield (
+                    _path([*error.absolute_path, name]),
+                    f"unknown field {name!r} (the API server drops it)",
+                )
     elif keyword == "required":
         for name in expected:
             if name not in instance:

@@ -13,7 +13,7 @@ import pytest
 
 import offline.__main__ as cli
 from offline.plan import Plan
-from offline.render import RELEASE, REPOSITORY_FILE, render
+from offline.render import APPLICATION, RELEASE, REPOSITORY_FILE, render
 from offline.sources import Tools
 from tests.upstream import chart_archive, tool
 
@@ -240,3 +240,104 @@ def test_custom_resources_whose_crd_did_not_render_are_listed_not_checked(
     assert result.problems() == []
     # With Argo CD rendered, its CRDs check them (the dev test above: none invalid).
     assert render(dev_plan, Tools.find(charts=charts, cache=cache)).stack_unchecked == []
+
+
+def test_a_failed_render_is_not_cached(
+    dev_plan: Plan, tools: Tools, helm_runs: list[list[str]]
+) -> None:
+    plan = copied(dev_plan)
+    release_of(plan, "external-dns")["inputs"]["values"]["policy"] = "delete-everything"
+    for _ in range(2):
+        (failed,) = [s for s in render(plan, tools, check=False).sources if s.error]
+        assert failed.name == "external-dns"
+    assert sum("external-dns" in " ".join(run) for run in helm_runs) == 2
+
+
+def committed(plan: Plan, path: str, content: str) -> None:
+    """Add a file to what the stack commits to the GitOps repository."""
+    template = plan.of_type(REPOSITORY_FILE)[0]
+    plan.resources.append(
+        {
+            **copy.deepcopy(template),
+            "urn": f"{template['urn']}-{path}",
+            "inputs": {**template["inputs"], "filePath": path, "content": content},
+        }
+    )
+
+
+def application(plan: Plan, name: str, source: dict[str, Any]) -> None:
+    """Add an Application deploying `source` (like the shipped ones) to `plan`."""
+    template = next(r for r in plan.of_type(APPLICATION) if r["name"].endswith("my-app"))
+    app = copy.deepcopy(template)
+    app["urn"], app["name"] = f"{template['urn']}-{name}", name
+    app["inputs"]["metadata"]["name"] = name
+    app["inputs"]["spec"]["source"] = {**app["inputs"]["spec"]["source"], **source}
+    plan.resources.append(app)
+
+
+CHART = "apiVersion: v2\nname: tiny\nversion: 0.1.0\n"
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata: {{a: b}}\n"
+TEST_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tiny-test
+  annotations: {"helm.sh/hook": test}
+spec:
+  containers: [{name: t, image: "busybox:latest"}]
+"""
+CLUSTER_ROLE = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: tiny, namespace: somewhere}
+rules: []
+"""
+
+
+def test_applications_render_as_argo_cd_applies_them(dev_plan: Plan, tools: Tools) -> None:
+    plan = copied(dev_plan)
+    committed(plan, "tiny/Chart.yaml", CHART)
+    committed(plan, "tiny/templates/config.yaml", CONFIG_MAP.format(name="one"))
+    committed(plan, "tiny/templates/again.yaml", CONFIG_MAP.format(name="one"))
+    committed(plan, "tiny/templates/test.yaml", TEST_POD)
+    committed(plan, "tiny/templates/role.yaml", CLUSTER_ROLE)
+    committed(plan, "both/Chart.yaml", CHART)
+    committed(plan, "both/kustomization.yaml", "resources: [config.yaml]\n")
+    committed(plan, "both/config.yaml", CONFIG_MAP.format(name="from-kustomize"))
+    for name in ("tiny-a", "tiny-b"):  # the same folder, rendered at the same time
+        application(plan, name, {"path": "tiny"})
+    application(plan, "skips", {"path": "tiny", "helm": {"skipCrds": True}})
+    application(plan, "both", {"path": "both"})
+    sources = {s.name: s for s in render(plan, tools).sources}
+    for name in ("tiny-a", "tiny-b"):
+        objects = sorted(
+            (o["kind"], o["metadata"].get("namespace") or "") for o in sources[name].objects
+        )
+        # The test hook is not applied, the duplicate ConfigMap counts once, and the
+        # cluster-scoped ClusterRole loses the namespace its template gave it.
+        assert objects == [("ClusterRole", ""), ("ConfigMap", "my-app")], name
+    assert sources["skips"].reason == (
+        "spec.source.helm.skipCrds not applied by the offline render"
+    )
+    assert sources["both"].origin == "gitops/both (kustomize)"
+
+
+def test_custom_resources_of_crds_from_outside_the_stack_are_listed_not_checked(
+    dev_plan: Plan, tools: Tools
+) -> None:
+    plan = copied(dev_plan)
+    namespace = next(r for r in plan.of_type("kubernetes:core/v1:Namespace"))
+    policy = copy.deepcopy(namespace)
+    policy["urn"] += "-sgp"
+    policy["type"] = "kubernetes:vpcresources.k8s.aws/v1beta1:SecurityGroupPolicy"
+    policy["inputs"] = {
+        "apiVersion": "vpcresources.k8s.aws/v1beta1",
+        "kind": "SecurityGroupPolicy",
+        "metadata": {"name": "pods", "namespace": "my-app"},
+        "spec": {"anything": True},
+    }
+    plan.resources.append(policy)
+    result = render(plan, tools)
+    assert result.stack_invalid == []
+    (note,) = [n for n in result.stack_unchecked if "SecurityGroupPolicy" in n]
+    assert note.startswith("SecurityGroupPolicy my-app/pods: not checked: no rendered chart")

@@ -148,7 +148,12 @@ def test_a_valid_deployment_passes() -> None:
 def test_an_unknown_field_is_named_with_its_path() -> None:
     broken = deployment()
     broken["spec"]["template"]["spec"]["containers"][0]["bogus"] = True
-    assert errors([broken]) == [("spec.template.spec.containers[0].bogus", "unknown field 'bogus'")]
+    assert errors([broken]) == [
+        (
+            "spec.template.spec.containers[0].bogus",
+            "unknown field 'bogus' (the API server drops it)",
+        )
+    ]
 
 
 def test_a_wrong_type_names_the_field_and_both_types() -> None:
@@ -170,7 +175,7 @@ def test_every_error_of_an_object_is_reported() -> None:
     del broken["spec"]["template"]["spec"]["containers"][0]["name"]
     assert sorted(errors([broken])) == [
         ("spec.replicas", "expected integer, got string"),
-        ("spec.selector.matchLabel", "unknown field 'matchLabel'"),
+        ("spec.selector.matchLabel", "unknown field 'matchLabel' (the API server drops it)"),
         ("spec.template.spec.containers[0].name", "missing required field"),
     ]
 
@@ -282,8 +287,11 @@ def test_a_misspelled_application_field_fails_against_argo_cds_crd(argo_cd_crds:
     broken["spec"]["destinaton"] = broken["spec"].pop("destination")
     assert sorted(errors([broken], argo_cd_crds)) == [
         ("spec.destination", "missing required field"),
-        ("spec.destinaton", "unknown field 'destinaton'"),
-        ("spec.syncPolicy.automated.selfheal", "unknown field 'selfheal'"),
+        ("spec.destinaton", "unknown field 'destinaton' (the API server drops it)"),
+        (
+            "spec.syncPolicy.automated.selfheal",
+            "unknown field 'selfheal' (the API server drops it)",
+        ),
     ]
 
 
@@ -300,7 +308,7 @@ def test_the_metadata_of_a_custom_resource_is_checked_as_object_meta(argo_cd_crd
     broken["metadata"]["labels"] = {"team": 7}
     broken["metadata"]["finalizer"] = broken["metadata"].pop("finalizers")
     assert sorted(errors([broken], argo_cd_crds)) == [
-        ("metadata.finalizer", "unknown field 'finalizer'"),
+        ("metadata.finalizer", "unknown field 'finalizer' (the API server drops it)"),
         ("metadata.labels.team", "expected string, got integer"),
     ]
 
@@ -319,7 +327,7 @@ def test_a_target_group_binding_is_checked_against_the_controllers_crd(
     assert errors([broken], controller_crds) == [
         ("spec.serviceRef.port", "expected integer or string, got boolean"),
         ("spec.targetType", "expected one of 'instance', 'ip', got 'pod'"),
-        ("spec.targetGroupArn", "unknown field 'targetGroupArn'"),
+        ("spec.targetGroupArn", "unknown field 'targetGroupArn' (the API server drops it)"),
     ]
 
 
@@ -328,7 +336,7 @@ def test_ingress_class_params_are_checked_against_the_controllers_crd(controller
     broken = ingress_class_params()
     broken["spec"]["group"] = {"nam": "gitops-platform-dev"}
     assert sorted(errors([broken], controller_crds)) == [
-        ("spec.group.nam", "unknown field 'nam'"),
+        ("spec.group.nam", "unknown field 'nam' (the API server drops it)"),
         ("spec.group.name", "missing required field"),
     ]
 
@@ -444,9 +452,9 @@ def test_unknown_fields_are_refused_wherever_the_api_server_would_prune_them() -
     assert errors([crontab(extra={"any": {"thing": 1}}, loose={"other": 2})], CRONTAB) == []
     pruned = crontab(loose={"strict": {"a": "x", "b": "y"}}, empty={"c": 1}, cron="* * * * *")
     assert errors([pruned], CRONTAB) == [
-        ("spec.loose.strict.b", "unknown field 'b'"),
-        ("spec.empty.c", "unknown field 'c'"),
-        ("spec.cron", "unknown field 'cron'"),
+        ("spec.loose.strict.b", "unknown field 'b' (the API server drops it)"),
+        ("spec.empty.c", "unknown field 'c' (the API server drops it)"),
+        ("spec.cron", "unknown field 'cron' (the API server drops it)"),
     ]
 
 
@@ -456,7 +464,7 @@ def test_an_embedded_resource_has_its_type_and_metadata_checked() -> None:
     broken = {"apiVersion": "batch/v1", "metadata": {"name": "j", "labelz": {}}}
     assert errors([crontab(template=broken)], CRONTAB) == [
         ("spec.template.kind", "missing required field"),
-        ("spec.template.metadata.labelz", "unknown field 'labelz'"),
+        ("spec.template.metadata.labelz", "unknown field 'labelz' (the API server drops it)"),
     ]
 
 
