@@ -167,37 +167,47 @@ def test_applications_render_what_the_stack_commits(dev_plan: Plan, tools: Tools
     assert deployment["metadata"]["namespace"] == "my-app"  # Argo CD's destination
 
 
-def test_a_value_helm_rejects_fails_the_plan_naming_the_release(
+@pytest.mark.parametrize(
+    ("chart", "path", "value", "message"),
+    [
+        # external-dns 1.21.1 values.schema.json: policy is sync, upsert-only or create-only.
+        (
+            "external-dns",
+            ("policy",),
+            "delete-everything",
+            "release external-dns (external-dns 1.21.1): ",
+        ),
+        # argo-cd 10.1.1 has no values schema: Helm renders `replicas: two` without a word.
+        (
+            "argo-cd",
+            ("server", "replicas"),
+            "two",
+            "release argocd: Deployment argocd/argocd-server: spec.replicas",
+        ),
+    ],
+    ids=["helm-refuses-a-value", "a-value-renders-an-invalid-object"],
+)
+def test_a_values_mistake_fails_the_plan_naming_the_release(
     dev_plan: Plan,
     charts: Path,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    chart: str,
+    path: tuple[str, ...],
+    value: str,
+    message: str,
 ) -> None:
     plan = copied(dev_plan)
-    # external-dns 1.21.1 values.schema.json: policy is one of sync, upsert-only, create-only.
-    release_of(plan, "external-dns")["inputs"]["values"]["policy"] = "delete-everything"
+    values = release_of(plan, chart)["inputs"]["values"]
+    for key in path[:-1]:
+        values = values[key]
+    values[path[-1]] = value
     status = run_cli(plan, charts, tmp_path, monkeypatch)
     err = capsys.readouterr().err
     assert status == 2
-    assert "release external-dns (external-dns 1.21.1): " in err
-    assert "policy" in err
-
-
-def test_a_value_that_renders_an_invalid_object_fails_the_plan_naming_the_release(
-    dev_plan: Plan,
-    charts: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    plan = copied(dev_plan)
-    # argo-cd 10.1.1 has no values schema: Helm renders `replicas: two` without a word.
-    release_of(plan, "argo-cd")["inputs"]["values"]["server"]["replicas"] = "two"
-    status = run_cli(plan, charts, tmp_path, monkeypatch)
-    err = capsys.readouterr().err
-    assert status == 2
-    assert "release argocd: Deployment argocd/argocd-server: spec.replicas" in err
+    assert message in err
+    assert path[-1] in err
 
 
 def run_cli(plan: Plan, charts: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> int:
