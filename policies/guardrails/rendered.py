@@ -581,8 +581,9 @@ def rendered_argocd_server_alpn_serves_browsers(
     "Application deploys to (which Argo CD may create: CreateNamespace), or one a rendered "
     "Namespace creates. Helm installs a chart's objects where their templates say "
     "(`metadata.namespace`) and puts them in the release namespace only where they say "
-    "nothing (helm v4.1.4 pkg/kube/client.go, buildResourceList: NamespaceParam(namespace)."
-    "DefaultNamespace()); an object elsewhere lands in a namespace that belongs to someone "
+    "nothing (helm v3.20.2, the Helm pulumi-kubernetes' Release embeds, pkg/kube/client.go:"
+    "336-341, newBuilder: NamespaceParam(c.namespace()).DefaultNamespace()); an object "
+    "elsewhere lands in a namespace that belongs to someone "
     "else, or in one that does not exist and fails the install.",
     remediation="Render the object into its release's namespace (the chart's namespaceOverride "
     "or the template's metadata.namespace), or create the namespace in the stack "

@@ -600,6 +600,15 @@ def test_a_chart_rendering_into_a_namespace_nobody_creates_is_refused(
     )
 
 
+def test_the_namespace_rule_cites_the_helm_pulumi_kubernetes_embeds() -> None:
+    # pulumi-kubernetes' Release runs Helm v3.20.2 (provider/go.mod), not the helm CLI's v4;
+    # there pkg/kube/client.go:336-341, newBuilder, puts unnamespaced objects in the release's.
+    description = rendered.rendered_objects_in_expected_namespaces.description
+    assert "helm v3.20.2" in description
+    assert "pkg/kube/client.go:336-341, newBuilder" in description
+    assert "v4." not in description
+
+
 def config_map(namespace: str | None) -> dict[str, Any]:
     metadata = (
         {"name": "settings"} if namespace is None else {"name": "settings", "namespace": namespace}
