@@ -20,6 +20,7 @@ from guardrails._common import (
     ADVISORY,
     ARGOCD_CHART,
     HELM_RELEASE,
+    LB_CONTROLLER_CHART,
     OPEN_TO_ALL,
     Rendered,
     chart_of,
@@ -49,11 +50,23 @@ ALB_GROUP = f"{ALB}/group.name"
 ALB_SECURITY_GROUPS = f"{ALB}/security-groups"
 ALB_INBOUND_CIDRS = f"{ALB}/inbound-cidrs"
 ALB_PREFIX_LISTS = f"{ALB}/security-group-prefix-lists"
+ALB_CREATE_CERTIFICATE = f"{ALB}/create-acm-cert"
 NLB_SECURITY_GROUPS = f"{NLB}/aws-load-balancer-security-groups"
 NLB_PREFIX_LISTS = f"{NLB}/aws-load-balancer-security-group-prefix-lists"
 NLB_SOURCE_RANGES = f"{NLB}/load-balancer-source-ranges"
 INTERNET_FACING = "internet-facing"
+INTERNAL = "internal"
 LBC = "aws-load-balancer-controller v3.5.0"
+DEFAULT_SCHEME_FLAG = "--default-load-balancer-scheme"
+"""The controller's default scheme, internal unless set (pkg/config/controller_config.go:179);
+its chart sets it from `defaultLoadBalancerScheme` (helm/aws-load-balancer-controller
+values.yaml:207, templates/deployment.yaml:187-188)."""
+FEATURE_GATES_FLAG = "--feature-gates"
+CERTIFICATE_MANAGEMENT = "EnableCertificateManagement"
+"""The feature gate without which create-acm-cert is ignored, off by default
+(pkg/config/feature_gates.go:98, pkg/ingress/model_builder.go:322-323)."""
+GO_TRUE = ("1", "t", "T", "true", "TRUE", "True")
+"""What Go's strconv.ParseBool reads as true, as the controller parses its booleans."""
 PUBLIC_LOAD_BALANCERS = PolicyConfigSchema(
     properties={
         "public_load_balancers": {
@@ -134,6 +147,81 @@ def _manifests(args: StackValidationArgs) -> list[_Manifest]:
     return found
 
 
+@dataclass(frozen=True)
+class _Controller:
+    """What the rendered load balancer controller was started with."""
+
+    default_scheme: str | None
+    """Its --default-load-balancer-scheme; None when the pack did not see its Deployment."""
+    certificate_management: bool
+    """Whether its EnableCertificateManagement feature gate is on."""
+    unseen: str
+    """Why the pack did not see it (when default_scheme is None)."""
+
+
+def _flag(args: Sequence[Any], name: str) -> str | None:
+    """A flag's value among a container's arguments, as pflag reads them: `--name=value` or
+    `--name value`, the last one winning."""
+    found = None
+    for i, arg in enumerate(args):
+        arg = str(arg)
+        if arg.startswith(f"{name}="):
+            found = arg.split("=", 1)[1]
+        elif arg == name and i + 1 < len(args):
+            found = str(args[i + 1])
+    return found
+
+
+def _gate_on(gates: str | None, gate: str) -> bool:
+    """A feature gate in `--feature-gates=Name=true,...` (pkg/config/feature_gates.go,
+    SplitMapStringBool: strconv.ParseBool)."""
+    on = False
+    for entry in (gates or "").split(","):
+        name, _, value = entry.partition("=")
+        if name.strip() == gate:
+            on = value.strip() in GO_TRUE
+    return on
+
+
+def _controller_source(source: PolicyResource) -> bool:
+    """A Source that renders the load balancer controller's chart (its own chart, or its
+    release's)."""
+    parent = source.parent
+    return LB_CONTROLLER_CHART in (chart_of(source), chart_of(parent) if parent else "")
+
+
+def _controller(args: StackValidationArgs) -> _Controller:
+    """The load balancer controller's settings, from the Deployment its release renders; when
+    several are rendered, internet-facing if any defaults to it."""
+    schemes: list[str] = []
+    gates: list[bool] = []
+    reasons: list[str] = []
+    for source in render_sources(args):
+        if _controller_source(source) and source.props.get("reason"):
+            reasons.append(f"{source.props.get('name')}: {source.props['reason']}")
+    for rendered in rendered_objects(args):
+        origin = rendered.source
+        if rendered.kind != "Deployment" or origin is None or origin.props.get("reason"):
+            continue
+        if not _controller_source(origin):
+            continue
+        for container in dig(rendered.object, "spec", "template", "spec", "containers") or []:
+            container_args = container.get("args") or []
+            schemes.append(_flag(container_args, DEFAULT_SCHEME_FLAG) or INTERNAL)
+            gates.append(
+                _gate_on(_flag(container_args, FEATURE_GATES_FLAG), CERTIFICATE_MANAGEMENT)
+            )
+    if schemes:
+        scheme = INTERNET_FACING if INTERNET_FACING in schemes else schemes[0]
+        return _Controller(scheme, any(gates), "")
+    unseen = (
+        f"its release was not rendered ({'; '.join(reasons)})"
+        if reasons
+        else f"no {LB_CONTROLLER_CHART} release was rendered"
+    )
+    return _Controller(None, False, unseen)
+
+
 def string_list(value: Any) -> list[str]:
     """An annotation holding a list, as the controller reads it: comma-separated, trimmed,
     empty entries dropped (aws-load-balancer-controller v3.5.0 pkg/annotations/parser.go,
@@ -202,6 +290,8 @@ class _AlbIngress:
     manifest: _Manifest
     params: Mapping[str, Any]
     """The spec of its class's IngressClassParams ({} without one)."""
+    certificate_management: bool = False
+    """Whether the controller honours create-acm-cert (its EnableCertificateManagement gate)."""
 
     @property
     def group(self) -> str:
@@ -215,8 +305,12 @@ class _AlbIngress:
         return self.params.get("scheme") or self.manifest.annotations.get(ALB_SCHEME)
 
     def ports(self) -> set[Any]:
-        """The ports it asks the ALB to listen on (pkg/ingress/model_build_listener.go,
-        computeIngressListenPorts: 443 with a certificate, 80 without)."""
+        """The ports it asks the ALB to listen on: its listen-ports, or else 443 when it has
+        certificates the controller counts before choosing (IngressClassParams' certificateArn,
+        the certificate-arn annotation, or create-acm-cert with the feature gate on) and 80
+        otherwise (pkg/ingress/model_build_listener.go:134-150, computeIngressListenPorts
+        :237-244). spec.tls does not count: it only finds certificates for an HTTPS port that
+        already exists (:163-168)."""
         raw = self.manifest.annotations.get(ALB_LISTEN_PORTS)
         try:
             entries = json.loads(raw) if isinstance(raw, str) else None
@@ -224,10 +318,14 @@ class _AlbIngress:
             entries = None
         if isinstance(entries, list) and entries:
             return {port for e in entries if isinstance(e, dict) for port in e.values()}
-        certificate = self.manifest.annotations.get(ALB_CERTIFICATE_ARN) or self.params.get(
-            "certificateArn"
+        annotations = self.manifest.annotations
+        certificates = self.params.get("certificateArn") or string_list(
+            annotations.get(ALB_CERTIFICATE_ARN)
         )
-        return {443} if certificate or dig(self.manifest.body, "spec", "tls") else {80}
+        created = self.certificate_management and (
+            annotations.get(ALB_CREATE_CERTIFICATE) in GO_TRUE
+        )
+        return {443} if certificates or created else {80}
 
     def inbound_cidrs(self) -> list[str]:
         """IngressClassParams' inboundCIDRs over the annotation
@@ -243,7 +341,7 @@ class _AlbIngress:
         )
 
 
-def _alb_ingresses(manifests: list[_Manifest]) -> list[_AlbIngress]:
+def _alb_ingresses(manifests: list[_Manifest], controller: _Controller) -> list[_AlbIngress]:
     """The Ingresses the load balancer controller takes, with their IngressClassParams: the
     class annotation first, then spec.ingressClassName or the default IngressClass, which
     must name the controller (pkg/ingress/group_loader.go classifyIngress,
@@ -272,7 +370,7 @@ def _alb_ingresses(manifests: list[_Manifest]) -> list[_AlbIngress]:
         annotated = m.annotations.get(INGRESS_CLASS_ANNOTATION)
         if annotated is not None:
             if annotated == ALB_CLASS:
-                found.append(_AlbIngress(m, {}))
+                found.append(_AlbIngress(m, {}, controller.certificate_management))
             continue
         name = dig(m.body, "spec", "ingressClassName") or default
         if name is None:
@@ -280,7 +378,7 @@ def _alb_ingresses(manifests: list[_Manifest]) -> list[_AlbIngress]:
         ingress_class = classes.get(name)
         if ingress_class is None:
             if name == ALB_CLASS:
-                found.append(_AlbIngress(m, {}))
+                found.append(_AlbIngress(m, {}, controller.certificate_management))
             continue
         if dig(ingress_class, "spec", "controller") != ALB_CONTROLLER:
             continue
@@ -290,20 +388,39 @@ def _alb_ingresses(manifests: list[_Manifest]) -> list[_AlbIngress]:
             if reference.get("kind") == "IngressClassParams"
             else {}
         )
-        found.append(_AlbIngress(m, spec))
+        found.append(_AlbIngress(m, spec, controller.certificate_management))
     return found
 
 
 def _ingress_problems(
-    ingresses: list[_AlbIngress], stack: _StackSecurityGroups, public: set[str]
+    ingresses: list[_AlbIngress],
+    stack: _StackSecurityGroups,
+    public: set[str],
+    controller: _Controller,
 ) -> Iterator[tuple[str, str]]:
     groups: dict[str, list[_AlbIngress]] = {}
     for ingress in ingresses:
         groups.setdefault(ingress.group, []).append(ingress)
     for group, members in groups.items():
-        # The group's scheme is what any member asks for; internal by default
-        # (pkg/ingress/model_build_load_balancer.go, buildLoadBalancerScheme).
-        if INTERNET_FACING not in {m.scheme for m in members}:
+        # The group's scheme is what any member asks for; the controller's default when none
+        # does (pkg/ingress/model_build_load_balancer.go:152-153, buildLoadBalancerScheme).
+        explicit = {m.scheme for m in members if m.scheme}
+        if explicit:
+            if INTERNET_FACING not in explicit:
+                continue
+            where = f"an internet-facing ALB (group {group})"
+        elif controller.default_scheme == INTERNET_FACING:
+            where = (
+                f"an internet-facing ALB (group {group}: no member names a scheme, and the "
+                f"controller's {DEFAULT_SCHEME_FLAG} is {INTERNET_FACING})"
+            )
+        elif controller.default_scheme is None:
+            where = (
+                f"an ALB (group {group}) whose scheme no member names, so the controller's "
+                f"{DEFAULT_SCHEME_FLAG} decides, and the pack did not see it: "
+                f"{controller.unseen}; were it {INTERNET_FACING}, this ALB"
+            )
+        else:
             continue
         judged = [m for m in members if m.manifest.key not in public]
         fronted = [string_list(m.manifest.annotations.get(ALB_SECURITY_GROUPS)) for m in members]
@@ -313,9 +430,9 @@ def _ingress_problems(
             if foreign:
                 for member in judged:
                     yield (
-                        f"{member.manifest.label} is on an internet-facing ALB (group {group}) "
-                        f"behind security groups {foreign} that the stack does not create: "
-                        "whom they admit is out of the pack's sight.",
+                        f"{member.manifest.label} is on {where} behind security groups "
+                        f"{foreign} that the stack does not create: whom they admit is out of "
+                        "the pack's sight.",
                         member.manifest.urn,
                     )
             continue
@@ -333,9 +450,9 @@ def _ingress_problems(
             if open_ports:
                 detail = ", ".join(f"port {port} to {cidrs}" for port, cidrs in open_ports)
                 yield (
-                    f"{member.manifest.label} is on an internet-facing ALB (group {group}) that "
-                    f"admits everyone: {detail} (its group's {ALB_INBOUND_CIDRS}, or the "
-                    "controller's default where no member sets them; no security groups).",
+                    f"{member.manifest.label} is on {where} that admits everyone: {detail} "
+                    f"(its group's {ALB_INBOUND_CIDRS}, or the controller's default where no "
+                    "member sets them; no security groups).",
                     member.manifest.urn,
                 )
 
@@ -351,16 +468,25 @@ def _ingress_problems(
     f"are ({LBC} pkg/service/model_build_managed_sg.go, buildCIDRsFromSourceRanges); an "
     "Ingress's are its IngressClassParams' inboundCIDRs or its inbound-cidrs annotation, "
     "merged per listener port over its IngressGroup, and 0.0.0.0/0 and ::/0 when no member "
-    "sets any (pkg/ingress/model_builder.go, mergeListenPortConfigs); its scheme is its "
-    "IngressClassParams' or its annotation's, internet-facing when any member of the group "
-    "asks for it, internal otherwise (pkg/ingress/model_build_load_balancer.go, "
-    "buildLoadBalancerScheme). With the security-groups annotation those ranges are "
+    "sets any (pkg/ingress/model_builder.go, mergeListenPortConfigs), on its listen-ports, "
+    "or else 443 with certificates the controller counts (IngressClassParams' certificateArn, "
+    "the certificate-arn annotation, create-acm-cert with EnableCertificateManagement) and 80 "
+    "without; spec.tls does not count (pkg/ingress/model_build_listener.go, "
+    "computeIngressListenPortConfigByPort). An Ingress's scheme is its IngressClassParams' or "
+    "its annotation's, internet-facing when any member of the group asks for it, and the "
+    f"controller's {DEFAULT_SCHEME_FLAG} when none names one "
+    "(pkg/ingress/model_build_load_balancer.go, buildLoadBalancerScheme), read from the "
+    "controller's rendered Deployment (internal when the flag is absent, "
+    "pkg/config/controller_config.go); when the pack did not see that Deployment, a group "
+    "without a scheme is judged as if internet-facing, and the message says why. A Service is "
+    "judged whatever its scheme. With the security-groups annotation those ranges are "
     "ignored and the groups alone decide (docs/guide/ingress/annotations.md, inbound-cidrs; "
     "docs/guide/service/annotations.md, load-balancer-source-ranges).",
     remediation="Put the load balancer behind the stack's security group for its endpoint "
     "(components.security_groups.EndpointAccess) or set loadBalancerSourceRanges / "
     f"{ALB_INBOUND_CIDRS} to access.admin_cidrs; list a load balancer meant for everyone in "
-    "the rule's `public_load_balancers`.",
+    "the rule's `public_load_balancers`; where the pack cannot see the controller's default "
+    f"scheme, name the scheme ({ALB_SCHEME} or IngressClassParams' scheme).",
     severity=Severity.CRITICAL,
     config_schema=PUBLIC_LOAD_BALANCERS,
 )
@@ -374,7 +500,8 @@ def load_balancers_admit_only_configured_ranges(
         if manifest.kind == "Service" and manifest.key not in public:
             for message in _service_problems(manifest, stack):
                 yield message, manifest.urn
-    yield from _ingress_problems(_alb_ingresses(manifests), stack, public)
+    controller = _controller(args)
+    yield from _ingress_problems(_alb_ingresses(manifests, controller), stack, public, controller)
 
 
 def _sources(args: StackValidationArgs) -> dict[str, list[Rendered]]:
@@ -454,8 +581,9 @@ def rendered_argocd_server_alpn_serves_browsers(
     "Application deploys to (which Argo CD may create: CreateNamespace), or one a rendered "
     "Namespace creates. Helm installs a chart's objects where their templates say "
     "(`metadata.namespace`) and puts them in the release namespace only where they say "
-    "nothing (helm v4.1.4 pkg/kube/client.go, buildResourceList: NamespaceParam(namespace)."
-    "DefaultNamespace()); an object elsewhere lands in a namespace that belongs to someone "
+    "nothing (helm v3.20.2, the Helm pulumi-kubernetes' Release embeds, pkg/kube/client.go:"
+    "336-341, newBuilder: NamespaceParam(c.namespace()).DefaultNamespace()); an object "
+    "elsewhere lands in a namespace that belongs to someone "
     "else, or in one that does not exist and fails the install.",
     remediation="Render the object into its release's namespace (the chart's namespaceOverride "
     "or the template's metadata.namespace), or create the namespace in the stack "

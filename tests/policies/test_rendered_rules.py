@@ -326,7 +326,6 @@ def test_internet_facing_ingresses_that_admit_everyone_are_refused(
         [ingress(annotations={**PUBLIC, **ADMINS})],
         [ingress(annotations={**PUBLIC, f"{ALB}/security-groups": SG})],
         [ingress(annotations={**PUBLIC, f"{ALB}/security-group-prefix-lists": "pl-1"})],
-        [ingress()],  # internal: the controller's default scheme
         [ingress(annotations=PUBLIC), *ingress_class({"inboundCIDRs": ["192.0.2.0/24"]})],
         [ingress(annotations=PUBLIC, ingress_class="nginx")],  # not the controller's
         [ingress(annotations={**PUBLIC, "kubernetes.io/ingress.class": "nginx"})],
@@ -335,7 +334,6 @@ def test_internet_facing_ingresses_that_admit_everyone_are_refused(
         "inbound-cidrs",
         "stack-security-group",
         "prefix-list",
-        "internal",
         "params-cidrs",
         "nginx",
         "nginx-annotation",
@@ -364,30 +362,145 @@ def test_an_ingress_group_shares_scheme_and_inbound_cidrs_per_port() -> None:
     assert "port 80 to ['0.0.0.0/0', '::/0']" in message
 
 
-def test_the_controllers_rendered_ingress_class_params_set_the_scheme(dev_plan: Plan) -> None:
-    # The controller's chart ships its IngressClass and IngressClassParams as one List.
-    policy = rendered.load_balancers_admit_only_configured_ranges
+@pytest.fixture(scope="module")
+def controller_renders(dev_plan: Plan) -> Callable[..., list[Resource]]:
+    """The dev stack's load balancer controller release rendered by the real chart, with
+    values added to the stack's own; each variant rendered once."""
     releases = [r for r in plan_resources(dev_plan) if r.type == HELM_RELEASE]
     controller = next(r for r in releases if r.name.endswith("-alb"))
     archive = chart_archive("aws-load-balancer-controller", controller.props["version"])
-    values = controller.props["values"]
+    cache: dict[str, list[Resource]] = {}
+
+    def render(values: dict[str, Any] | None = None) -> list[Resource]:
+        key = repr(sorted((values or {}).items()))
+        if key not in cache:
+            objects = helm_template(
+                archive, {**controller.props["values"], **(values or {})}, "alb", "kube-system"
+            )
+            cache[key] = [
+                controller,
+                *render_resources("alb", controller, objects, namespace="kube-system"),
+            ]
+        return cache[key]
+
+    return render
+
+
+def test_the_controllers_rendered_ingress_class_params_set_the_scheme(
+    controller_renders: Callable[..., list[Resource]],
+) -> None:
+    # The controller's chart ships its IngressClass and IngressClassParams as one List.
+    policy = rendered.load_balancers_admit_only_configured_ranges
 
     def with_controller(params: dict[str, Any]) -> list[Resource]:
-        objects = helm_template(
-            archive, {**values, "ingressClassParams": {"spec": params}}, "alb", "kube-system"
-        )
-        assert any(o["kind"] == "List" for o in objects)
-        return [
-            controller,
-            *render_resources("alb", controller, objects, namespace="kube-system"),
-            *rendered_by_apps(ingress()),
-        ]
+        resources = controller_renders({"ingressClassParams": {"spec": params}})
+        assert objects_of(resources, "List")
+        return [*resources, *rendered_by_apps(ingress())]
 
     assert analyze_stack(policy, with_controller({})) == []
     (message,) = violations(analyze_stack(policy, with_controller({"scheme": "internet-facing"})))
     assert message.startswith(
         "Ingress apps/web (rendered by release apps) is on an internet-facing"
     )
+
+
+DEFAULT_SCHEME = "--default-load-balancer-scheme"
+
+
+def test_an_ingress_without_a_scheme_takes_the_controllers_default(
+    controller_renders: Callable[..., list[Resource]],
+) -> None:
+    # The stack's values leave the flag out: the controller defaults to internal
+    # (aws-load-balancer-controller v3.5.0 pkg/config/controller_config.go:179).
+    policy = rendered.load_balancers_admit_only_configured_ranges
+    (deployment,) = objects_of(controller_renders(), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert not any(a.startswith(DEFAULT_SCHEME) for a in container["args"])
+    assert analyze_stack(policy, [*controller_renders(), *rendered_by_apps(ingress())]) == []
+    # With defaultLoadBalancerScheme the chart passes the flag (templates/deployment.yaml
+    # :187-188), and an Ingress naming no scheme is internet-facing.
+    public = controller_renders({"defaultLoadBalancerScheme": "internet-facing"})
+    (message,) = violations(analyze_stack(policy, [*public, *rendered_by_apps(ingress())]))
+    assert message.startswith(
+        "Ingress apps/web (rendered by release apps) is on an internet-facing ALB (group "
+        "apps/web (alone): no member names a scheme, and the controller's "
+        f"{DEFAULT_SCHEME} is internet-facing) that admits everyone: port 80"
+    )
+    # A scheme the Ingress names still wins.
+    internal = ingress(annotations={f"{ALB}/scheme": "internal"})
+    assert analyze_stack(policy, [*public, *rendered_by_apps(internal)]) == []
+
+
+def test_an_ingress_without_a_scheme_and_an_unseen_controller_is_refused_saying_why(
+    controller_renders: Callable[..., list[Resource]],
+) -> None:
+    policy = rendered.load_balancers_admit_only_configured_ranges
+    # No controller rendered at all ...
+    (message,) = violations(analyze_stack(policy, rendered_by_apps(ingress())))
+    assert message.startswith(
+        "Ingress apps/web (rendered by release apps) is on an ALB (group apps/web (alone)) "
+        f"whose scheme no member names, so the controller's {DEFAULT_SCHEME} decides, and the "
+        "pack did not see it: no aws-load-balancer-controller release was rendered; were it "
+        "internet-facing, this ALB that admits everyone: port 80"
+    )
+    # ... or its release not rendered, with the reason.
+    controller = controller_renders()[0]
+    unrendered = render_resources(
+        "alb", controller, [], namespace="kube-system", reason="chart not in the cache"
+    )
+    resources = [controller, *unrendered, *rendered_by_apps(ingress())]
+    (message,) = violations(analyze_stack(policy, resources))
+    assert "did not see it: its release was not rendered (alb: chart not in the cache)" in message
+    # Limited to the admins, or naming its scheme, it passes either way.
+    for named in (ADMINS, {f"{ALB}/scheme": "internal"}):
+        assert analyze_stack(policy, rendered_by_apps(ingress(annotations=named))) == []
+
+
+CERTIFICATE = {f"{ALB}/certificate-arn": "arn:aws:acm:eu-west-1:111122223333:certificate/1"}
+CREATE_CERTIFICATE = {f"{ALB}/create-acm-cert": "true"}
+
+
+def tls(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {**manifest, "spec": {**manifest["spec"], "tls": [{"hosts": ["web.example.com"]}]}}
+
+
+def test_spec_tls_alone_leaves_an_ingress_on_port_80() -> None:
+    # The controller chooses 443 only with certificates it counts first; spec.tls only finds
+    # certificates for an HTTPS port already there (aws-load-balancer-controller v3.5.0
+    # pkg/ingress/model_build_listener.go:134-150, 163-168, 237-244).
+    policy = rendered.load_balancers_admit_only_configured_ranges
+    group = {f"{ALB}/group.name": "shared"}
+    first = ingress("first", {**group, **PUBLIC, **HTTPS, **ADMINS})
+    second = tls(ingress("second", group))
+    (message,) = violations(analyze_stack(policy, rendered_by_apps(first, second)))
+    assert message.startswith(
+        "Ingress apps/second (rendered by release apps) is on an internet-facing ALB (group shared)"
+    )
+    assert "port 80 to ['0.0.0.0/0', '::/0']" in message
+    # With a certificate ARN it listens on 443, where the first one's ranges hold.
+    second = tls(ingress("second", {**group, **CERTIFICATE}))
+    assert analyze_stack(policy, rendered_by_apps(first, second)) == []
+    # A blank certificate-arn names no certificate (parsed as a comma-separated list).
+    second = ingress("second", {**group, f"{ALB}/certificate-arn": " , "})
+    assert violations(analyze_stack(policy, rendered_by_apps(first, second)))
+
+
+def test_create_acm_cert_counts_only_with_the_controllers_feature_gate(
+    controller_renders: Callable[..., list[Resource]],
+) -> None:
+    # pkg/ingress/model_builder.go:322-323; the gate is off by default
+    # (pkg/config/feature_gates.go:98).
+    policy = rendered.load_balancers_admit_only_configured_ranges
+    group = {f"{ALB}/group.name": "shared"}
+    first = ingress("first", {**group, **PUBLIC, **HTTPS, **ADMINS})
+    second = ingress("second", {**group, **CREATE_CERTIFICATE})
+    off = [*controller_renders(), *rendered_by_apps(first, second)]
+    (message,) = violations(analyze_stack(policy, off))
+    assert "Ingress apps/second" in message
+    assert "port 80 to" in message
+    gate = {"controllerConfig": {"featureGates": {"EnableCertificateManagement": True}}}
+    on = [*controller_renders(gate), *rendered_by_apps(first, second)]
+    assert analyze_stack(policy, on) == []
 
 
 def test_the_stacks_own_ingresses_are_judged_too(dev_plan: Plan) -> None:
@@ -485,6 +598,15 @@ def test_a_chart_rendering_into_a_namespace_nobody_creates_is_refused(
         m.startswith("Service platform-tools/argocd-server (rendered by release argocd)")
         for m in messages
     )
+
+
+def test_the_namespace_rule_cites_the_helm_pulumi_kubernetes_embeds() -> None:
+    # pulumi-kubernetes' Release runs Helm v3.20.2 (provider/go.mod), not the helm CLI's v4;
+    # there pkg/kube/client.go:336-341, newBuilder, puts unnamespaced objects in the release's.
+    description = rendered.rendered_objects_in_expected_namespaces.description
+    assert "helm v3.20.2" in description
+    assert "pkg/kube/client.go:336-341, newBuilder" in description
+    assert "v4." not in description
 
 
 def config_map(namespace: str | None) -> dict[str, Any]:
