@@ -393,7 +393,8 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _flattened(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Objects, with each `v1` List replaced by its items, as Helm builds them before it
-    applies (helm v4.1.4 `pkg/kube/client.go`, `Build`: the resource builder's `Flatten()`)."""
+    applies (helm v3.20.2, which pulumi-kubernetes' Release embeds, `pkg/kube/client.go:336-341`,
+    `newBuilder`: `Flatten()`; helm v4.1.4 the same)."""
     objects: list[dict[str, Any]] = []
     for document in documents:
         if document.get("kind", "").endswith("List") and isinstance(document.get("items"), list):

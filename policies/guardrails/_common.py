@@ -222,7 +222,8 @@ def rendered_objects(args: StackValidationArgs) -> Iterator[Rendered]:
     """Every rendered object of the stack with its Source, in the order the preview sent
     them. A `List` (several objects in one document, as the load balancer controller's chart
     ships its IngressClass and IngressClassParams) counts as its items, which is what Helm
-    applies (helm v4.1.4 pkg/kube/client.go, buildResourceList: Flatten())."""
+    applies (helm v3.20.2, the one pulumi-kubernetes' Release embeds, pkg/kube/client.go:336-341,
+    newBuilder: Flatten())."""
     sources = {(_parent_urn(s), s.props.get("name")): s for s in render_sources(args)}
     for resource in args.resources:
         if resource.resource_type != RENDER_OBJECT:
