@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,12 @@ def charts() -> Path:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("render-cache")
+    """One render cache for the run, shared by the suite's workers (writes are atomic)."""
+    base = tmp_path_factory.getbasetemp()
+    # Under pytest-xdist each worker's base is a folder of the run's own.
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "render-cache"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture
@@ -191,7 +197,7 @@ def test_a_values_mistake_fails_the_plan_naming_the_release(
     dev_plan: Plan,
     charts: Path,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    cache: Path,
     capsys: pytest.CaptureFixture[str],
     chart: str,
     path: tuple[str, ...],
@@ -203,7 +209,7 @@ def test_a_values_mistake_fails_the_plan_naming_the_release(
     for key in path[:-1]:
         values = values[key]
     values[path[-1]] = value
-    status = run_cli(plan, charts, tmp_path, monkeypatch)
+    status = run_cli(plan, charts, cache, monkeypatch)
     err = capsys.readouterr().err
     assert status == 2
     assert message in err
