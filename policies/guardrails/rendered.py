@@ -517,7 +517,7 @@ def _serves_plain_http(objects: list[Rendered]) -> bool:
     """argocd-server runs without TLS: `--insecure` among its arguments, or else
     `server.insecure: "true"` in argocd-cmd-params-cm, which the chart hands it as
     ARGOCD_SERVER_INSECURE (argo-helm argo-cd-10.1.1
-    charts/argo-cd/templates/argocd-server/deployment.yaml; argo-cd v3.5.1
+    charts/argo-cd/templates/argocd-server/deployment.yaml; argo-cd v3.4.4
     cmd/argocd-server/commands/argocd_server.go, the `insecure` flag's default)."""
     for server in objects:
         if server.kind != "Deployment" or _component(server) != ARGOCD_SERVER_COMPONENT:
@@ -544,7 +544,7 @@ def _component(rendered: Rendered) -> Any:
     "rule argocd-nlb-alpn-serves-browsers, held on what the chart makes of the values. The "
     "chart passes server.insecure to the server as ARGOCD_SERVER_INSECURE (argo-helm "
     "argo-cd-10.1.1 charts/argo-cd/templates/argocd-server/deployment.yaml), its plain "
-    "listener accepts only HTTP/1.x and gRPC over HTTP/2 (argo-cd v3.5.1 server/server.go, "
+    "listener accepts only HTTP/1.x and gRPC over HTTP/2 (argo-cd v3.4.4 server/server.go, "
     "the cmux matchers), and the NLB forwards what it agreed by ALPN "
     f"({LBC} docs/guide/service/annotations.md, aws-load-balancer-alpn-policy).",
     remediation=f"Set server.service.annotations.'{ALPN_ANNOTATION}' to {ARGOCD_ALPN} "
