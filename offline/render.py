@@ -228,16 +228,36 @@ def _resource(
     }
 
 
+IN_FULL = frozenset(
+    {
+        "ConfigMap",
+        "CronJob",
+        "DaemonSet",
+        "Deployment",
+        "Ingress",
+        "IngressClass",
+        "IngressClassParams",
+        "Job",
+        "Namespace",
+        "Pod",
+        "ReplicaSet",
+        "Service",
+        "StatefulSet",
+    }
+)
+"""The kinds the pack receives whole (its rules read their specs and data: exposure, the
+Argo CD server's parameters, images); every other kind arrives as its apiVersion, kind and
+metadata (guardrails._common.RENDERED_IN_FULL, held equal by tests/test_shared_constants.py).
+The pack's runtime turns every resource back into Python once per stack rule, so what it
+gets is what every plan pays for."""
+
+
 def _for_pack(obj: dict[str, Any]) -> dict[str, Any]:
-    """CRDs without their schemas (megabytes the rules never read)."""
-    if obj.get("kind") != "CustomResourceDefinition":
+    if obj.get("kind") in IN_FULL:
         return obj
-    spec = dict(obj.get("spec") or {})
-    spec["versions"] = [
-        {k: v for k, v in version.items() if k != "schema"}
-        for version in spec.get("versions") or []
-    ]
-    return {**obj, "spec": spec}
+    if isinstance(obj.get("items"), list):  # a List (the preview sends its items instead)
+        return {**obj, "items": [_for_pack(i) for i in obj["items"] if isinstance(i, dict)]}
+    return {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
 
 
 def kube_version(plan: Plan) -> str | None:

@@ -78,6 +78,7 @@ EQUAL = {
     "hidden value marker": (_common.HIDDEN, offline_plan.SECRET),
     "rendered source type": (_common.RENDER_SOURCE, offline_render.RENDER_SOURCE),
     "rendered object type": (_common.RENDER_OBJECT, offline_render.RENDER_OBJECT),
+    "rendered kinds sent whole": (_common.RENDERED_IN_FULL, offline_render.IN_FULL),
     "Helm release type": (_common.HELM_RELEASE, k8s.helm.v3.Release.pulumi_type),
 }
 
@@ -279,3 +280,8 @@ def test_every_resource_type_the_pack_names_is_an_sdk_type() -> None:
         if token in CUSTOM_RESOURCES:
             continue
         assert _sdk_class(token).pulumi_type == token, where
+
+
+def test_the_rendered_kinds_the_rules_read_arrive_whole() -> None:
+    read = {*rendered.POD_SPECS, *rendered.MADE_BY_THE_STACK.values(), "ConfigMap", "Namespace"}
+    assert read <= _common.RENDERED_IN_FULL

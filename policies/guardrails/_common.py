@@ -44,7 +44,27 @@ parent is the release or Application. Only stack analysis sees these, and only o
 Pulumi CLI hands packs the release, not its objects."""
 RENDER_OBJECT = "gitops-platform:render:Object"
 """One object a Source rendered: `source` (the Source's name) and `object` (the manifest, its
-namespace filled in for namespaced kinds); same parent as its Source."""
+namespace filled in for namespaced kinds); same parent as its Source. Objects of the kinds in
+RENDERED_IN_FULL arrive whole, every other one as its apiVersion, kind and metadata only."""
+RENDERED_IN_FULL = frozenset(
+    {
+        "ConfigMap",
+        "CronJob",
+        "DaemonSet",
+        "Deployment",
+        "Ingress",
+        "IngressClass",
+        "IngressClassParams",
+        "Job",
+        "Namespace",
+        "Pod",
+        "ReplicaSet",
+        "Service",
+        "StatefulSet",
+    }
+)
+"""The rendered kinds whose spec and data the rules read: a rule that needs another kind's
+must add it here (and to offline.render.IN_FULL)."""
 # The charts of the platform's releases, as `chart_of` names them.
 GITLAB_CHART = "gitlab"
 ARGOCD_CHART = "argo-cd"
