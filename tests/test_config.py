@@ -145,6 +145,22 @@ def test_misspelled_top_level_key_is_reported() -> None:
     assert only_problem(config).startswith(f"{PROJECT}:domian = 'example.com': unknown key")
 
 
+def test_keys_outside_the_namespaces_the_stack_reads_are_reported() -> None:
+    config = {
+        **DEV,
+        "gitops-platfrom:domain": "example.org",  # the project's name, misspelled
+        "aws:regoin": "eu-west-1",  # a key the AWS provider does not have
+        "kubernetes:enableServerSideApply": "true",  # the providers' own keys pass
+        "pulumi:tags": '{"team": "platform"}',
+    }
+    assert problems_of(config) == [
+        "aws:regoin: not a configuration key of the AWS provider (misspelled?); did you "
+        "mean aws:region?",
+        "gitops-platfrom:domain: unknown namespace 'gitops-platfrom' (misspelled?); this "
+        f"stack reads {PROJECT}:, aws: and kubernetes: keys; did you mean {PROJECT}:?",
+    ]
+
+
 def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     settings = load_stack(PROJECT_DIR, "broken", STACKS_DIR / "Pulumi.broken.yaml")
     recorded = Plan(project=PROJECT, stack="broken")

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from components.config.cluster import ExistingClusterConfig, NodeGroupConfig
 from components.config.gitops import RepoPath
 from components.config.messages import _describe, _position, _show
+from components.config.namespaces import foreign_key_problems
 from components.config.stack import CONFIG_KEYS, SECRET_KEYS, PlatformConfig, PlatformSecrets
 
 GITOPS_DIR = Path(__file__).resolve().parents[2] / "gitops"
@@ -67,6 +68,8 @@ def load_config() -> tuple[PlatformConfig, PlatformSecrets]:
                 f"{', '.join(CONFIG_KEYS + SECRET_KEYS)}"
             )
 
+    every_key = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+    problems += foreign_key_problems(every_key, project)
     config, model_problems = validate(raw, project)
     problems += model_problems
     mode = raw.get("cluster", {}).get("mode") if isinstance(raw.get("cluster"), dict) else None
