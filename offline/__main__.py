@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from offline.plan import PROJECT_DIR, run_plan, summary
-from offline.policy import Analysis, load_config, verdict
+from offline.policy import Analysis, PolicyConfigError, load_config, verdict
 from offline.render import render
 from offline.sources import Tools
 from offline.stack_files import StackFileError, load_stack
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported late: the config module is part of the program under preview.
     from components.config import ConfigError
 
+    unusable: list[str] = []
     with contextlib.ExitStack() as cleanup:
         try:
             if args.stack_file:
@@ -77,11 +78,25 @@ def main(argv: list[str] | None = None) -> int:
                 config_path = (
                     args.policy_config or PROJECT_DIR / "policies" / f"config.{settings.stack}.json"
                 )
-                # Started before the program runs: it analyses resources as they are recorded.
-                analysis = cleanup.enter_context(Analysis(lambda: load_config(config_path)))
+                try:
+                    policy_config = load_config(config_path)
+                except PolicyConfigError as error:
+                    # Reported with the stack's own configuration problems, if any.
+                    unusable.append(_policy_problem(error, args.policy_config is None))
+                else:
+                    # Started before the program runs: it analyses resources as they are
+                    # recorded.
+                    analysis = cleanup.enter_context(Analysis(lambda: policy_config))
             plan = run_plan(settings, on_resource=analysis.add if analysis else None)
+            if analysis is not None and (named := analysis.config_problems()):
+                unusable.append(
+                    f"{config_path}: {len(named)} problem(s):\n"
+                    + "\n".join(f"  - {p}" for p in named)
+                )
         except (ConfigError, StackFileError) as error:
-            print(f"error: {error}", file=sys.stderr)
+            unusable.insert(0, str(error))
+        if unusable:
+            print("\n".join(f"error: {e}" for e in unusable), file=sys.stderr)
             return 2
         print(summary(plan))
         problems: list[str] = []
@@ -106,6 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(plan.to_json())
         print(f"\nPlan written to {args.json}")
     return status
+
+
+def _policy_problem(error: PolicyConfigError, default: bool) -> str:
+    if not default:
+        return str(error)
+    return (
+        f"{error}: every stack names its pack configuration (`{{}}` in that file applies the "
+        "pack's defaults), or pass --policy-config"
+    )
 
 
 if __name__ == "__main__":

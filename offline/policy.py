@@ -8,6 +8,7 @@ provider) and `AnalyzeStack` over the whole dependency graph.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import queue
@@ -44,6 +45,10 @@ SEVERITY_NAMES = {
 
 class PolicyPackError(Exception):
     """The pack could not be started or answered out of protocol."""
+
+
+class PolicyConfigError(PolicyPackError):
+    """The pack configuration names rules, options or levels the pack does not have."""
 
 
 @dataclass
@@ -83,12 +88,44 @@ def verdict(report: PolicyReport, examples: int = 3) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: Path | None) -> dict[str, Any]:
-    """A `--policy-pack-config` file: `{policy: "mandatory" | {"enforcementLevel": ..., ...}}`."""
-    if path is None or not path.exists():
-        return {}
-    config: dict[str, Any] = json.loads(path.read_text())
+def load_config(path: Path) -> dict[str, Any]:
+    """A `--policy-pack-config` file: `{policy: "mandatory" | {"enforcementLevel": ..., ...}}`
+    (`{}`: the pack's defaults). A file that is missing or not such a mapping is an error."""
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PolicyConfigError(f"{path}: no such policy configuration file") from None
+    except (OSError, ValueError) as error:
+        raise PolicyConfigError(f"{path}: cannot be read as JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise PolicyConfigError(f"{path}: expected a JSON object of rule names")
     return config
+
+
+def config_problems(config: Mapping[str, Any], info: analyzer_pb2.AnalyzerInfo) -> list[str]:
+    """Every rule name, option and enforcement level in `config` the pack (`info`, what its
+    GetAnalyzerInfo answers) does not have: the CLI would pass them on, and the pack would
+    never read them."""
+    options = {
+        p.name: set(json_format.MessageToDict(p.configSchema.properties)) for p in info.policies
+    }
+    problems = []
+    for name, value in sorted(config.items()):
+        if name not in options:
+            match = difflib.get_close_matches(name, list(options), n=1)
+            hint = f"; did you mean {match[0]!r}?" if match else ""
+            problems.append(f"{name!r}: no rule of that name in the pack {info.name}{hint}")
+            continue
+        settings = value if isinstance(value, dict) else {"enforcementLevel": value}
+        level = settings.get("enforcementLevel", "mandatory")
+        if level not in LEVELS:
+            problems.append(
+                f"{name}: enforcementLevel {level!r}; expected one of {', '.join(LEVELS)}"
+            )
+        for option in sorted(set(settings) - {"enforcementLevel"} - options[name]):
+            known = ", ".join(sorted(options[name])) or "none"
+            problems.append(f"{name}: unknown option {option!r}; the rule's options: {known}")
+    return problems
 
 
 def run_policy_pack(
@@ -117,6 +154,8 @@ class Analysis:
         self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
         self._channel: grpc.Channel | None = None
         self._name = ""
+        self._started = threading.Event()
+        self._config_problems: list[str] = []
         self._error: BaseException | None = None
         self._process = subprocess.Popen(
             [sys.executable, "__main__.py"],
@@ -134,6 +173,13 @@ class Analysis:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def config_problems(self, timeout: float = 60) -> list[str]:
+        """What the pack configuration names that the pack does not have (a rule, an option,
+        an enforcement level), once the pack has said what it has; a pack that failed to
+        start is raised by `report`."""
+        self._started.wait(timeout)
+        return list(self._config_problems)
 
     def add(self, plan: Plan, resource: dict[str, Any]) -> None:
         """Analyse `resource` of `plan` as soon as the pack is ready."""
@@ -208,6 +254,7 @@ class Analysis:
                 self._found[resource["urn"]] = _violations(response)
         except BaseException as error:  # raised again by report()
             self._error = error
+            self._started.set()
 
     def _start(self) -> None:
         assert self._process.stdout is not None
@@ -218,9 +265,15 @@ class Analysis:
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(self._channel).result(timeout=30)
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
-        self._name = self._stub.GetAnalyzerInfo(empty_pb2.Empty()).name
+        info = self._stub.GetAnalyzerInfo(empty_pb2.Empty())
+        self._name = info.name
+        config = self._config()
+        self._config_problems = config_problems(config, info)
+        self._started.set()
+        if self._config_problems:
+            raise PolicyConfigError("\n".join(self._config_problems))
         self._stub.Configure(
-            analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(self._config()))
+            analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(config))
         )
 
 

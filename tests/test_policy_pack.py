@@ -159,3 +159,56 @@ def test_the_rule_reference_is_current() -> None:
     from reference import TARGET, render
 
     assert TARGET.read_text() == render(), "docs/policies.md is stale: run `make docs`"
+
+
+def offline_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "offline", "--no-render", *map(str, args)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_policy_configuration_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    missing = offline_cli("--stack", "dev", "--policy-config", tmp_path / "nope.json")
+    assert missing.returncode == 2
+    assert f"error: {tmp_path / 'nope.json'}: no such policy configuration file" in (missing.stderr)
+    # A stack with no policies/config.<stack>.json is refused too, and `{}` is how a stack
+    # asks for the pack's defaults.
+    stack_file = tmp_path / "Pulumi.fresh.yaml"
+    stack_file.write_text((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    fresh = offline_cli("--stack-file", stack_file)
+    assert fresh.returncode == 2
+    assert "policies/config.fresh.json: no such policy configuration file" in fresh.stderr
+    assert "`{}` in that file applies the pack's defaults" in fresh.stderr
+    (tmp_path / "defaults.json").write_text("{}")
+    defaults = offline_cli(
+        "--stack-file", stack_file, "--policy-config", tmp_path / "defaults.json"
+    )
+    assert defaults.returncode == 0, defaults.stderr
+
+
+def test_a_policy_configuration_naming_what_the_pack_lacks_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "eks-public-endpoint-restrictd": "mandatory",
+                "load-balancers-admit-only-configured-ranges": {"public_lbs": ["a/b"]},
+                "eks-public-endpoint-restricted": "blocking",
+            }
+        )
+    )
+    result = offline_cli("--stack", "dev", "--policy-config", config)
+    assert result.returncode == 2
+    assert result.stdout == ""  # refused before any plan is shown
+    assert result.stderr.splitlines()[1:] == [
+        "  - 'eks-public-endpoint-restrictd': no rule of that name in the pack "
+        "gitops-platform-guardrails; did you mean 'eks-public-endpoint-restricted'?",
+        "  - eks-public-endpoint-restricted: enforcementLevel 'blocking'; expected one of "
+        "advisory, mandatory, disabled, remediate",
+        "  - load-balancers-admit-only-configured-ranges: unknown option 'public_lbs'; the "
+        "rule's options: public_load_balancers",
+    ]
