@@ -233,10 +233,18 @@ def render_application(
         return source
     path = str(spec_source.get("path") or "").strip("/")
     kind = workspace.kind(path)
+    if kind is not None and "helm" in spec_source:
+        # A `helm` field makes the source a chart whatever the folder holds (argo-cd v3.4.4
+        # pkg/apis/application/v1alpha1/types.go, ExplicitType).
+        kind = "helm" if f"{path}/Chart.yaml" in workspace.files else None
     source.chart = path
     source.version = str(spec_source.get("targetRevision") or "HEAD")
     if kind is None:
-        source.reason = f"path {path!r} holds none of the files the stack commits"
+        source.reason = (
+            f"path {path!r} holds no Chart.yaml for its spec.source.helm"
+            if "helm" in spec_source and workspace.kind(path)
+            else f"path {path!r} holds none of the files the stack commits"
+        )
         return source
     unsupported = sorted(set(spec_source) - SOURCE_FIELDS) + [
         f"helm.{k}" for k in sorted(set(spec_source.get("helm") or {}) - HELM_FIELDS)

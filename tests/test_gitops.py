@@ -365,10 +365,25 @@ def test_sync_policy_is_configurable() -> None:
             "expected an application namespace",
         ),
         ({"name": "X_bad", "path": "minio", "namespace": "x"}, "expected a DNS label"),
+        (
+            {"name": "x", "path": "minio", "namespace": "x", "value_files": ["values-minoi.yaml"]},
+            "value_files[0] = 'values-minoi.yaml': expected a file of gitops/minio: "
+            "['Chart.yaml', 'values-minio.yaml']",
+        ),
+        (
+            {"name": "x", "path": "my-app/base", "namespace": "x", "value_files": ["v.yaml"]},
+            'value_files = ["v.yaml"]: gitops/my-app/base is a Kustomize folder: it takes no '
+            "value files",
+        ),
+        (
+            {"name": "x", "path": "my-app", "namespace": "x"},
+            "path = 'my-app': expected a Helm chart (Chart.yaml) or a kustomization in "
+            "gitops/my-app",
+        ),
     ],
 )
 def test_bad_applications_are_refused_with_the_key(app: dict[str, Any], message: str) -> None:
-    with pytest.raises(Exception, match=message) as raised:
+    with pytest.raises(Exception, match=re.escape(message)) as raised:
         plan_for(with_changes(DEV, applications=[app]), stack="dev")
     assert f"{PROJECT}:applications[0]." in str(raised.value)
 

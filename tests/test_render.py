@@ -338,6 +338,16 @@ def test_applications_render_as_argo_cd_applies_them(dev_plan: Plan, tools: Tool
     assert sources["both"].origin == "gitops/both (kustomize)"
 
 
+def test_a_helm_source_on_a_kustomize_folder_is_not_rendered_as_kustomize(
+    dev_plan: Plan, tools: Tools
+) -> None:
+    # Argo CD renders a source with a `helm` field as a chart (ExplicitType), and fails.
+    plan = copied(dev_plan)
+    application(plan, "odd", {"path": "my-app/base", "helm": {"valueFiles": ["v.yaml"]}})
+    (odd,) = [s for s in render(plan, tools).sources if s.name == "odd"]
+    assert odd.reason == "path 'my-app/base' holds no Chart.yaml for its spec.source.helm"
+
+
 def test_custom_resources_of_crds_from_outside_the_stack_are_listed_not_checked(
     dev_plan: Plan, tools: Tools
 ) -> None:

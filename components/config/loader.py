@@ -157,13 +157,21 @@ def _gitops_folders() -> set[str]:
 _AS_REPO_PATH = TypeAdapter(RepoPath)
 
 
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+"""The file names that make a folder a Kustomization for Argo CD (argo-cd v3.4.4
+`util/kustomize/kustomize.go`, KustomizationNames), as for `kustomize build`."""
+
+
 def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[str, Any]]:
-    """An error, shaped like pydantic's, for each application whose `path` is a well-formed
-    path (the model reports any other) but not a folder of gitops/."""
+    """Errors, shaped like pydantic's, for each application whose `path` is a well-formed
+    path (the model reports any other) but not a folder of gitops/, or not a Helm chart
+    (Chart.yaml) or a kustomization; for each `value_files` entry its folder lacks; and for
+    value files given to a Kustomize folder, which Argo CD would render as a chart instead
+    (an explicit `helm` source makes it one: argo-cd v3.4.4
+    `pkg/apis/application/v1alpha1/types.go`, ExplicitType)."""
     applications = raw.get("applications")
     if not isinstance(applications, list | tuple):
         return []  # not a list: the model reports it
-    message = f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
     errors = []
     for index, application in enumerate(applications):
         if not isinstance(application, dict) or "path" not in application:
@@ -172,17 +180,42 @@ def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[s
             path = _AS_REPO_PATH.validate_python(application["path"])
         except ValidationError:
             continue
+        at = ("applications", index)
         if path not in folders:
-            errors.append(
-                {
-                    "type": "value_error",
-                    "loc": ("applications", index, "path"),
-                    "msg": f"Value error, {message}",
-                    "input": application["path"],
-                    "ctx": {"error": message},
-                }
-            )
+            message = f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
+            errors.append(_error((*at, "path"), application["path"], message))
+            continue
+        folder = GITOPS_DIR / path
+        chart = (folder / "Chart.yaml").is_file()
+        kustomize = any((folder / name).is_file() for name in KUSTOMIZATIONS)
+        if not chart and not kustomize:
+            message = f"expected a Helm chart (Chart.yaml) or a kustomization in gitops/{path}"
+            errors.append(_error((*at, "path"), application["path"], message))
+            continue
+        value_files = application.get("value_files")
+        if not isinstance(value_files, list) or not value_files:
+            continue
+        if kustomize:
+            message = f"gitops/{path} is a Kustomize folder: it takes no value files"
+            errors.append(_error((*at, "value_files"), value_files, message))
+            continue
+        present = sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+        for position, name in enumerate(value_files):
+            if isinstance(name, str) and not (folder / name).is_file():
+                message = f"expected a file of gitops/{path}: {present}"
+                errors.append(_error((*at, "value_files", position), name, message))
     return errors
+
+
+def _error(loc: tuple[str | int, ...], given: Any, message: str) -> dict[str, Any]:
+    """A problem shaped like a pydantic error, so that it is described like one."""
+    return {
+        "type": "value_error",
+        "loc": loc,
+        "msg": f"Value error, {message}",
+        "input": given,
+        "ctx": {"error": message},
+    }
 
 
 def _merged(errors: list[Any], more: list[dict[str, Any]]) -> list[Any]:
