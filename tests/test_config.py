@@ -161,6 +161,26 @@ def test_keys_outside_the_namespaces_the_stack_reads_are_reported() -> None:
     ]
 
 
+def test_checks_across_fields_are_reported_with_the_field_errors() -> None:
+    app = {"name": "twice", "path": "minio", "namespace": "minio"}
+    config = with_changes(
+        DEV,
+        domain="not a domain!",  # a field error
+        applications=[app, {**app, "namespace": "other"}],  # and two across fields
+        access={**ACCESS, "admin_cidrs": [f"192.0.2.{i * 16}/28" for i in range(4)]},
+        gitlab={"admin_area": "admins"},
+    )
+    problems = problems_of(config)
+    assert problems[0].startswith(f"{PROJECT}:domain = 'not a domain!'")
+    assert problems[1:] == [
+        f"{PROJECT}:access.admin_cidrs: 4 ranges, but gitlab.admin_area: admins admit them in "
+        "ALB listener rules, which take at most 3 (a rule has at most 5 condition values: "
+        "its host, its path and the ranges); expected at most 3 ranges (merge neighbouring "
+        "ones), or gitlab.admin_area: everyone and argocd.exposure: loadbalancer",
+        f"{PROJECT}:applications: names must be unique; repeated: ['twice']",
+    ]
+
+
 def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     settings = load_stack(PROJECT_DIR, "broken", STACKS_DIR / "Pulumi.broken.yaml")
     recorded = Plan(project=PROJECT, stack="broken")
