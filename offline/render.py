@@ -274,14 +274,17 @@ def render(plan: Plan, tools: Tools, check: bool = True) -> Rendering:
     the Kubernetes objects the stack creates itself."""
     version = kube_version(plan) or "1.35"
     releases = plan.of_type(RELEASE)
-    levels = _levels(plan, releases)
+    below = _releases_below(plan, releases)
+    levels = _levels(below)
     provided: dict[str, list[str]] = {}
     sources: dict[str, Source] = {}
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         for level in sorted(set(levels.values())):
             wave = [r for r in releases if levels[r["urn"]] == level]
             done = pool.map(
-                lambda r: render_release(r, tools, version, _api_versions_below(plan, r, provided)),
+                lambda r: render_release(
+                    r, tools, version, sorted({v for u in below[r["urn"]] for v in provided[u]})
+                ),
                 wave,
             )
             for resource, source in zip(wave, done, strict=True):
@@ -330,45 +333,35 @@ def api_versions(objects: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(found)
 
 
-def _levels(plan: Plan, releases: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Each release's install wave: one after the deepest release it depends on."""
+def _releases_below(plan: Plan, releases: Sequence[dict[str, Any]]) -> dict[str, set[str]]:
+    """For each release, the releases it depends on, directly or through other resources:
+    they are installed before it."""
     by_urn = plan.by_urn()
     release_urns = {r["urn"] for r in releases}
     below: dict[str, set[str]] = {}
 
     def upstream(urn: str) -> set[str]:
         if urn not in below:
-            below[urn] = set()
+            below[urn] = set()  # a cycle ends here
             found: set[str] = set()
             for dependency in by_urn.get(urn, {}).get("dependencies", []):
                 found |= ({dependency} & release_urns) | upstream(dependency)
-            below[urn] = found
+            below[urn] = found - {urn}
         return below[urn]
 
+    return {r["urn"]: upstream(r["urn"]) for r in releases}
+
+
+def _levels(below: Mapping[str, set[str]]) -> dict[str, int]:
+    """Each release's install wave: one after the deepest release it depends on."""
     levels: dict[str, int] = {}
 
     def level(urn: str) -> int:
         if urn not in levels:
-            levels[urn] = 1 + max((level(u) for u in upstream(urn) if u != urn), default=-1)
+            levels[urn] = 1 + max((level(u) for u in below[urn]), default=-1)
         return levels[urn]
 
-    for release in releases:
-        level(release["urn"])
-    return {r["urn"]: levels[r["urn"]] for r in releases}
-
-
-def _api_versions_below(
-    plan: Plan, release: Mapping[str, Any], provided: Mapping[str, list[str]]
-) -> list[str]:
-    by_urn = plan.by_urn()
-    seen: set[str] = set()
-    stack = list(release["dependencies"])
-    while stack:
-        urn = stack.pop()
-        if urn not in seen:
-            seen.add(urn)
-            stack += by_urn.get(urn, {}).get("dependencies", [])
-    return sorted({v for urn in seen & provided.keys() for v in provided[urn]})
+    return {urn: level(urn) for urn in below}
 
 
 def _committed_files(plan: Plan) -> dict[str, str]:
