@@ -98,6 +98,13 @@ class Source:
         }
 
 
+def find_tool(name: str) -> str | None:
+    """`helm` or `kubectl` from this virtualenv's bin (`make tools` puts them there), else
+    from PATH; None when neither has it."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
 @dataclass(frozen=True)
 class Tools:
     charts: Path
@@ -110,16 +117,12 @@ class Tools:
         """helm and kubectl from .venv/bin (`make tools`), else PATH; the chart cache from
         `charts`, else CHARTS, else `.charts/`; the render cache likewise (RENDER_CACHE)."""
 
-        def tool(name: str) -> str | None:
-            local = Path(sys.executable).parent / name
-            return str(local) if local.exists() else shutil.which(name)
-
         return cls(
             charts=charts or Path(os.environ.get("CHARTS") or PROJECT_DIR / ".charts"),
             cache=cache
             or Path(os.environ.get("RENDER_CACHE") or PROJECT_DIR / ".cache" / "render"),
-            helm=tool("helm"),
-            kubectl=tool("kubectl"),
+            helm=find_tool("helm"),
+            kubectl=find_tool("kubectl"),
         )
 
     def identity(self, name: str) -> str:

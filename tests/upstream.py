@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,15 +19,15 @@ import pytest
 import yaml
 
 from offline.plan import PROJECT_DIR
+from offline.sources import find_tool
 
-BIN = Path(sys.executable).parent
 # Charts with their CRDs render megabytes of YAML: libyaml reads them five times faster.
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def tool(name: str) -> str:
     """The path of `helm` or `kubectl`: .venv/bin first, then PATH."""
-    found = BIN / name if (BIN / name).exists() else shutil.which(name)
+    found = find_tool(name)
     if not found:
         pytest.skip(f"{name} is not installed (make tools)")
     return str(found)

@@ -28,7 +28,6 @@ stack cannot be read or its pins contradict each other.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from pydantic import TypeAdapter, ValidationError
 from components.config import ChartRepository, ChartsConfig, ChartVersion, ConfigError, load_config
 from components.gitops_repository import repository_content
 from offline.plan import PROJECT_DIR, record
+from offline.sources import find_tool
 from offline.stack_files import StackFileError, StackSettings, load_stack
 
 DEFAULT_STACKS = ("dev", "prod")
@@ -206,8 +206,7 @@ def listing(charts: Mapping[Chart, list[Pin]], directory: Path) -> str:
 
 def helm() -> str:
     """helm from the virtualenv (`make tools`), else from PATH."""
-    beside = Path(sys.executable).parent / "helm"
-    found = str(beside) if beside.exists() else shutil.which("helm")
+    found = find_tool("helm")
     if not found:
         raise ChartsError("helm is not installed (make tools)")
     return found
