@@ -38,8 +38,10 @@ APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 REPOSITORY_FILE = "gitlab:index/repositoryFile:RepositoryFile"
 RENDER_SOURCE = "gitops-platform:render:Source"
 RENDER_OBJECT = "gitops-platform:render:Object"
-# Kinds without a namespace (the API server's built-in cluster-scoped resources); a custom
-# resource's scope is its CRD's `spec.scope`.
+# Kinds without a namespace: the API server's built-in cluster-scoped resources of 1.35, as
+# its API reference lists them (https://kubernetes.io/docs/reference/generated/kubernetes-api/v1.35/,
+# the resources without a namespace in their path; `kubectl api-resources --namespaced=false`
+# on a cluster); a custom resource's scope is its CRD's `spec.scope`.
 CLUSTER_SCOPED = frozenset(
     {
         "APIService",
@@ -317,8 +319,10 @@ def render(plan: Plan, tools: Tools, check: bool = True) -> Rendering:
 
 
 def api_versions(objects: Iterable[Mapping[str, Any]]) -> list[str]:
-    """`group/version` and `group/version/Kind` of each CRD among `objects` (the forms Helm's
-    `--api-versions` and `.Capabilities.APIVersions.Has` take)."""
+    """`group/version` and `group/version/Kind` of each served CRD version among `objects`:
+    the two forms a cluster's API versions take for Helm (helm v3.20.2 `pkg/action/action.go`
+    GetVersionSet: each GroupVersion, and GroupVersion joined with each Kind), which
+    `.Capabilities.APIVersions.Has` compares exactly (`pkg/chartutil/capabilities.go`)."""
     found = set()
     for obj in objects:
         if obj.get("kind") != "CustomResourceDefinition":

@@ -160,6 +160,9 @@ def render_release(
         return source
     values = inputs.get("values") or {}
     argv = [tools.helm, "template", release_name, str(archive), "--namespace", namespace]
+    # An install runs only its pre- and post-install hooks, never test hooks (helm v3.20.2
+    # `pkg/action/install.go`, execHook HookPreInstall / HookPostInstall). The version is the
+    # full `<minor>.0`; EKS itself reports `v1.35.x-eks-...` (README, what is not modelled).
     argv += ["--kube-version", f"{version}.0", "--skip-tests", "--values", "-"]
     argv += [] if inputs.get("skipCrds") else ["--include-crds"]
     argv += [arg for v in api for arg in ("--api-versions", v)]
@@ -265,6 +268,9 @@ def render_application(
         return source
     source.origin = f"gitops/{path} ({kind})"
     if kind == "kustomize":
+        # Argo CD runs `kustomize build <path>` (argo-cd v3.4.4 util/kustomize/kustomize.go,
+        # Build); kubectl 1.35.2 embeds Kustomize v5.7.1 against Argo CD's 5.8.1
+        # (hack/tool-versions.sh).
         key = digest("kustomize", workspace.digest, path, tools.identity("kubectl"))
         _run_cached(
             source, key, tools.cache, lambda: [tool, "kustomize", str(workspace.root() / path)]
@@ -326,6 +332,9 @@ def render_application(
 
 
 def _test_hook(obj: Mapping[str, Any]) -> bool:
+    """A Helm test hook: `test`, or `test-success` which Helm 3 still reads as `test` (helm
+    v3.20.2 `pkg/release/hook.go` HookTest, `pkg/releaseutil/manifest_sorter.go`), or Helm 2's
+    `test-failure`."""
     hooks = str(((obj.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", ""))
     return any(h.strip() in ("test", "test-success", "test-failure") for h in hooks.split(","))
 
