@@ -33,6 +33,7 @@ from components import (
     workload_identity,
 )
 from components import argocd as argocd_component
+from components import helm as helm_component
 from components.clusters import eks as eks_cluster
 from guardrails import _common, argocd, edge, eks, gitops, graph, helm, network, rendered, tags, tls
 from offline import plan as offline_plan
@@ -79,6 +80,10 @@ EQUAL = {
     "rendered source type": (_common.RENDER_SOURCE, offline_render.RENDER_SOURCE),
     "rendered object type": (_common.RENDER_OBJECT, offline_render.RENDER_OBJECT),
     "rendered kinds sent whole": (_common.RENDERED_IN_FULL, offline_render.IN_FULL),
+    "namespaces releases use without creating them": (
+        rendered.SYSTEM_NAMESPACES,
+        helm_component.SYSTEM_NAMESPACES,
+    ),
     "Helm release type": (_common.HELM_RELEASE, k8s.helm.v3.Release.pulumi_type),
 }
 
