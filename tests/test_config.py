@@ -181,6 +181,81 @@ def test_checks_across_fields_are_reported_with_the_field_errors() -> None:
     ]
 
 
+def test_applications_may_not_share_a_namespace() -> None:
+    apps = [
+        {
+            "name": "one",
+            "path": "minio",
+            "namespace": "shared",
+            "value_files": ["values-minio.yaml"],
+        },
+        {"name": "two", "path": "my-app/overlays/dev", "namespace": "shared"},
+    ]
+    assert only_problem(with_changes(DEV, applications=apps)) == (
+        f"{PROJECT}:applications: namespaces must be unique (each application owns its "
+        "namespace); shared: ['shared']"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "check"),
+    [
+        (
+            "nodes",
+            {"min_size": 3, "desired_size": 2, "max_size": 4, "disk_size_gib": 5},
+            "expected min_size <= desired_size <= max_size, got 3 <= 2 <= 4",
+        ),
+        (
+            "gitlab",
+            {"ssh": "nlb", "webservice_replicas": 0},
+            "expected ssh_cidrs (at least one range) when ssh is 'nlb'",
+        ),
+        (
+            "gitops",
+            {"token_expiry_days": 30, "token_renewal_days": 20, "group": "bad group"},
+            "expected token_renewal_days (20) at most half of token_expiry_days (30)",
+        ),
+        (
+            "access",
+            {"admin_cidrs": ["192.0.2.0/24"], "gitlab_cidrs": ["0.0.0.0/0"], "tls_policy": "x"},
+            "gitlab_cidrs opens GitLab to everyone; set gitlab_public: true to mean it",
+        ),
+        (
+            "cluster",
+            {
+                "mode": "eks",
+                "addon_versions": {"eks-pod-identity-agent": "v1.3.0-eksbuild.1"},
+                "log_retention_days": 2,
+            },
+            "addon_versions names eks-pod-identity-agent, which is installed only with "
+            "workload_identity: pod_identity",
+        ),
+        (
+            "cluster",
+            {"mode": "kops", "create_vpc": False, "control_plane_size": "huge"},
+            "expected vpc_id and at least two public_subnet_ids and private_subnet_ids when "
+            "create_vpc is false",
+        ),
+    ],
+)
+def test_a_sections_own_cross_field_check_is_reported_with_its_field_errors(
+    section: str, value: dict[str, Any], check: str
+) -> None:
+    problems = problems_of(with_changes(DEV, **{section: value}))
+    assert len(problems) == 2, problems
+    field_error, across = problems
+    assert field_error.startswith(f"{PROJECT}:{section}.")
+    assert across.startswith(f"{PROJECT}:{section} = ")
+    assert check in across
+
+
+def test_a_cross_field_check_waits_for_its_own_fields() -> None:
+    nodes = {"min_size": 0, "desired_size": 2, "max_size": 1}
+    assert only_problem(with_changes(DEV, nodes=nodes)) == (
+        f"{PROJECT}:nodes.min_size = 0: expected a number >= 1"
+    )
+
+
 def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
     settings = load_stack(PROJECT_DIR, "broken", STACKS_DIR / "Pulumi.broken.yaml")
     recorded = Plan(project=PROJECT, stack="broken")

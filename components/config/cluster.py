@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from components.config.values import (
     AvailabilityZone,
@@ -23,6 +23,7 @@ from components.config.values import (
     VpcId,
     _matching,
     _Strict,
+    across,
 )
 
 
@@ -84,14 +85,13 @@ class NodeGroupConfig(_Strict):
         default=50, ge=20, le=16384, description="Encrypted gp3 volume per node."
     )
 
-    @model_validator(mode="after")
-    def _ordered(self) -> NodeGroupConfig:
+    @across("min_size", "desired_size", "max_size")
+    def _ordered(self) -> None:
         if not self.min_size <= self.desired_size <= self.max_size:
             raise ValueError(
                 f"expected min_size <= desired_size <= max_size, got "
                 f"{self.min_size} <= {self.desired_size} <= {self.max_size}"
             )
-        return self
 
 
 ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -145,8 +145,8 @@ class EksClusterConfig(_Strict):
         "version for `kubernetes_version`, looked up at preview.",
     )
 
-    @model_validator(mode="after")
-    def _versions_of_installed_addons(self) -> EksClusterConfig:
+    @across("addon_versions", "workload_identity")
+    def _versions_of_installed_addons(self) -> None:
         if "eks-pod-identity-agent" in self.addon_versions and self.workload_identity != (
             "pod_identity"
         ):
@@ -154,7 +154,6 @@ class EksClusterConfig(_Strict):
                 "addon_versions names eks-pod-identity-agent, which is installed only with "
                 "workload_identity: pod_identity"
             )
-        return self
 
     @field_validator("log_retention_days")
     @classmethod
@@ -194,8 +193,8 @@ class KopsClusterConfig(_Strict):
         description="Principals allowed to assume the kOps operator role; default: this account.",
     )
 
-    @model_validator(mode="after")
-    def _vpc_given_or_created(self) -> KopsClusterConfig:
+    @across("create_vpc", "vpc_id", "public_subnet_ids", "private_subnet_ids")
+    def _vpc_given_or_created(self) -> None:
         given = self.vpc_id is not None or self.public_subnet_ids or self.private_subnet_ids
         if self.create_vpc and given:
             raise ValueError("expected either create_vpc: true or vpc_id with subnet ids, not both")
@@ -206,7 +205,6 @@ class KopsClusterConfig(_Strict):
                 "expected vpc_id and at least two public_subnet_ids and private_subnet_ids "
                 "when create_vpc is false"
             )
-        return self
 
 
 class ExistingClusterConfig(_Strict):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from components.config.values import AdminCidr, Cidr, _is_open_to_all, _matching, _Strict
+from components.config.values import AdminCidr, Cidr, _is_open_to_all, _matching, _Strict, across
 
 AcmCertificateArn = Annotated[
     str,
@@ -82,10 +82,9 @@ class AccessConfig(_Strict):
         description="TLS policy of every load balancer listener (TLS 1.2+ only).",
     )
 
-    @model_validator(mode="after")
-    def _public_gitlab_is_explicit(self) -> AccessConfig:
+    @across("gitlab_cidrs", "gitlab_public")
+    def _public_gitlab_is_explicit(self) -> None:
         if any(map(_is_open_to_all, self.gitlab_cidrs)) and not self.gitlab_public:
             raise ValueError(
                 "gitlab_cidrs opens GitLab to everyone; set gitlab_public: true to mean it"
             )
-        return self

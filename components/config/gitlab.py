@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from components.config.values import AdminCidr, DnsLabel, _matching, _Strict
+from components.config.values import AdminCidr, DnsLabel, _matching, _Strict, across
 
 
 class GitLabConfig(_Strict):
@@ -62,10 +62,9 @@ class GitLabConfig(_Strict):
         ),
     ] = Field(default="cache.t4g.small", description="ElastiCache node type of GitLab's Redis.")
 
-    @model_validator(mode="after")
-    def _ssh_has_ranges(self) -> GitLabConfig:
+    @across("ssh", "ssh_cidrs")
+    def _ssh_has_ranges(self) -> None:
         if self.ssh == "nlb" and not self.ssh_cidrs:
             raise ValueError("expected ssh_cidrs (at least one range) when ssh is 'nlb'")
         if self.ssh == "disabled" and self.ssh_cidrs:
             raise ValueError("ssh_cidrs is set but ssh is 'disabled'")
-        return self

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from components.config.charts import ChartConfig
-from components.config.values import DnsLabel, _matching, _Strict
+from components.config.values import DnsLabel, _matching, _Strict, across
 
 _REPO_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 RepoPath = Annotated[
@@ -76,12 +76,11 @@ class GitOpsConfig(_Strict):
         "token with a new one (a preview shows it); at most half its lifetime.",
     )
 
-    @model_validator(mode="after")
-    def _renewed_well_before_expiry(self) -> GitOpsConfig:
+    @across("token_renewal_days", "token_expiry_days")
+    def _renewed_well_before_expiry(self) -> None:
         if self.token_renewal_days * 2 > self.token_expiry_days:
             raise ValueError(
                 f"expected token_renewal_days ({self.token_renewal_days}) at most half of "
                 f"token_expiry_days ({self.token_expiry_days}), so a token is renewed while it "
                 "still has half its life left"
             )
-        return self

@@ -190,6 +190,16 @@ def _across_fields(sections: _Sections, project: str) -> list[str]:
         if len(set(names)) != len(names):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             problems.append(f"{project}:applications: names must be unique; repeated: {duplicates}")
+        spaces = [app.namespace for app in applications]
+        if len(set(spaces)) != len(spaces):
+            shared = sorted({n for n in spaces if spaces.count(n) > 1})
+            # Each Application owns its namespace: MinIO's is a stack resource holding its
+            # root Secret (components/applications.py), and what an Application prunes must
+            # not be another's.
+            problems.append(
+                f"{project}:applications: namespaces must be unique (each application owns "
+                f"its namespace); shared: {shared}"
+            )
     return problems
 
 

@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from collections.abc import Callable
+from functools import cache
+from types import SimpleNamespace
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _EXACT_VERSION = re.compile(
@@ -131,3 +145,86 @@ class _Strict(BaseModel):
     """Unknown (misspelled) keys are errors, and a loaded config never changes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Check = Callable[[Any], None]
+"""A check relating fields of one model: reads them as attributes, raises ValueError."""
+
+
+def across(*names: str) -> Callable[[Check], Any]:
+    """Make `check` (a method reading the fields `names`) a validator of its model that also
+    runs when other fields of the model are invalid, as long as its own fields are valid, so
+    that its problem is reported with theirs in one pass instead of after they are fixed
+    (a pydantic `after` validator runs only on a model whose every field validated).
+
+        @across("min_size", "desired_size", "max_size")
+        def _ordered(self) -> None: ...
+    """
+
+    def decorate(check: Check) -> Any:
+        def validate(
+            cls: type[BaseModel],
+            data: Any,
+            handler: ValidatorFunctionWrapHandler,
+            info: ValidationInfo,
+        ) -> Any:
+            try:
+                model = handler(data)
+            except ValidationError as error:
+                fields = _valid_fields(cls, data, names, error, info)
+                if fields is None:
+                    raise
+                try:
+                    check(fields)
+                except ValueError as problem:
+                    found = PydanticCustomError(
+                        "value_error", "Value error, {error}", {"error": str(problem)}
+                    )
+                    line = {"type": found, "loc": (), "input": data}
+                    raise ValidationError.from_exception_data(
+                        error.title,
+                        [*error.errors(), line],  # type: ignore[list-item]
+                    ) from None
+                raise
+            check(model)
+            return model
+
+        validate.__name__ = validate.__qualname__ = check.__name__
+        return model_validator(mode="wrap")(classmethod(validate))  # type: ignore[arg-type]
+
+    return decorate
+
+
+def _valid_fields(
+    model: type[BaseModel],
+    data: Any,
+    names: tuple[str, ...],
+    error: ValidationError,
+    info: ValidationInfo,
+) -> SimpleNamespace | None:
+    """The fields `names` of raw `data`, validated, when none of them has an error of its own
+    in `error`; else None (the check waits for them to be fixed)."""
+    if not isinstance(data, dict) or any(
+        e["loc"][:1] in {(n,) for n in names} for e in error.errors()
+    ):
+        return None
+    values = {}
+    for name in names:
+        field = model.model_fields[name]
+        if name in data:
+            try:
+                values[name] = _adapter(model, name).validate_python(
+                    data[name], context=info.context
+                )
+            except ValidationError:
+                return None
+        else:
+            values[name] = field.get_default(call_default_factory=True)
+    return SimpleNamespace(**values)
+
+
+@cache
+def _adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    annotated: Any = Annotated[field.annotation, field]
+    return TypeAdapter(annotated)
