@@ -57,6 +57,25 @@ def test_the_pack_is_a_python_pack_the_cli_can_run() -> None:
     assert "pulumi-policy" in (PACK_DIR / "requirements.txt").read_text()
 
 
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        requirement = line.split("#")[0].strip()
+        if requirement:
+            name, version = requirement.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def test_the_pack_shares_the_programs_virtualenv_and_its_pins() -> None:
+    manifest = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
+    venv = (PACK_DIR / manifest["runtime"]["options"]["virtualenv"]).resolve()
+    program = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    assert venv == (PROJECT_DIR / program["runtime"]["options"]["virtualenv"]).resolve()
+    pack, shared = _pins(PACK_DIR / "requirements.txt"), _pins(PROJECT_DIR / "requirements.txt")
+    assert {name: shared.get(name) for name in pack} == pack
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_shipped_stacks_pass_every_mandatory_rule(stack: str) -> None:
     plan = plan_for(stack_file_config(stack), stack=stack)
