@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -350,6 +351,16 @@ def test_the_configuration_reference_is_current() -> None:
     from tools.config_reference import TARGET, render
 
     assert TARGET.read_text() == render(), "docs/configuration.md is stale: run `make docs`"
+
+
+def test_every_key_of_the_configuration_reference_says_what_it_means() -> None:
+    from tools.config_reference import TARGET
+
+    rows = [line for line in TARGET.read_text().splitlines() if line.startswith("| `")]
+    cells = [re.split(r"(?<!\\)\|", row) for row in rows]  # `\|` inside a cell is text
+    assert len(cells) > 50
+    # Keys: key, type, default, meaning; the secrets' table: key, meaning.
+    assert [row[1].strip() for row in cells if not row[-2].strip()] == []
 
 
 def test_the_configuration_reference_names_every_key() -> None:

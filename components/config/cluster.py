@@ -129,7 +129,11 @@ class EksClusterConfig(_Strict):
         "AL2023_ARM_64_STANDARD",
         "BOTTLEROCKET_x86_64",
         "BOTTLEROCKET_ARM_64",
-    ] = "AL2023_x86_64_STANDARD"
+    ] = Field(
+        default="AL2023_x86_64_STANDARD",
+        description="EKS-optimized image of the nodes (Amazon Linux 2023 or Bottlerocket, x86 "
+        "or Arm: ARM types need Graviton `instance_types`).",
+    )
     admin_principal_arns: list[IamPrincipalArn] = Field(
         default=[],
         description="IAM roles/users given cluster admin (CI, teammates); the creator has it.",
