@@ -32,6 +32,7 @@ import yaml
 from plans import PROJECT, stack_file_config
 from upstream import chart_archive, tool
 
+import tools.charts as charts_tool
 from components.config import ChartsConfig, GitOpsConfig
 from offline.plan import PROJECT_DIR, Plan
 from offline.stack_files import load_stack
@@ -208,6 +209,19 @@ def test_a_version_the_repository_lacks_fails_naming_chart_version_and_repositor
     assert "9.9.9" in err.split(f"{repository.url}: ", 1)[1]  # helm's own words follow
     assert "1 could not be pulled" in err
     assert not any(p.name.startswith(("argo-cd", ".pull-")) for p in cache.iterdir())
+
+
+def test_without_helm_it_says_so_once_and_pulls_nothing(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(charts_tool, "find_tool", lambda name: None)
+    stack = loopback_stack(tmp_path, repository.url, repository.versions)
+    asked = len(repository.requests)
+    status, _, err = run("--stack-file", str(stack), "--charts", str(tmp_path / "cache"))
+    assert status == 1
+    assert err.count("helm is not installed (make tools)") == 1, err
+    assert "5 chart(s) to pull: " in err
+    assert repository.requests[asked:] == []
 
 
 def test_the_list_needs_no_network(tmp_path: Path) -> None:

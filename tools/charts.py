@@ -231,17 +231,27 @@ def pull(chart: Chart, directory: Path, helm_path: str) -> Path:
         return saved[0].replace(directory / chart.archive_name)
 
 
+def _listed(charts: Iterable[Chart]) -> str:
+    return ", ".join(chart.archive_name for chart in charts)
+
+
 def fill(charts: Mapping[Chart, list[Pin]], directory: Path) -> int:
     """Pull every missing chart; report each one. The exit status: 1 when any pull failed."""
     failed = pulled = 0
-    helm_path: str | None = None
+    missing = [chart for chart in charts if not (directory / chart.archive_name).is_file()]
+    try:
+        helm_path = helm() if missing else ""
+    except ChartsError as error:  # said once, not once per chart
+        print(
+            f"error: {error}; {len(missing)} chart(s) to pull: {_listed(missing)}", file=sys.stderr
+        )
+        return 1
     for chart in charts:
         archive = directory / chart.archive_name
-        if archive.is_file():
+        if chart not in missing:
             print(f"present  {archive}")
             continue
         try:
-            helm_path = helm_path or helm()
             pull(chart, directory, helm_path)
         except ChartsError as error:
             print(f"error: {error}", file=sys.stderr)
