@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TOOLS  := $(VENV)/.tools
 STACK  ?= dev
-STACKS ?= dev prod
+STACKS ?= $(patsubst Pulumi.%.yaml,%,$(sort $(wildcard Pulumi.*.yaml)))
 CHARTS ?= .charts
 REQUIRE_RENDERED ?=
 

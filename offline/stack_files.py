@@ -35,6 +35,15 @@ def project_name(project_dir: Path) -> str:
     return name
 
 
+def stack_names(project_dir: Path) -> list[str]:
+    """The stacks this checkout has: one `Pulumi.<stack>.yaml` each (the Makefile's STACKS, the
+    chart cache's default stacks and the tests of the shipped stacks are these)."""
+    return sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for p in project_dir.glob("Pulumi.*.yaml")
+    )
+
+
 def load_stack(project_dir: Path, stack: str, path: Path | None = None) -> StackSettings:
     """The configuration of `stack` (from `Pulumi.<stack>.yaml` in `project_dir`, or `path`),
     with every `secure:` value replaced by a placeholder."""
@@ -43,10 +52,7 @@ def load_stack(project_dir: Path, stack: str, path: Path | None = None) -> Stack
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except OSError:
-        known = sorted(
-            p.name.removeprefix("Pulumi.").removesuffix(".yaml")
-            for p in project_dir.glob("Pulumi.*.yaml")
-        )
+        known = stack_names(project_dir)
         raise StackFileError(
             f"no stack file {path.name}; stacks here: {', '.join(known) or 'none'}"
         ) from None

@@ -14,10 +14,12 @@ from typing import Any
 import yaml
 
 from offline.plan import PROJECT_DIR, Plan, run_plan
-from offline.stack_files import settings_from_config
+from offline.stack_files import settings_from_config, stack_names
 
 PROJECT = "gitops-platform"
 STACKS_DIR = Path(__file__).parent / "stacks"
+SHIPPED_STACKS = stack_names(PROJECT_DIR)
+"""Every `Pulumi.<stack>.yaml` of the checkout: a new environment is tested as dev and prod are."""
 
 Config = dict[str, Any]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from plans import PROJECT, stack_file_config
+from plans import PROJECT, SHIPPED_STACKS, stack_file_config
 from upstream import chart_archive, tool
 
 import tools.charts as charts_tool
@@ -279,7 +279,7 @@ def test_default_pins_but_gitlab_are_in_the_chart_cache() -> None:
     # hold them; a local .charts/ may predate the pins.
     named = os.environ.get("CHARTS")
     cache = Path(named or PROJECT_DIR / ".charts")
-    pinned = collect((s, stack_pins(load_stack(PROJECT_DIR, s))) for s in ("dev", "prod"))
+    pinned = collect((s, stack_pins(load_stack(PROJECT_DIR, s))) for s in SHIPPED_STACKS)
     wanted = [chart.archive_name for chart in pinned if chart.name != "gitlab"]
     missing = [name for name in wanted if not (cache / name).is_file()]
     if missing and not named:
@@ -378,3 +378,15 @@ def test_make_charts_fills_the_cache_for_the_stacks() -> None:
     assert command in dry.stdout
     listed = subprocess.run(["make", "-s", "help"], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert "make charts " in listed.stdout
+
+
+def test_make_charts_defaults_to_every_stack_file() -> None:
+    dry = subprocess.run(
+        ["make", "-s", "-n", "--no-print-directory", "charts", "CHARTS=/tmp/cache"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stacks = " ".join(f"--stack {stack}" for stack in SHIPPED_STACKS)
+    assert f"python -m tools.charts {stacks} --charts /tmp/cache" in dry.stdout

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import pytest
-from plans import PROJECT, STACKS_DIR, plan_for, stack_file_config, with_changes
+from plans import PROJECT, SHIPPED_STACKS, STACKS_DIR, plan_for, stack_file_config, with_changes
 
 from components.config import ConfigError
 from offline.plan import PROJECT_DIR, Plan, run_plan
@@ -32,7 +32,7 @@ def only_problem(config: dict[str, Any]) -> str:
     return problems[0]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_shipped_stacks_are_valid(stack: str) -> None:
     plan = plan_for(stack_file_config(stack), stack=stack)
     assert plan.resources

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import CommandRun
-from plans import STACKS_DIR, plan_for, stack_file_config
+from plans import SHIPPED_STACKS, STACKS_DIR, plan_for, stack_file_config
 
 from guardrails import ALL_POLICIES
 from offline.plan import PROJECT_DIR, Plan
@@ -76,7 +76,7 @@ def test_the_pack_shares_the_programs_virtualenv_and_its_pins() -> None:
     assert {name: shared.get(name) for name in pack} == pack
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_shipped_stacks_pass_every_mandatory_rule(stack: str) -> None:
     plan = plan_for(stack_file_config(stack), stack=stack)
     report = run_policy_pack(plan, load_config(PACK_DIR / f"config.{stack}.json"))

@@ -42,9 +42,8 @@ from components.config import ChartRepository, ChartsConfig, ChartVersion, Confi
 from components.gitops_repository import repository_content
 from offline.plan import PROJECT_DIR, record
 from offline.sources import find_tool
-from offline.stack_files import StackFileError, StackSettings, load_stack
+from offline.stack_files import StackFileError, StackSettings, load_stack, stack_names
 
-DEFAULT_STACKS = ("dev", "prod")
 _REPOSITORY = TypeAdapter(ChartRepository)
 _VERSION = TypeAdapter(ChartVersion)
 
@@ -285,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "--list", action="store_true", help="print what would be pulled; no network"
     )
     args = parser.parse_args(argv)
-    names = args.stack or ([] if args.stack_file else list(DEFAULT_STACKS))
+    names = args.stack or ([] if args.stack_file else stack_names(PROJECT_DIR))
     try:
         stacks = [load_stack(PROJECT_DIR, name) for name in names] + [
             load_stack(PROJECT_DIR, path.name.removeprefix("Pulumi.").removesuffix(".yaml"), path)
