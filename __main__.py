@@ -153,6 +153,7 @@ def main() -> None:
         f"{naming.prefix}-gitops",
         GitOpsRepositoryArgs(
             config=config.gitops,
+            applications=config.applications,
             gitlab_url=gitlab.url,
             namespace=GITLAB_NAMESPACE,
             kubeconfig=cluster.kubeconfig,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_command as command
@@ -18,7 +19,7 @@ import pulumi_gitlab as gitlab
 import pulumi_random as random
 import yaml
 
-from components.config import GITOPS_DIR, ChartConfig, GitOpsConfig
+from components.config import GITOPS_DIR, ApplicationConfig, ChartConfig, GitOpsConfig
 
 BRANCH = "main"
 TOKEN_NAME = "pulumi-gitops-bootstrap"
@@ -73,6 +74,8 @@ printf '%s' "$KUBECONFIG_CONTENT" > "$kubeconfig"
 @dataclass
 class GitOpsRepositoryArgs:
     config: GitOpsConfig
+    applications: Sequence[ApplicationConfig]
+    """What the stack deploys: the folders of gitops/ it commits."""
     gitlab_url: str
     namespace: str
     kubeconfig: pulumi.Input[str]
@@ -145,7 +148,7 @@ class GitOpsRepository(pulumi.ComponentResource):
                 overwrite_on_create=True,
                 opts=on_gitlab,
             )
-            for path, content in repository_content(config.minio_chart).items()
+            for path, content in repository_content(config.minio_chart, args.applications).items()
         ]
         deploy_token = gitlab.ProjectDeployToken(
             f"{name}-argocd",
@@ -221,15 +224,23 @@ def renewal_period(today: str, every_days: int) -> str:
     return f"renewal {start.isoformat()}, every {every_days} days"
 
 
-def repository_content(minio_chart: ChartConfig) -> dict[str, str]:
-    """What the stack commits: every file under gitops/, with the MinIO dependency set to the
-    configured chart source."""
+def repository_content(
+    minio_chart: ChartConfig, applications: Sequence[ApplicationConfig]
+) -> dict[str, str]:
+    """What the stack commits: the files at the top of gitops/ (its README) and every file of
+    each top-level folder of gitops/ that one of the stack's applications deploys from (an
+    overlay's base lives in the same folder), with the MinIO dependency set to the
+    configured chart source. A folder no application of the stack names stays out of its
+    repository: a new one reaches only the stacks configured to deploy it."""
+    folders = {PurePosixPath(app.path).parts[0] for app in applications}
     files = {
-        str(path.relative_to(GITOPS_DIR)): path.read_text()
+        path.relative_to(GITOPS_DIR).as_posix(): path.read_text()
         for path in sorted(GITOPS_DIR.rglob("*"))
         if path.is_file()
+        and (path.parent == GITOPS_DIR or path.relative_to(GITOPS_DIR).parts[0] in folders)
     }
-    files["minio/Chart.yaml"] = _pin_minio(files["minio/Chart.yaml"], minio_chart)
+    if "minio/Chart.yaml" in files:
+        files["minio/Chart.yaml"] = _pin_minio(files["minio/Chart.yaml"], minio_chart)
     return files
 
 

@@ -242,6 +242,7 @@ def gitops(config: PlatformConfig, secrets: PlatformSecrets) -> None:
         f"{prefix}-gitops",
         GitOpsRepositoryArgs(
             config=config.gitops,
+            applications=config.applications,
             gitlab_url=f"https://{config.gitlab.hostname}.{config.domain}",
             namespace=GITLAB_NAMESPACE,
             kubeconfig=cluster.kubeconfig,

@@ -18,7 +18,7 @@ from plans import PROJECT, depends_on, one, plan_for, stack_file_config, with_ch
 from upstream import chart_archive, helm_template, kustomize
 
 from components.applications import MINIO_ROOT_SECRET
-from components.config import GITOPS_DIR, ConfigError
+from components.config import DEFAULT_APPLICATIONS, GITOPS_DIR, ConfigError
 from components.gitops_repository import (
     REGISTER_TOKEN,
     REVOKE_TOKEN,
@@ -110,16 +110,35 @@ def test_a_configured_minio_source_is_what_gets_committed() -> None:
     }
 
 
-def test_every_file_under_gitops_is_committed_to_main(dev_plan: Plan) -> None:
-    on_disk = {str(p.relative_to(GITOPS_DIR)) for p in GITOPS_DIR.rglob("*") if p.is_file()}
+def test_the_folders_the_stack_deploys_are_committed_to_main(dev_plan: Plan) -> None:
+    deployed = ("minio", "my-app")  # dev's applications: minio, my-app/overlays/dev
+    on_disk = {
+        p.relative_to(GITOPS_DIR).as_posix()
+        for p in GITOPS_DIR.rglob("*")
+        if p.is_file()
+        and (p.parent == GITOPS_DIR or p.relative_to(GITOPS_DIR).parts[0] in deployed)
+    }
     files = dev_plan.of_type(FILE)
     assert {f["inputs"]["filePath"] for f in files} == on_disk
+    assert {
+        "README.md",
+        "my-app/base/kustomization.yaml",
+        "my-app/overlays/ops/kustomization.yaml",
+    } <= on_disk
     assert {f["inputs"]["branch"] for f in files} == {"main"}
     from components.config import GitOpsConfig
 
-    content = repository_content(GitOpsConfig().minio_chart)
+    content = repository_content(GitOpsConfig().minio_chart, DEFAULT_APPLICATIONS)
     for committed in files:
         assert committed["inputs"]["content"] == content[committed["inputs"]["filePath"]]
+
+
+def test_a_folder_no_application_of_the_stack_deploys_is_not_committed() -> None:
+    only_my_app = [{"name": "my-app", "path": "my-app/overlays/dev", "namespace": "my-app"}]
+    plan = plan_for(with_changes(stack_file_config("dev"), applications=only_my_app))
+    paths = {f["inputs"]["filePath"] for f in plan.of_type(FILE)}
+    assert {"README.md", "my-app/base/kustomization.yaml"} <= paths
+    assert [p for p in paths if p.startswith("minio/")] == []
 
 
 # --- the GitLab side ------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def stack_pins(settings: StackSettings) -> list[tuple[Chart, str]]:
     record(settings, lambda: loaded.append(load_config()[0]))
     (config,) = loaded
     pinned = configured(config.charts)
-    for path, content in repository_content(config.gitops.minio_chart).items():
+    for path, content in repository_content(config.gitops.minio_chart, config.applications).items():
         if PurePosixPath(path).name == "Chart.yaml":
             pinned += [(chart, f"gitops/{path}") for chart in dependencies(path, content)]
     return pinned
