@@ -147,19 +147,49 @@ def test_misspelled_top_level_key_is_reported() -> None:
 
 
 def test_keys_outside_the_namespaces_the_stack_reads_are_reported() -> None:
+    reads = f"this stack reads {PROJECT}: keys, aws:region and the CLI's pulumi: settings"
     config = {
         **DEV,
         "gitops-platfrom:domain": "example.org",  # the project's name, misspelled
         "aws:regoin": "eu-west-1",  # a key the AWS provider does not have
-        "kubernetes:enableServerSideApply": "true",  # the providers' own keys pass
-        "pulumi:tags": '{"team": "platform"}',
+        "pulumi:tags": '{"team": "platform"}',  # the CLI's own
     }
     assert problems_of(config) == [
         "aws:regoin: not a configuration key of the AWS provider (misspelled?); did you "
         "mean aws:region?",
-        "gitops-platfrom:domain: unknown namespace 'gitops-platfrom' (misspelled?); this "
-        f"stack reads {PROJECT}:, aws: and kubernetes: keys; did you mean {PROJECT}:?",
+        f"gitops-platfrom:domain: unknown namespace 'gitops-platfrom' (misspelled?); {reads}; "
+        f"did you mean {PROJECT}:?",
     ]
+
+
+@pytest.mark.parametrize(
+    "key", ["aws:profile", "aws:allowedAccountIds", "kubernetes:namespace", "kubernetes:strictMode"]
+)
+def test_provider_settings_that_would_take_no_effect_are_refused(key: str) -> None:
+    problem = only_problem({**DEV, key: "x"})
+    namespace = key.split(":")[0]
+    assert problem.startswith(
+        f"{key}: takes no effect: every {namespace} resource of this stack goes through an "
+        f"explicit provider, which {namespace}: stack settings do not configure"
+    )
+    assert problem.endswith("; remove it")
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_resource_goes_through_an_explicit_provider(stack: str) -> None:
+    # What makes provider stack settings (aws:profile, kubernetes:*) take no effect: only the
+    # engine's default providers read them, and the program never leaves a resource to one.
+    plan = plan_for(stack_file_config(stack), stack=stack)
+    providers = {r["urn"] for r in plan.resources if r["type"].startswith("pulumi:providers:")}
+    # random, command and time have default providers: they have no stack settings to miss.
+    configured = ("aws", "kubernetes", "gitlab")
+    custom = [
+        r
+        for r in plan.resources
+        if r["custom"] and r["urn"] not in providers and r["type"].split(":")[0] in configured
+    ]
+    assert {r["type"].split(":")[0] for r in custom} == set(configured)
+    assert [r["urn"] for r in custom if r["provider"] not in providers] == []
 
 
 def test_checks_across_fields_are_reported_with_the_field_errors() -> None:
