@@ -55,6 +55,13 @@ class PolicyConfigError(PolicyPackError):
 class PolicyReport:
     pack: str
     evaluated: int = 0
+    """Registered resources: every one the program registers (custom resources and
+    components; the stack itself not), each judged by the resource rules and the stack's."""
+    custom: int = 0
+    """Of those, the custom ones: what the engine creates (the summary's count)."""
+    rendered: int = 0
+    """The rendered releases and Applications and the objects they render (offline.render:
+    one record each), judged by the stack rules only."""
     violations: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -65,6 +72,8 @@ class PolicyReport:
         return {
             "pack": self.pack,
             "evaluated": self.evaluated,
+            "custom": self.custom,
+            "rendered": self.rendered,
             "violations": sorted(
                 self.violations, key=lambda v: (v["level"], v["policy"], v["urn"], v["message"])
             ),
@@ -73,7 +82,12 @@ class PolicyReport:
 
 def verdict(report: PolicyReport, examples: int = 3) -> str:
     """Violations grouped by enforcement level and rule, for people (the JSON has them all)."""
-    lines = [f"Policy pack {report.pack}: {report.evaluated} resources evaluated"]
+    components = report.evaluated - report.custom
+    lines = [
+        f"Policy pack {report.pack}: {report.evaluated} resources evaluated (every registered "
+        f"one: {report.custom} custom, {components} components), and {report.rendered} "
+        "rendered sources and objects by the stack rules"
+    ]
     for level in ("mandatory", "advisory"):
         found = [v for v in report.violations if v["level"] == level]
         lines.append(f"  {level}: {len(found)} violation(s)")
@@ -222,6 +236,8 @@ class Analysis:
         )
         report.violations += _violations(stack)
         report.evaluated = len(resources)
+        report.custom = sum(1 for r in resources if r["custom"])
+        report.rendered = len(rendered)
         return report
 
     def close(self) -> None:

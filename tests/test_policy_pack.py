@@ -151,8 +151,13 @@ def test_the_command_analysing_during_the_plan_gives_the_verdict_of_a_plan_analy
     plan = plan_for(stack_file_config("unsafe"), stack="unsafe")
     config = load_config(STACKS_DIR / "policy-config.unsafe.json")
     with Analysis(lambda: config) as analysis:
-        report = analysis.report(plan, render(plan, Tools.find()).analyzer_resources(plan))
+        rendered = render(plan, Tools.find()).analyzer_resources(plan)
+        report = analysis.report(plan, rendered)
     assert json.loads(out.read_text())["policy"] == report.as_dict()
+    # What the counts count: the summary's resources are the custom ones.
+    assert report.evaluated == len(plan.resources)
+    assert report.custom == sum(1 for r in plan.resources if r["custom"]) < report.evaluated
+    assert report.rendered == len(rendered)
     assert f"\n{verdict(report)}\n" in result.stdout
 
 
