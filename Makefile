@@ -55,9 +55,10 @@ pytest: $(STAMP) $(TOOLS) ## The test suite on every core (CHARTS=dir: chart arc
 bench: $(STAMP) $(TOOLS) ## Measure plan time, scale and the deploy critical path into docs/BENCHMARKS.md
 	CHARTS=$(CHARTS) $(PY) bench/bench.py
 
-docs: $(STAMP) ## Regenerate docs/configuration.md and docs/policies.md from the code
+docs: $(STAMP) ## Regenerate docs/configuration.md, docs/policies.md and the README's plan facts from the code
 	$(PY) tools/config_reference.py
 	$(PY) policies/reference.py
+	$(PY) -m tools.readme_facts
 
 fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

@@ -1,0 +1,149 @@
+"""`make docs`: the README's statements about real plans, written from the plans themselves.
+
+The README carries blocks between `<!-- facts:<name> -->` and `<!-- /facts:<name> -->`. Each
+is generated here from the offline plans of the shipped stacks (no render: the figures must
+not depend on which charts a machine has), with the policy pack's verdict, so that the plan
+JSON example, the resource counts and the list of GitLab's buckets are what the program does.
+A test fails when the README is stale.
+
+    python -m tools.readme_facts [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from offline.plan import Plan, run_plan  # noqa: E402
+from offline.policy import Analysis, load_config  # noqa: E402
+from offline.stack_files import load_stack, stack_names  # noqa: E402
+
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- facts:([a-z-]+) -->\n)(.*?)(<!-- /facts:\2 -->)", re.DOTALL)
+BUCKET = "aws:s3/bucket:Bucket"
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+@dataclass
+class Planned:
+    stack: str
+    plan: Plan
+    document: dict[str, Any]
+    """The plan as `--json` writes it, with the pack's verdict."""
+
+
+def planned(stack: str) -> Planned:
+    """The offline plan of a shipped stack with its policy verdict, as `make plan` makes it
+    without charts (`--no-render`)."""
+    config = load_config(ROOT / "policies" / f"config.{stack}.json")
+    with Analysis(lambda: config) as analysis:
+        plan = run_plan(load_stack(ROOT, stack), on_resource=analysis.add)
+        plan.policy = analysis.report(plan, []).as_dict()
+    return Planned(stack, plan, json.loads(plan.to_json()))
+
+
+def _plan_json(plans: dict[str, Planned]) -> str:
+    """The prod plan's JSON: its EKS cluster, one of each list, the rest elided."""
+    document = plans["prod"].document
+    (cluster,) = [r for r in document["resources"] if r["type"] == CLUSTER]
+    vpc = cluster["inputs"]["vpcConfig"]
+    role = cluster["property_dependencies"]["roleArn"]
+    shown = {
+        **cluster,
+        "dependencies": [*cluster["dependencies"][:1], _more(cluster["dependencies"][1:])],
+        "property_dependencies": {"roleArn": role, "...": "..."},
+        "inputs": {"vpcConfig": {"publicAccessCidrs": vpc["publicAccessCidrs"], "...": "..."}},
+    }
+    outputs = document["outputs"]
+    policy = document["policy"]
+    violations = [
+        {**v, "message": v["message"].split(".")[0] + ". ..."} for v in policy["violations"][:1]
+    ]
+    example = {
+        "stack": document["stack"],
+        "project": document["project"],
+        "resources": [shown, _more(document["resources"][1:])],
+        "outputs": {
+            "gitlab_url": outputs["gitlab_url"],
+            "kubeconfig": outputs["kubeconfig"],
+            "...": _more(outputs, 2),
+        },
+        "diagnostics": document["diagnostics"],
+        "invokes": [document["invokes"][0], _more(document["invokes"][1:])],
+        "policy": {**policy, "violations": [*violations, _more(policy["violations"][1:])]},
+    }
+    return "```json\n" + json.dumps(example, indent=1) + "\n```\n"
+
+
+def _more(items: Any, shown: int = 0) -> str:
+    return f"... {len(items) - shown} more"
+
+
+def _counts(plans: dict[str, Planned]) -> str:
+    rows = [
+        "| Stack | Custom resources | Components | Evaluated by the pack |",
+        "|---|---|---|---|",
+    ]
+    for stack, planned_stack in plans.items():
+        policy = planned_stack.document["policy"]
+        components = policy["evaluated"] - policy["custom"]
+        rows.append(f"| `{stack}` | {policy['custom']} | {components} | {policy['evaluated']} |")
+    return "\n".join(rows) + "\n"
+
+
+def _buckets(plans: dict[str, Planned]) -> str:
+    kinds = sorted(
+        r["name"].rsplit("-", 1)[-1]
+        for r in plans["dev"].document["resources"]
+        if r["type"] == BUCKET and "-gitlab-data-" in r["name"]
+    )
+    listed = ", ".join(f"`{kind}`" for kind in kinds)
+    text = f"(`<project>-<stack>-gitlab-data-<kind>`, one per kind: {listed}),"
+    return textwrap.fill(text, width=94, initial_indent="  ", subsequent_indent="  ") + "\n  "
+
+
+FACTS: dict[str, Callable[[dict[str, Planned]], str]] = {
+    "plan-json": _plan_json,
+    "counts": _counts,
+    "buckets": _buckets,
+}
+
+
+def render(text: str, plans: dict[str, Planned] | None = None) -> str:
+    """`text` with every facts block written anew (an unknown block name is an error)."""
+    plans = plans if plans is not None else {s: planned(s) for s in stack_names(ROOT)}
+
+    def block(match: re.Match[str]) -> str:
+        name = match.group(2)
+        if name not in FACTS:
+            raise SystemExit(f"README.md: unknown facts block {name!r}; known: {sorted(FACTS)}")
+        return match.group(1) + FACTS[name](plans) + match.group(4)
+
+    return BLOCK.sub(block, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.readme_facts", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    fresh = render(text)
+    if args.check:
+        return 0 if fresh == text else 1
+    README.write_text(fresh)
+    print(f"wrote the facts blocks of {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
