@@ -4,11 +4,13 @@ Prints the plan's summary, what each release and Application renders to (offline
 and the policy pack's verdict on both, and optionally writes the plan as JSON. Exit status 0,
 1 when a mandatory policy is violated, 2 when the stack's configuration or stack file is
 unusable, or a chart fails to render, renders an invalid object, or is required to render
-and cannot.
+and cannot, or the base plan to compare with (`--base`) cannot be read or is another
+stack's.
 
     python -m offline --stack dev [--json plan.json] [--stack-file PATH]
                       [--policy-config PATH] [--no-policy]
                       [--charts DIR] [--require-rendered NAMES] [--no-render]
+                      [--base PLAN_JSON]
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from offline.diff import BaseError, check_base, compare, read_base
+from offline.diff import summary as diff_summary
 from offline.plan import PROJECT_DIR, run_plan, summary
 from offline.policy import Analysis, PolicyConfigError, load_config, verdict
 from offline.render import render
@@ -57,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-render", action="store_true", help="skip rendering (the pack then says so)"
     )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        metavar="PLAN_JSON",
+        help="an earlier plan JSON of the stack: print what this plan changes against it, and "
+        "write that into --json as `diff`",
+    )
     args = parser.parse_args(argv)
     required = args.require_rendered.replace(",", " ").split()
     if args.no_render and required:
@@ -66,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     from components.config import ConfigError
 
     unusable: list[str] = []
+    base = None
+    if args.base:
+        try:
+            base = read_base(args.base)
+        except BaseError as error:
+            unusable.append(str(error))
     with contextlib.ExitStack() as cleanup:
         try:
             if args.stack_file:
@@ -73,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
                 settings = load_stack(PROJECT_DIR, stack, args.stack_file)
             else:
                 settings = load_stack(PROJECT_DIR, args.stack)
+            if base is not None and (
+                problem := check_base(base, args.base, settings.project, settings.stack)
+            ):
+                unusable.append(problem)
             analysis = None
             if not args.no_policy:
                 config_path = (
@@ -113,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             plan.policy = report.as_dict()
             print("\n" + verdict(report))
             status = 1 if report.mandatory else 0
+        if base is not None:
+            # Compared as written: the same masked, sorted JSON as the base file.
+            plan.diff = compare(base, json.loads(plan.to_json()), str(args.base))
+            print("\n" + diff_summary(plan.diff))
         if problems:
             print(f"\nerror: {len(problems)} rendering problem(s):", file=sys.stderr)
             print("\n".join(f"  - {p}" for p in problems), file=sys.stderr)

@@ -55,6 +55,9 @@ class Plan:
     rendered: dict[str, Any] | None = None
     """What every release and Application renders to, written into its JSON when set
     (offline.render: charts and versions, where from, objects by kind, invalid objects)."""
+    diff: dict[str, Any] | None = None
+    """What the plan changes against an earlier plan (offline.diff), written into its JSON
+    when set (the CLI's `--base`)."""
     analyzer_inputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """Each resource's inputs as the CLI hands them to a policy pack: secrets unwrapped. Only
     the pack sees these, never the JSON or the summary (and offline every secret value is a
@@ -74,6 +77,8 @@ class Plan:
             document["rendered"] = self.rendered
         if self.policy is not None:
             document["policy"] = self.policy
+        if self.diff is not None:
+            document["diff"] = self.diff
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
     def by_urn(self) -> dict[str, dict[str, Any]]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from plans import PROJECT, plan_for, stack_file_config, with_changes
 
-from ci.mr_comment import MARKER, body, upsert
+from ci.mr_comment import MARKER, MAX_CHANGES, MAX_ROWS, body, upsert
+from offline.diff import compare
 from offline.plan import PROJECT_DIR
 
 MR = '$CI_PIPELINE_SOURCE == "merge_request_event"'
@@ -45,6 +50,21 @@ def test_merge_requests_plan_every_stack_offline_and_keep_the_verdicts(
     assert "set -o pipefail" in plan["script"]
     assert plan["artifacts"]["when"] == "always"
     assert "pulumi " not in scripts(plan)  # no CLI, no credentials: safe for forks
+
+
+def test_merge_requests_plan_their_base_first_and_compare_with_it(
+    pipeline: dict[str, Any],
+) -> None:
+    plan = pipeline["plan"]
+    script = plan["script"]
+    base = script.index("ci/plan_base.sh $STACK")
+    (compared,) = [i for i, line in enumerate(script) if line.startswith("make plan ")]
+    assert base < compared
+    # BASE only when the base could be planned: `--base` refuses a missing file.
+    assert "BASE=$(test -f base-$STACK.json && echo base-$STACK.json)" in script[compared]
+    assert script[compared].rstrip().endswith("| tee plan-$STACK.txt")
+    assert {"base-*.json", "base-*.txt"} <= set(plan["artifacts"]["paths"])
+    assert (PROJECT_DIR / "ci" / "plan_base.sh").stat().st_mode & 0o111  # runs as a command
 
 
 def test_merge_requests_pull_check_and_render_every_chart_with_the_network(
@@ -92,7 +112,8 @@ def test_one_comment_per_merge_request_from_the_plans(pipeline: dict[str, Any]) 
     assert comment["needs"] == [{"job": "plan", "artifacts": True}]
     (rule,) = comment["rules"]
     assert rule["when"] == "always"  # also when a plan is blocked by a policy
-    assert "ci/mr_comment.py plan-dev.json plan-prod.json" in scripts(comment)
+    # As a module, so that it finds offline.diff (both only the standard library).
+    assert "python -m ci.mr_comment plan-dev.json plan-prod.json" in scripts(comment)
 
 
 def test_dev_deploys_automatically_and_prod_behind_a_manual_gate(
@@ -179,3 +200,243 @@ def test_the_comment_is_found_beyond_the_first_page_of_notes() -> None:
     gitlab = FakeGitLab(notes)
     assert upsert(gitlab, "https://gl/notes", f"{MARKER} new") == "updated"
     assert gitlab.calls[-1] == ("PUT", "https://gl/notes/999")
+
+
+# ci/plan_base.sh, run in a shallow clone as the runner makes one, with a `make` that records
+# what it was asked and writes the plan JSON of the tree it was run in.
+
+FAKE_MAKE = """#!/bin/sh
+dir=. json= venv=
+while [ $# -gt 0 ]; do
+    case $1 in
+        -C) dir=$2; shift ;;
+        PLAN_JSON=*) json=${1#PLAN_JSON=} ;;
+        VENV=*) venv=${1#VENV=} ;;
+    esac
+    shift
+done
+if [ -n "${FAIL_PLAN:-}" ]; then echo "error: the base refuses this" >&2; exit 2; fi
+printf '{"marker": "%s", "venv": "%s"}' "$(cat "$dir/marker")" "$venv" > "$json"
+"""
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> dict[str, Any]:
+    """A remote with the merge base, the target branch's head and the merge request's head
+    (each with a marker file), and the job's shallow clone of the last one."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    commits = {}
+    for name, requirements in (("merge-base", "a==1"), ("target", "a==2"), ("source", "a==1")):
+        (origin / "marker").write_text(name)
+        for file in ("requirements.txt", "requirements-dev.txt", "requirements-tools.txt"):
+            (origin / file).write_text(requirements)
+        git(origin, "add", ".")
+        git(origin, "commit", "-q", "-m", name)
+        commits[name] = git(origin, "rev-parse", "HEAD")
+    job = tmp_path / "job"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", str(job))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").write_text(FAKE_MAKE)
+    (bin_dir / "make").chmod(0o755)
+    return {"job": job, "commits": commits, "path": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def plan_base(clone: dict[str, Any], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PROJECT_DIR / "ci" / "plan_base.sh"), "dev"],
+        cwd=clone["job"],
+        env={**os.environ, "PATH": clone["path"], **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_base_is_the_merge_base_planned_by_its_own_makefile(clone: dict[str, Any]) -> None:
+    job = clone["job"]
+    done = plan_base(clone, CI_MERGE_REQUEST_DIFF_BASE_SHA=clone["commits"]["merge-base"])
+    assert done.returncode == 0, done.stderr
+    base = json.loads((job / "base-dev.json").read_text())
+    assert base["marker"] == "merge-base"  # fetched into the shallow clone and checked out
+    assert base["venv"] == f"{job}/.venv"  # the same requirements: the job's virtualenv
+    assert git(job, "worktree", "list").count("\n") == 0  # the base's checkout is gone
+
+
+def test_in_a_merged_results_pipeline_the_base_is_the_target_branchs_head(
+    clone: dict[str, Any],
+) -> None:
+    commits = clone["commits"]
+    done = plan_base(
+        clone,
+        CI_MERGE_REQUEST_DIFF_BASE_SHA=commits["merge-base"],
+        CI_MERGE_REQUEST_TARGET_BRANCH_SHA=commits["target"],
+    )
+    assert done.returncode == 0, done.stderr
+    base = json.loads((clone["job"] / "base-dev.json").read_text())
+    assert base["marker"] == "target"
+    # Other requirements: a virtualenv of the base's own, so the bump shows in the diff.
+    assert not base["venv"].startswith(str(clone["job"]))
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"CI_MERGE_REQUEST_DIFF_BASE_SHA": "merge-base", "FAIL_PLAN": "1"},
+        {"CI_MERGE_REQUEST_DIFF_BASE_SHA": "0" * 40},
+        {},
+    ],
+    ids=["its-plan-fails", "the-commit-cannot-be-fetched", "no-merge-request"],
+)
+def test_a_base_that_cannot_be_planned_does_not_fail_the_job(
+    clone: dict[str, Any], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("CI_MERGE_REQUEST_DIFF_BASE_SHA", "CI_MERGE_REQUEST_TARGET_BRANCH_SHA"):
+        monkeypatch.delenv(name, raising=False)
+    job = clone["job"]
+    (job / "base-dev.json").write_text("{}")  # left from an earlier job on this runner
+    done = plan_base(clone, **{k: clone["commits"].get(v, v) for k, v in env.items()})
+    assert done.returncode == 0
+    assert "could not be planned" in done.stdout
+    assert not (job / "base-dev.json").exists()
+    assert (job / "base-dev.txt").read_text()  # says why
+
+
+# The comment's changes, from the plans' diff blocks.
+
+
+def cost_block(**by_component: float) -> dict[str, Any]:
+    return {
+        "estimate": True,
+        "currency": "USD",
+        "region": "eu-west-1",
+        "prices": {"m6i.xlarge": 0.192},
+        "items": [
+            {
+                "component": component,
+                "item": f"{component} instances",
+                "quantity": round(monthly / 70.08),
+                "unit": "instance-month",
+                "unit_price": 70.08,
+                "monthly": monthly,
+            }
+            for component, monthly in by_component.items()
+        ],
+        "by_component": by_component,
+        "total": round(sum(by_component.values()), 2),
+        "unpriced": [],
+    }
+
+
+def test_the_comment_shows_what_each_stack_changes_against_the_target_branch(
+    tmp_path: Path,
+) -> None:
+    dev = stack_file_config("dev")
+    nodes = {**dev[f"{PROJECT}:nodes"], "desired_size": 3}
+    base_file, plan_file = tmp_path / "base-dev.json", tmp_path / "plan-dev.json"
+    base_file.write_text(plan_for(dev, stack="dev").to_json())
+    plan_file.write_text(plan_for(with_changes(dev, nodes=nodes), stack="dev").to_json())
+    # The cost estimate as the other section of the plan JSON writes it, by hand.
+    base = json.loads(base_file.read_text()) | {"cost": cost_block(cluster=140.16, gitlab=50.0)}
+    plan = json.loads(plan_file.read_text()) | {"cost": cost_block(cluster=210.24, gitlab=50.0)}
+    plan["diff"] = compare(base, plan, str(base_file))
+    plan_file.write_text(json.dumps(plan))
+    text = body([plan_file])
+    # The verdicts' table is still there.
+    assert re.search(r"^\| `dev` \| \d+ \| 0 \| 0 \| - \|$", text, re.MULTILINE)
+    assert "#### `dev` against the target branch" in text
+    assert "Resources: 1 changed, 0 added, 0 removed (matched by URN)." in text
+    assert (
+        "| changed | `aws:eks/nodeGroup:NodeGroup` `gitops-platform-dev-nodes` "
+        "| `scalingConfig.desiredSize: 2 → 3` |"
+    ) in text.splitlines()
+    assert "- Cost (estimate, USD per month): 190.16 → 260.24 (**+70.08**)" in text
+    assert "  - `cluster`: +70.08" in text
+    assert "`gitlab`" not in text  # its cost did not move
+    assert "- Exposure: in neither plan." in text
+
+
+def compared_plan(path: Path, diff: dict[str, Any]) -> Path:
+    path.write_text(json.dumps({"stack": "dev", "resources": [], "policy": {}, "diff": diff}))
+    return path
+
+
+def a_diff(**resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "base": "base-dev.json",
+        "resources": {"added": [], "removed": [], "changed": [], **resources},
+        "outputs": [],
+        "exposure": {"unavailable": "in neither plan"},
+        "cost": {"unavailable": "in neither plan"},
+    }
+
+
+def rows(text: str) -> list[str]:
+    """The rows of the table of changed resources."""
+    return [line for line in text.splitlines() if line.startswith(("| added", "| changed"))]
+
+
+def test_pipes_and_backticks_in_values_do_not_break_the_table(tmp_path: Path) -> None:
+    changed = {
+        "urn": "urn:pulumi:dev::p::command:local:Command::query",
+        "type": "command:local:Command",
+        "name": "query",
+        "inputs": [{"path": "environment.QUERY", "before": "a | b", "after": "`a` || c"}],
+        "options": [],
+    }
+    text = body([compared_plan(tmp_path / "plan-dev.json", a_diff(changed=[changed]))])
+    (row,) = rows(text)
+    assert len(re.findall(r"(?<!\\)\|", row)) == 4  # three cells, every other pipe escaped
+    assert '\\|\\| c"' in row
+    # A code span fenced by more backticks than the value holds.
+    assert '``environment.QUERY: "a \\| b" → "`a` \\|\\| c"``' in row
+
+
+def test_long_lists_are_cut_with_how_many_more(tmp_path: Path) -> None:
+    added = [
+        {"urn": f"urn:pulumi:dev::p::aws:s3/bucket:Bucket::b{i}", "type": "b", "name": f"b{i}"}
+        for i in range(MAX_ROWS + 10)
+    ]
+    many = {
+        "urn": "urn:pulumi:dev::p::aws:s3/bucket:Bucket::many",
+        "type": "aws:s3/bucket:Bucket",
+        "name": "many",
+        "inputs": [{"path": f"tags.t{i}", "after": "x"} for i in range(MAX_CHANGES + 3)],
+        "options": [],
+    }
+    text = body([compared_plan(tmp_path / "plan-dev.json", a_diff(added=added))])
+    assert len(rows(text)) == MAX_ROWS
+    assert "| … and 10 more | | |" in text
+    text = body([compared_plan(tmp_path / "plan-dev.json", a_diff(changed=[many]))])
+    (row,) = rows(text)
+    assert row.count("`tags.t") == MAX_CHANGES
+    assert row.endswith("<br>… and 3 more |")
+
+
+def test_a_stack_whose_base_could_not_be_planned_is_said_not_compared(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path / "plan-dev.json", "dev", [])
+    assert (
+        "Not compared: the target branch could not be planned "
+        "(`base-dev.txt` in the `plan` job's artifacts says why)."
+    ) in body([plan])
