@@ -223,8 +223,8 @@ def test_applications_may_not_share_a_namespace() -> None:
         {"name": "two", "path": "my-app/overlays/dev", "namespace": "shared"},
     ]
     assert only_problem(with_changes(DEV, applications=apps)) == (
-        f"{PROJECT}:applications: namespaces must be unique (each application owns its "
-        "namespace); shared: ['shared']"
+        f"{PROJECT}:applications: namespaces (each owns its own) must be unique; repeated: "
+        "['shared']"
     )
 
 

@@ -185,21 +185,12 @@ def _across_fields(sections: _Sections, project: str) -> list[str]:
                 "gitlab.admin_area: everyone and argocd.exposure: loadbalancer"
             )
     applications = sections["applications"]
-    if applications is not None:
-        names = [app.name for app in applications]
-        if len(set(names)) != len(names):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            problems.append(f"{project}:applications: names must be unique; repeated: {duplicates}")
-        spaces = [app.namespace for app in applications]
-        if len(set(spaces)) != len(spaces):
-            shared = sorted({n for n in spaces if spaces.count(n) > 1})
-            # Each Application owns its namespace: MinIO's is a stack resource holding its
-            # root Secret (components/applications.py), and what an Application prunes must
-            # not be another's.
-            problems.append(
-                f"{project}:applications: namespaces must be unique (each application owns "
-                f"its namespace); shared: {shared}"
-            )
+    # Each Application owns its namespace: MinIO's is a stack resource holding its root
+    # Secret (components/applications.py), and what one prunes must not be another's.
+    for field, what in (("name", "names"), ("namespace", "namespaces (each owns its own)")):
+        values = [getattr(app, field) for app in applications or ()]
+        if repeated := sorted({v for v in values if values.count(v) > 1}):
+            problems.append(f"{project}:applications: {what} must be unique; repeated: {repeated}")
     return problems
 
 
