@@ -9,6 +9,8 @@ STACKS ?= $(patsubst Pulumi.%.yaml,%,$(sort $(wildcard Pulumi.*.yaml)))
 CHARTS ?= .charts
 REQUIRE_RENDERED ?=
 BASE ?=
+STACK_FILE ?=
+POLICY_CONFIG ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv tools plan charts chart-keys test lint typecheck pytest fmt docs bench clean
@@ -29,8 +31,8 @@ $(TOOLS): $(STAMP) requirements-tools.txt tools/install_tools.py
 	$(PY) -m tools.install_tools --bin $(VENV)/bin
 	touch $(TOOLS)
 
-plan: $(STAMP) $(TOOLS) ## Offline preview of STACK (default dev), charts rendered from CHARTS; PLAN_JSON=path, REQUIRE_RENDERED=names|all, BASE=earlier plan JSON
-	$(PY) -m offline --stack $(STACK) --charts $(CHARTS) $(if $(PLAN_JSON),--json $(PLAN_JSON)) $(if $(REQUIRE_RENDERED),--require-rendered "$(REQUIRE_RENDERED)") $(if $(BASE),--base $(BASE))
+plan: $(STAMP) $(TOOLS) ## Offline preview of STACK (default dev; or STACK_FILE, POLICY_CONFIG), charts from CHARTS; PLAN_JSON, REQUIRE_RENDERED=names|all, BASE=earlier plan JSON
+	$(PY) -m offline $(if $(STACK_FILE),--stack-file $(STACK_FILE),--stack $(STACK)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG)) --charts $(CHARTS) $(if $(PLAN_JSON),--json $(PLAN_JSON)) $(if $(REQUIRE_RENDERED),--require-rendered "$(REQUIRE_RENDERED)") $(if $(BASE),--base $(BASE))
 
 charts: $(STAMP) $(TOOLS) ## Pull every chart STACKS pin (and gitops/ needs) into CHARTS with helm (network)
 	$(PY) -m tools.charts $(foreach s,$(STACKS),--stack $(s)) --charts $(CHARTS)

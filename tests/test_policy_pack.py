@@ -236,3 +236,34 @@ def test_a_policy_configuration_naming_what_the_pack_lacks_is_an_error(tmp_path:
         "  - load-balancers-admit-only-configured-ranges: unknown option 'public_lbs'; the "
         "rule's options: public_load_balancers",
     ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "command_status"),
+    [
+        (["STACK=nonesuch"], 2),  # unusable input
+        (
+            [
+                f"STACK_FILE={STACKS_DIR / 'Pulumi.unsafe.yaml'}",
+                f"POLICY_CONFIG={STACKS_DIR / 'policy-config.unsafe.json'}",
+                "CHARTS=/nonexistent",
+            ],
+            1,  # a mandatory violation
+        ),
+    ],
+)
+def test_make_plan_exits_2_and_names_the_commands_status(
+    arguments: list[str], command_status: int
+) -> None:
+    # What the README says: make exits 2 whenever the command fails (GNU make, "Running":
+    # "The exit status is two if make encounters any errors"), and its message carries the
+    # status of `python -m offline`: 1 a mandatory violation, 2 unusable input.
+    result = subprocess.run(
+        ["make", "--no-print-directory", "plan", *arguments],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.rstrip().endswith(f"plan] Error {command_status}"), result.stderr
