@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from plans import PROJECT, plan_for, stack_file_config, with_changes
+from plans import PROJECT, SHIPPED_STACKS, plan_for, stack_file_config, with_changes
 
 from ci.mr_comment import MARKER, MAX_CHANGES, MAX_ROWS, body, upsert
 from offline.diff import compare
@@ -45,7 +45,9 @@ def test_merge_requests_plan_every_stack_offline_and_keep_the_verdicts(
 ) -> None:
     plan = pipeline["plan"]
     assert conditions(plan) == [MR]
-    assert plan["parallel"]["matrix"] == [{"STACK": ["dev", "prod"]}]
+    # A matrix is static: it must name every stack file (README, "Adding an environment").
+    assert plan["parallel"]["matrix"] == [{"STACK": SHIPPED_STACKS}]
+    assert pipeline["preview"]["parallel"]["matrix"] == [{"STACK": SHIPPED_STACKS}]
     assert "make plan STACK=$STACK PLAN_JSON=plan-$STACK.json" in scripts(plan)
     assert "set -o pipefail" in plan["script"]
     assert plan["artifacts"]["when"] == "always"
@@ -68,22 +70,32 @@ def test_merge_requests_plan_their_base_first_and_compare_with_it(
 
 
 def test_merge_requests_pull_check_and_render_every_chart_with_the_network(
-    pipeline: dict[str, Any],
+    pipeline: dict[str, Any], tmp_path: Path
 ) -> None:
     job = pipeline["charts"]
     assert conditions(job) == [MR]
     script = job["script"]
     assert script[0] == "set -o pipefail"  # `| tee` must not hide a failed plan
-    steps = [
-        'make charts STACKS="dev prod"',
-        'make chart-keys STACKS="dev prod"',
-        *(
-            f"make plan STACK={stack} REQUIRE_RENDERED=all PLAN_JSON=rendered-{stack}.json"
-            f" | tee rendered-{stack}.txt"
-            for stack in ("dev", "prod")
-        ),
+    assert script[1:3] == ["make charts", "make chart-keys"]  # STACKS: every stack file
+    (loop,) = script[3:]
+    # Run as the job's shell runs it, with make standing in, beside a copy of the stack files:
+    # one plan per stack file.
+    for stack in SHIPPED_STACKS:
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    ran = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; make() {{ echo make $*; }}; {loop}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.splitlines() == [
+        f"make plan STACK={stack} REQUIRE_RENDERED=all PLAN_JSON=rendered-{stack}.json"
+        for stack in SHIPPED_STACKS
     ]
-    assert script[1:] == steps
+    assert sorted(p.name for p in tmp_path.glob("rendered-*.txt")) == [
+        f"rendered-{stack}.txt" for stack in SHIPPED_STACKS
+    ]
     assert job["artifacts"]["when"] == "always"
     assert job["artifacts"]["paths"] == ["rendered-*.json", "rendered-*.txt"]
     # helm and kubectl come from `make tools` (the hash-pinned wheel), which `make charts`
@@ -113,7 +125,7 @@ def test_one_comment_per_merge_request_from_the_plans(pipeline: dict[str, Any]) 
     (rule,) = comment["rules"]
     assert rule["when"] == "always"  # also when a plan is blocked by a policy
     # As a module, so that it finds offline.diff (both only the standard library).
-    assert "python -m ci.mr_comment plan-dev.json plan-prod.json" in scripts(comment)
+    assert "python -m ci.mr_comment plan-*.json" in scripts(comment)
 
 
 def test_dev_deploys_automatically_and_prod_behind_a_manual_gate(
