@@ -119,13 +119,28 @@ def test_the_real_preview_runs_only_with_credentials(pipeline: dict[str, Any]) -
     assert "curl -fsSL https://get.pulumi.com | sh" in scripts(preview)
 
 
-def test_one_comment_per_merge_request_from_the_plans(pipeline: dict[str, Any]) -> None:
+def test_one_comment_per_merge_request_from_the_plans(
+    pipeline: dict[str, Any], tmp_path: Path
+) -> None:
     comment = pipeline["mr-comment"]
     assert comment["needs"] == [{"job": "plan", "artifacts": True}]
     (rule,) = comment["rules"]
     assert rule["when"] == "always"  # also when a plan is blocked by a policy
     # As a module, so that it finds offline.diff (both only the standard library).
-    assert "python -m ci.mr_comment plan-*.json" in scripts(comment)
+    (command,) = [line for line in comment["script"] if "ci.mr_comment" in line]
+    assert command.startswith("python -m ci.mr_comment ")
+    # Every stack file's plan is named, whether or not its job wrote it.
+    for stack in SHIPPED_STACKS:
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    ran = subprocess.run(
+        ["bash", "-c", f"python() {{ echo $*; }}; {command}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    plans = " ".join(f"plan-{stack}.json" for stack in SHIPPED_STACKS)
+    assert ran.stdout.split("\n")[0] == f"-m ci.mr_comment {plans}"
 
 
 def test_dev_deploys_automatically_and_prod_behind_a_manual_gate(
