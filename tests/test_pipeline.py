@@ -35,6 +35,21 @@ def scripts(job: dict[str, Any]) -> str:
     return "\n".join([*job.get("before_script", []), *job["script"]])
 
 
+def beside_stack_files(directory: Path, stand_in: str, command: str) -> str:
+    """What `command` prints, run by bash (with pipefail, as the job's shell) in `directory`
+    beside an empty copy of every stack file, `stand_in` defining the tools it calls."""
+    for stack in SHIPPED_STACKS:
+        (directory / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    ran = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {stand_in}; {command}"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return ran.stdout
+
+
 def test_merge_requests_run_the_tests(pipeline: dict[str, Any]) -> None:
     assert "make test" in pipeline["test"]["script"]
     assert MR in conditions(pipeline["test"])
@@ -78,18 +93,9 @@ def test_merge_requests_pull_check_and_render_every_chart_with_the_network(
     assert script[0] == "set -o pipefail"  # `| tee` must not hide a failed plan
     assert script[1:3] == ["make charts", "make chart-keys"]  # STACKS: every stack file
     (loop,) = script[3:]
-    # Run as the job's shell runs it, with make standing in, beside a copy of the stack files:
-    # one plan per stack file.
-    for stack in SHIPPED_STACKS:
-        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
-    ran = subprocess.run(
-        ["bash", "-c", f"set -o pipefail; make() {{ echo make $*; }}; {loop}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert ran.stdout.splitlines() == [
+    # Run as the job's shell runs it, with make standing in: one plan per stack file.
+    ran = beside_stack_files(tmp_path, "make() { echo make $*; }", loop)
+    assert ran.splitlines() == [
         f"make plan STACK={stack} REQUIRE_RENDERED=all PLAN_JSON=rendered-{stack}.json"
         for stack in SHIPPED_STACKS
     ]
@@ -130,17 +136,9 @@ def test_one_comment_per_merge_request_from_the_plans(
     (command,) = [line for line in comment["script"] if "ci.mr_comment" in line]
     assert command.startswith("python -m ci.mr_comment ")
     # Every stack file's plan is named, whether or not its job wrote it.
-    for stack in SHIPPED_STACKS:
-        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
-    ran = subprocess.run(
-        ["bash", "-c", f"python() {{ echo $*; }}; {command}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    ran = beside_stack_files(tmp_path, "python() { echo $*; }", command)
     plans = " ".join(f"plan-{stack}.json" for stack in SHIPPED_STACKS)
-    assert ran.stdout.split("\n")[0] == f"-m ci.mr_comment {plans}"
+    assert ran.splitlines()[0] == f"-m ci.mr_comment {plans}"
 
 
 def test_dev_deploys_automatically_and_prod_behind_a_manual_gate(
