@@ -240,6 +240,8 @@ def _node_group(
     if ebs is not None:
         size, volume_type = ebs.get("volumeSize"), ebs.get("volumeType")
     else:
+        # Without a launch template: diskSize, 20 GiB unless set (API_CreateNodegroup.html);
+        # the volume type is the AMI's, which the plan does not show.
         size, volume_type = inputs.get("diskSize") or 20, None
     items.add(
         component,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import CommandRun
-from plans import PROJECT, _dev_with, plan_for, stack_file_config, with_changes
+from plans import PROJECT, plan_for, stack_file_config, with_changes
 
 from offline.cost import PRICES, Prices, estimate, gib
 from offline.deployed import Deployed, Manifest
@@ -42,6 +42,11 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
     shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "render-cache"
     shared.mkdir(exist_ok=True)
     return Tools.find(charts=archive.parent, cache=shared)
+
+
+def dev_with(**changes: Any) -> Plan:
+    """The dev stack with project keys replaced."""
+    return plan_for(with_changes(stack_file_config("dev"), **changes), stack="dev")
 
 
 def rendered(plan: Plan, tools: Tools) -> Review:
@@ -147,7 +152,7 @@ def test_prod_exposes_gitlab_and_its_registry_on_the_alb_and_argocd_on_an_nlb(
 def test_argocd_on_the_shared_alb_is_reached_past_the_redirect_by_the_admins_only(
     tools: Tools,
 ) -> None:
-    found = rendered(_dev_with(argocd={"exposure": "ingress"}), tools)
+    found = rendered(dev_with(argocd={"exposure": "ingress"}), tools)
     host = "argocd.dev.gitops.example.com"
     https = one_entry(found, "alb", host, 443)
     assert https["cidrs"] == ADMINS
@@ -162,7 +167,7 @@ def test_argocd_on_the_shared_alb_is_reached_past_the_redirect_by_the_admins_onl
 
 
 def test_git_over_ssh_is_an_nlb_on_22_for_the_ssh_ranges_from_the_values() -> None:
-    found = review(_dev_with(gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}), None)
+    found = review(dev_with(gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}), None)
     (ssh,) = entries(found, "nlb", "gitlab-ssh.dev.gitops.example.com")
     assert (ssh["ports"], ssh["cidrs"]) == ([22], ["203.0.113.0/28"])
     assert ssh["from"].startswith("values of release gitlab (not rendered)")
@@ -175,7 +180,7 @@ def test_argocds_values_model_finds_what_its_render_finds(variant: str, tools: T
     plan = (
         plan_for(stack_file_config("dev"), stack="dev")
         if variant == "dev"
-        else _dev_with(argocd={"exposure": "ingress"})
+        else dev_with(argocd={"exposure": "ingress"})
     )
 
     def argocd(found: Review) -> list[tuple[Any, ...]]:
@@ -227,7 +232,7 @@ def test_an_internal_load_balancer_is_not_exposure_but_still_costs(dev_plan: Pla
 @pytest.mark.parametrize("scheme", ["internal", None], ids=["internal", "controller-default"])
 def test_an_internal_alb_is_not_exposure(scheme: str | None) -> None:
     # Without the admin area's own Ingress, the chart's Ingresses are the whole group.
-    plan = _dev_with(gitlab={"admin_area": "everyone"})
+    plan = dev_with(gitlab={"admin_area": "everyone"})
     key = "alb.ingress.kubernetes.io/scheme"
 
     def internal(values: dict[str, Any]) -> None:
