@@ -1,7 +1,8 @@
 """The offline preview: run the unchanged `__main__.py` under Pulumi's mock runtime.
 
-Prints the plan's summary, what each release and Application renders to (offline.render)
-and the policy pack's verdict on both, and optionally writes the plan as JSON. Exit status 0,
+Prints the plan's summary, what each release and Application renders to (offline.render),
+what is exposed, what it costs and what is protected (offline.review), and the policy pack's
+verdict on both, and optionally writes the plan as JSON. Exit status 0,
 1 when a mandatory policy is violated, 2 when the stack's configuration or stack file is
 unusable, or a chart fails to render, renders an invalid object, or is required to render
 and cannot, or the base plan to compare with (`--base`) cannot be read or is another
@@ -28,6 +29,7 @@ from offline.diff import summary as diff_summary
 from offline.plan import PROJECT_DIR, run_plan, summary
 from offline.policy import Analysis, PolicyConfigError, load_config, verdict
 from offline.render import render
+from offline.review import review
 from offline.sources import Tools
 from offline.stack_files import StackFileError, load_stack
 
@@ -123,12 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(plan))
         problems: list[str] = []
         rendered: list[dict[str, Any]] = []
+        rendering = None
         if not args.no_render:
             rendering = render(plan, Tools.find(charts=args.charts))
             plan.rendered = rendering.as_dict()
             rendered = rendering.analyzer_resources(plan)
             problems = rendering.problems(required)
             print("\n" + rendering.summary())
+        # Exposure, cost and protected resources: from the renders, else the values.
+        findings = review(plan, rendering)
+        findings.record(plan)
+        print("\n" + findings.summary())
         status = 0
         if analysis is not None:
             report = analysis.report(plan, rendered)

@@ -17,7 +17,8 @@ import json
 import logging
 import runpy
 import sys
-from collections import Counter, defaultdict
+import textwrap
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,14 @@ class Plan:
     rendered: dict[str, Any] | None = None
     """What every release and Application renders to, written into its JSON when set
     (offline.render: charts and versions, where from, objects by kind, invalid objects)."""
+    exposure: list[dict[str, Any]] | None = None
+    """Every endpoint reachable from outside the VPC, with the ranges it admits, written into
+    its JSON when set (offline.review)."""
+    cost: dict[str, Any] | None = None
+    """The estimated monthly cost per component, written into its JSON when set
+    (offline.review)."""
+    protected: list[dict[str, str]] | None = None
+    """The resources with `protect: true`, written into its JSON when set (offline.review)."""
     diff: dict[str, Any] | None = None
     """What the plan changes against an earlier plan (offline.diff), written into its JSON
     when set (the CLI's `--base`)."""
@@ -75,6 +84,12 @@ class Plan:
         }
         if self.rendered is not None:
             document["rendered"] = self.rendered
+        if self.exposure is not None:
+            document["exposure"] = self.exposure
+        if self.cost is not None:
+            document["cost"] = self.cost
+        if self.protected is not None:
+            document["protected"] = self.protected
         if self.policy is not None:
             document["policy"] = self.policy
         if self.diff is not None:
@@ -336,29 +351,54 @@ def _outputs_awaited_once() -> Iterator[None]:
         pulumi_stack.wait_for_rpcs = original
 
 
-def summary(plan: Plan) -> str:
-    """A review-friendly rendering: resources per component and type, outputs masked."""
+STACK_LABEL = "(stack)"
+"""The group of the resources no component holds (the providers, for one)."""
+
+
+def component_labels(plan: Plan) -> dict[str, str]:
+    """Each resource's top-level component as the summary names it (`<type>  <name>`), or
+    STACK_LABEL for a custom resource no component holds, by URN."""
     by_urn = plan.by_urn()
 
-    def top_component(resource: dict[str, Any]) -> str:
+    def top(resource: dict[str, Any]) -> str:
         while resource["parent"] in by_urn:
             resource = by_urn[resource["parent"]]
-        return f"{resource['type']}  {resource['name']}" if not resource["custom"] else "(stack)"
+        return f"{resource['type']}  {resource['name']}" if not resource["custom"] else STACK_LABEL
 
-    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    return {r["urn"]: top(r) for r in plan.resources}
+
+
+def summary(plan: Plan, width: int = 100) -> str:
+    """A review-friendly rendering: the resources per component and type, by name, and the
+    outputs, masked."""
+    labels = component_labels(plan)
+    groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for resource in plan.resources:
         if resource["custom"]:
-            groups[top_component(resource)][resource["type"]] += 1
-    custom = sum(1 for r in plan.resources if r["custom"])
-    lines = [
-        f"Offline preview of {plan.project}/{plan.stack}: {custom} resources in "
-        f"{len(plan.resources) - custom} components (mock values, no cloud calls)",
-        "",
-    ]
+            groups[labels[resource["urn"]]][resource["type"]].append(resource["name"])
+    custom = [r for r in plan.resources if r["custom"]]
+    providers = sum(1 for r in custom if r["type"].startswith("pulumi:providers:"))
+    components = len(plan.resources) - len(custom)
+    header = (
+        f"Offline preview of {plan.project}/{plan.stack} (mock values, no cloud calls): "
+        f"{len(custom)} custom resources, what the engine creates ({providers} of them "
+        f"providers), in {components} component resources, which only group them. The "
+        f"policy pack checks all {len(plan.resources)} one by one; its stack analysis also "
+        "sees what every release and Application renders to."
+    )
+    lines = [*textwrap.wrap(header, width), ""]
     for group in sorted(groups):
-        lines.append(f"{group}  ({sum(groups[group].values())})")
-        width = max(len(t) for t in groups[group])
-        lines += [f"    {t:<{width}}  {n}" for t, n in sorted(groups[group].items())]
+        types = groups[group]
+        lines.append(f"{group}  ({sum(len(names) for names in types.values())})")
+        for type_, names in sorted(types.items()):
+            lines += textwrap.wrap(
+                ", ".join(sorted(names)),
+                width,
+                initial_indent=f"    {type_}  {len(names)}: ",
+                subsequent_indent=" " * 8,
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
     if plan.invokes:
         lines += [
             "",

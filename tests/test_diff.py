@@ -383,14 +383,24 @@ def test_the_command_prints_the_changes_and_writes_the_diff_block(
     dev_plan: Plan, offline_cli: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = tmp_path / "base-dev.json"
-    base.write_text(dev_plan.to_json())
+    assert offline_cli(dev_plan, "--json", base) == 0  # the base as the command writes it
     out = tmp_path / "plan-dev.json"
+    capsys.readouterr()
     assert offline_cli(more_nodes(), "--base", base, "--json", out) == 0
     printed = capsys.readouterr().out
     assert f"Changes against {base}: 1 changed, 0 added, 0 removed" in printed
     assert "      scalingConfig.desiredSize: 2 → 3" in printed
     written = json.loads(out.read_text())
-    assert written["diff"] == compare(document(dev_plan), document(more_nodes()), str(base))
+    assert written["diff"] == compare(json.loads(base.read_text()), written, str(base))
+    # The cost delta is one more node of the stack's type with its root volume, and only that.
+    cost = written["diff"]["cost"]
+    items = {i["item"].split(" gitops-platform")[0]: i for i in written["cost"]["items"]}
+    node, disk = items["nodes"], items["root volumes of nodes"]
+    one_more = round(node["unit_price"] + disk["unit_price"] * disk["quantity"] / 3, 2)
+    assert node["quantity"] == 3
+    assert cost["total"]["delta"] == one_more
+    assert list(cost["by_component"].values()) == [one_more]
+    assert written["diff"]["exposure"] == {"added": [], "removed": [], "cidrs_changed": []}
     # Without --base there is no diff block.
     assert offline_cli(more_nodes(), "--json", out) == 0
     assert "diff" not in json.loads(out.read_text())

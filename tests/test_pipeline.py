@@ -16,6 +16,7 @@ from plans import PROJECT, SHIPPED_STACKS, plan_for, stack_file_config, with_cha
 from ci.mr_comment import MARKER, MAX_CHANGES, MAX_ROWS, body, upsert
 from offline.diff import compare
 from offline.plan import PROJECT_DIR
+from offline.review import review
 
 MR = '$CI_PIPELINE_SOURCE == "merge_request_event"'
 DEFAULT_BRANCH = "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"
@@ -351,42 +352,21 @@ def test_a_base_that_cannot_be_planned_does_not_fail_the_job(
 # The comment's changes, from the plans' diff blocks.
 
 
-def cost_block(**by_component: float) -> dict[str, Any]:
-    return {
-        "estimate": True,
-        "currency": "USD",
-        "region": "eu-west-1",
-        "prices": {"m6i.xlarge": 0.192},
-        "items": [
-            {
-                "component": component,
-                "item": f"{component} instances",
-                "quantity": round(monthly / 70.08),
-                "unit": "instance-month",
-                "unit_price": 70.08,
-                "monthly": monthly,
-            }
-            for component, monthly in by_component.items()
-        ],
-        "by_component": by_component,
-        "total": round(sum(by_component.values()), 2),
-        "unpriced": [],
-    }
-
-
 def test_the_comment_shows_what_each_stack_changes_against_the_target_branch(
     tmp_path: Path,
 ) -> None:
     dev = stack_file_config("dev")
     nodes = {**dev[f"{PROJECT}:nodes"], "desired_size": 3}
+    # Two plan files as the plan job writes them: the reviewer's sections recorded, the
+    # diff against the base written into the merge request's plan.
+    base, plan = plan_for(dev, stack="dev"), plan_for(with_changes(dev, nodes=nodes), stack="dev")
+    for each in (base, plan):
+        review(each, None).record(each)
     base_file, plan_file = tmp_path / "base-dev.json", tmp_path / "plan-dev.json"
-    base_file.write_text(plan_for(dev, stack="dev").to_json())
-    plan_file.write_text(plan_for(with_changes(dev, nodes=nodes), stack="dev").to_json())
-    # The cost estimate as the other section of the plan JSON writes it, by hand.
-    base = json.loads(base_file.read_text()) | {"cost": cost_block(cluster=140.16, gitlab=50.0)}
-    plan = json.loads(plan_file.read_text()) | {"cost": cost_block(cluster=210.24, gitlab=50.0)}
-    plan["diff"] = compare(base, plan, str(base_file))
-    plan_file.write_text(json.dumps(plan))
+    base_file.write_text(base.to_json())
+    document = json.loads(plan.to_json())
+    document["diff"] = compare(json.loads(base_file.read_text()), document, str(base_file))
+    plan_file.write_text(json.dumps(document))
     text = body([plan_file])
     # The verdicts' table is still there.
     assert re.search(r"^\| `dev` \| \d+ \| 0 \| 0 \| - \|$", text, re.MULTILINE)
@@ -396,10 +376,15 @@ def test_the_comment_shows_what_each_stack_changes_against_the_target_branch(
         "| changed | `aws:eks/nodeGroup:NodeGroup` `gitops-platform-dev-nodes` "
         "| `scalingConfig.desiredSize: 2 → 3` |"
     ) in text.splitlines()
-    assert "- Cost (estimate, USD per month): 190.16 → 260.24 (**+70.08**)" in text
-    assert "  - `cluster`: +70.08" in text
-    assert "`gitlab`" not in text  # its cost did not move
-    assert "- Exposure: in neither plan." in text
+    assert base.cost is not None
+    assert plan.cost is not None
+    before, after = base.cost["total"], plan.cost["total"]
+    assert after > before
+    delta = f"{after - before:+,.2f}"
+    assert f"- Cost (estimate, USD per month): {before:,.2f} → {after:,.2f} (**{delta}**)" in text
+    assert f"  - `gitops-platform:cluster:EksCluster  gitops-platform-dev`: {delta}" in text
+    assert "GitLab" not in text.split("- Cost")[1]  # its cost did not move
+    assert "- Exposure: unchanged." in text
 
 
 def compared_plan(path: Path, diff: dict[str, Any]) -> Path:

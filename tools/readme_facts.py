@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from offline.plan import Plan, run_plan  # noqa: E402
 from offline.policy import Analysis, load_config  # noqa: E402
+from offline.review import review  # noqa: E402
 from offline.stack_files import load_stack, stack_names  # noqa: E402
 
 README = ROOT / "README.md"
@@ -43,11 +44,12 @@ class Planned:
 
 
 def planned(stack: str) -> Planned:
-    """The offline plan of a shipped stack with its policy verdict, as `make plan` makes it
-    without charts (`--no-render`)."""
+    """The offline plan of a shipped stack with its reviewer's sections and policy verdict,
+    as `make plan` makes it without charts (`--no-render`)."""
     config = load_config(ROOT / "policies" / f"config.{stack}.json")
     with Analysis(lambda: config) as analysis:
         plan = run_plan(load_stack(ROOT, stack), on_resource=analysis.add)
+        review(plan, None).record(plan)
         plan.policy = analysis.report(plan, []).as_dict()
     return Planned(stack, plan, json.loads(plan.to_json()))
 
@@ -65,6 +67,7 @@ def _plan_json(plans: dict[str, Planned]) -> str:
         "inputs": {"vpcConfig": {"publicAccessCidrs": vpc["publicAccessCidrs"], "...": "..."}},
     }
     outputs = document["outputs"]
+    cost = document["cost"]
     policy = document["policy"]
     violations = [
         {**v, "message": v["message"].split(".")[0] + ". ..."} for v in policy["violations"][:1]
@@ -80,9 +83,21 @@ def _plan_json(plans: dict[str, Planned]) -> str:
         },
         "diagnostics": document["diagnostics"],
         "invokes": [document["invokes"][0], _more(document["invokes"][1:])],
+        "exposure": [_nlb(document["exposure"]), _more(document["exposure"][1:])],
+        "cost": {
+            **cost,
+            "items": [cost["items"][0], _more(cost["items"][1:])],
+            "by_component": dict(list(cost["by_component"].items())[:1]) | {"...": "..."},
+        },
+        "protected": [document["protected"][0], _more(document["protected"][1:])],
         "policy": {**policy, "violations": [*violations, _more(policy["violations"][1:])]},
     }
     return "```json\n" + json.dumps(example, indent=1) + "\n```\n"
+
+
+def _nlb(exposure: list[dict[str, Any]]) -> dict[str, Any]:
+    (argocd,) = [e for e in exposure if e["kind"] == "nlb" and e["endpoint"].startswith("argocd.")]
+    return argocd
 
 
 def _more(items: Any, shown: int = 0) -> str:
