@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from offline.plan import Plan, run_plan  # noqa: E402
 from offline.policy import Analysis, load_config  # noqa: E402
-from offline.review import review  # noqa: E402
+from offline.review import Review, review  # noqa: E402
 from offline.stack_files import load_stack, stack_names  # noqa: E402
 
 README = ROOT / "README.md"
@@ -41,6 +41,7 @@ class Planned:
     plan: Plan
     document: dict[str, Any]
     """The plan as `--json` writes it, with the pack's verdict."""
+    review: Review
 
 
 def planned(stack: str) -> Planned:
@@ -49,9 +50,10 @@ def planned(stack: str) -> Planned:
     config = load_config(ROOT / "policies" / f"config.{stack}.json")
     with Analysis(lambda: config) as analysis:
         plan = run_plan(load_stack(ROOT, stack), on_resource=analysis.add)
-        review(plan, None).record(plan)
+        findings = review(plan, None)
+        findings.record(plan)
         plan.policy = analysis.report(plan, []).as_dict()
-    return Planned(stack, plan, json.loads(plan.to_json()))
+    return Planned(stack, plan, json.loads(plan.to_json()), findings)
 
 
 def _plan_json(plans: dict[str, Planned]) -> str:
@@ -127,10 +129,39 @@ def _buckets(plans: dict[str, Planned]) -> str:
     return textwrap.fill(text, width=94, initial_indent="  ", subsequent_indent="  ") + "\n  "
 
 
+def _exposure(plans: dict[str, Planned]) -> str:
+    """Dev's exposure section as `make plan` prints it, each entry's `from` line left out."""
+    section = plans["dev"].review.summary().split("\n\n")[0].splitlines()
+    rows = [line for line in section[1:] if line.startswith("    ") and line[4] != " "]
+    return "```text\n" + "\n".join(rows) + "\n```\n"
+
+
+def _cost(plans: dict[str, Planned]) -> str:
+    dev, prod = (plans[s].document["cost"]["total"] for s in ("dev", "prod"))
+    return (
+        f"With the table as it stands and nothing rendered, dev comes to about ${dev:,.0f} a month\n"
+        f"and prod to about ${prod:,.0f}; a render adds the volumes its charts claim (MinIO's\n"
+        "10 GiB), and GitLab's, which never renders here, stay out.\n"
+    )
+
+
+def _protected(plans: dict[str, Planned]) -> str:
+    lines = []
+    for stack, each in plans.items():
+        protected = each.document["protected"]
+        names = sorted({p["type"] for p in protected})
+        listed = ", ".join(f"`{n}`" for n in names) if names else "none"
+        lines.append(f"- `{stack}`: {len(protected)} ({listed})")
+    return "\n".join(lines) + "\n"
+
+
 FACTS: dict[str, Callable[[dict[str, Planned]], str]] = {
     "plan-json": _plan_json,
     "counts": _counts,
     "buckets": _buckets,
+    "exposure-dev": _exposure,
+    "cost-totals": _cost,
+    "protected": _protected,
 }
 
 
