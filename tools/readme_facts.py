@@ -139,9 +139,9 @@ def _exposure(plans: dict[str, Planned]) -> str:
 def _cost(plans: dict[str, Planned]) -> str:
     dev, prod = (plans[s].document["cost"]["total"] for s in ("dev", "prod"))
     return (
-        f"With the table as it stands and nothing rendered, dev comes to about ${dev:,.0f} a month\n"
-        f"and prod to about ${prod:,.0f}; a render adds the volumes its charts claim (MinIO's\n"
-        "10 GiB), and GitLab's, which never renders here, stay out.\n"
+        "With the table as it stands and nothing rendered, dev comes to about "
+        f"${dev:,.0f} a month\nand prod to about ${prod:,.0f}; a render adds the volumes its "
+        "charts claim (MinIO's\n10 GiB), and GitLab's, which never renders here, stay out.\n"
     )
 
 
