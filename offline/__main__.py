@@ -87,38 +87,37 @@ def main(argv: list[str] | None = None) -> int:
         except BaseError as error:
             unusable.append(str(error))
     with contextlib.ExitStack() as cleanup:
-        try:
-            if args.stack_file:
-                stack = args.stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-                settings = load_stack(PROJECT_DIR, stack, args.stack_file)
+        stack = (
+            args.stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+            if args.stack_file
+            else args.stack
+        )
+        analysis = None
+        if not args.no_policy:
+            config_path = args.policy_config or PROJECT_DIR / "policies" / f"config.{stack}.json"
+            try:
+                policy_config = load_config(config_path)
+            except PolicyConfigError as error:
+                # Reported with the stack's own configuration problems, if any.
+                unusable.append(_policy_problem(error, args.policy_config is None))
             else:
-                settings = load_stack(PROJECT_DIR, args.stack)
+                # Started before the program runs: it analyses resources as they are
+                # recorded.
+                analysis = cleanup.enter_context(Analysis(lambda: policy_config))
+        try:
+            settings = load_stack(PROJECT_DIR, stack, args.stack_file)
             if base is not None and (
                 problem := check_base(base, args.base, settings.project, settings.stack)
             ):
                 unusable.append(problem)
-            analysis = None
-            if not args.no_policy:
-                config_path = (
-                    args.policy_config or PROJECT_DIR / "policies" / f"config.{settings.stack}.json"
-                )
-                try:
-                    policy_config = load_config(config_path)
-                except PolicyConfigError as error:
-                    # Reported with the stack's own configuration problems, if any.
-                    unusable.append(_policy_problem(error, args.policy_config is None))
-                else:
-                    # Started before the program runs: it analyses resources as they are
-                    # recorded.
-                    analysis = cleanup.enter_context(Analysis(lambda: policy_config))
             plan = run_plan(settings, on_resource=analysis.add if analysis else None)
-            if analysis is not None and (named := analysis.config_problems()):
-                unusable.append(
-                    f"{config_path}: {len(named)} problem(s):\n"
-                    + "\n".join(f"  - {p}" for p in named)
-                )
         except (ConfigError, StackFileError) as error:
             unusable.insert(0, str(error))
+        # What the pack configuration names that the pack lacks: with the stack's problems.
+        if analysis is not None and (named := analysis.config_problems()):
+            unusable.append(
+                f"{config_path}: {len(named)} problem(s):\n" + "\n".join(f"  - {p}" for p in named)
+            )
         if unusable:
             print("\n".join(f"error: {e}" for e in unusable), file=sys.stderr)
             return 2

@@ -238,6 +238,25 @@ def test_a_policy_configuration_naming_what_the_pack_lacks_is_an_error(tmp_path:
     ]
 
 
+def test_policy_configuration_problems_come_with_the_stacks_own(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"eks-public-endpoint-restrictd": "mandatory"}))
+    broken = STACKS_DIR / "Pulumi.broken.yaml"
+    result = offline_cli("--stack-file", broken, "--policy-config", config)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors[0].startswith("error: invalid configuration for stack 'broken'")
+    assert errors[1] == f"error: {config}: 1 problem(s):"
+    assert "'eks-public-endpoint-restrictd': no rule of that name" in result.stderr
+    # And with a stack file that cannot be read at all.
+    unreadable = tmp_path / "Pulumi.unreadable.yaml"
+    unreadable.write_text("config: [not, a, mapping]\n")
+    result = offline_cli("--stack-file", unreadable, "--policy-config", config)
+    assert result.returncode == 2
+    assert "expected a mapping with a 'config' mapping" in result.stderr
+    assert "'eks-public-endpoint-restrictd': no rule of that name" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("arguments", "command_status"),
     [
