@@ -105,12 +105,24 @@ def test_node_counts_must_be_positive(size: int) -> None:
     )
 
 
-def test_node_counts_must_be_ordered() -> None:
-    problem = only_problem(with_changes(DEV, nodes={"min_size": 3, "desired_size": 2}))
-    assert problem == (
-        f'{PROJECT}:nodes = {{"min_size": 3, "desired_size": 2}}: '
-        "expected min_size <= desired_size <= max_size, got 3 <= 2 <= 4"
-    )
+@pytest.mark.parametrize(
+    ("nodes", "problems"),
+    [
+        ({"min_size": 3, "desired_size": 2}, ["desired_size = 2: expected at least min_size (3)"]),
+        ({"desired_size": 5, "max_size": 3}, ["desired_size = 5: expected at most max_size (3)"]),
+        (
+            {"min_size": 4, "desired_size": 4, "max_size": 3},
+            [
+                "desired_size = 4: expected at most max_size (3)",
+                "max_size = 3: expected at least min_size (4)",
+            ],
+        ),
+    ],
+)
+def test_node_counts_must_be_ordered(nodes: dict[str, int], problems: list[str]) -> None:
+    assert problems_of(with_changes(DEV, nodes=nodes)) == [
+        f"{PROJECT}:nodes.{problem}" for problem in problems
+    ]
 
 
 def test_eks_needs_two_availability_zones() -> None:
@@ -234,7 +246,7 @@ def test_applications_may_not_share_a_namespace() -> None:
         (
             "nodes",
             {"min_size": 3, "desired_size": 2, "max_size": 4, "disk_size_gib": 5},
-            "expected min_size <= desired_size <= max_size, got 3 <= 2 <= 4",
+            "expected at least min_size (3)",
         ),
         (
             "gitlab",
@@ -276,14 +288,41 @@ def test_a_sections_own_cross_field_check_is_reported_with_its_field_errors(
     assert len(problems) == 2, problems
     field_error, across = problems
     assert field_error.startswith(f"{PROJECT}:{section}.")
-    assert across.startswith(f"{PROJECT}:{section} = ")
+    assert across.startswith(f"{PROJECT}:{section}")
     assert check in across
+    assert check not in field_error
+
+
+def test_a_mistake_elsewhere_in_a_section_does_not_hold_back_a_check_across_fields() -> None:
+    four = [f"192.0.2.{i * 16}/28" for i in range(4)]
+    apps = [
+        {"name": "twice", "path": "minio", "namespace": "minio", "value_files": ["nope.yaml"]},
+        {"name": "twice", "path": "my-app/overlays/dev", "namespace": "other"},
+    ]
+    config = with_changes(
+        DEV,
+        nodes={"min_size": "two", "desired_size": 5, "max_size": 3},
+        access={**ACCESS, "admin_cidrs": four, "bogus": 1},
+        gitlab={"admin_area": "admins", "webservice_replicas": 0},
+        applications=apps,
+    )
+    keys = [problem.split(" ")[0].rstrip(":") for problem in problems_of(config)]
+    assert keys == [
+        f"{PROJECT}:nodes.min_size",
+        f"{PROJECT}:nodes.desired_size",  # <= max_size: min_size's mistake does not matter
+        f"{PROJECT}:access.bogus",
+        f"{PROJECT}:gitlab.webservice_replicas",
+        f"{PROJECT}:applications[0].value_files[0]",
+        f"{PROJECT}:access.admin_cidrs",  # the ALB rule limit: access.bogus does not matter
+        f"{PROJECT}:applications",  # the repeated name, from entries with mistakes of their own
+    ]
 
 
 def test_a_cross_field_check_waits_for_its_own_fields() -> None:
-    nodes = {"min_size": 0, "desired_size": 2, "max_size": 1}
-    assert only_problem(with_changes(DEV, nodes=nodes)) == (
-        f"{PROJECT}:nodes.min_size = 0: expected a number >= 1"
+    # desired_size >= min_size waits for min_size; desired_size <= max_size holds.
+    nodes = {"min_size": "two", "desired_size": 1, "max_size": 3}
+    assert only_problem(with_changes(DEV, nodes=nodes)).startswith(
+        f"{PROJECT}:nodes.min_size = 'two': expected"
     )
 
 

@@ -20,6 +20,7 @@ This package re-exports the public names, so `from components.config import X` i
 import the rest of the program uses.
 """
 
+from components.config.across import MAX_ALB_SOURCE_RANGES
 from components.config.argocd import ArgoCdConfig, Duration
 from components.config.charts import ChartConfig, ChartsConfig
 from components.config.cluster import (
@@ -46,7 +47,6 @@ from components.config.gitops import (
 )
 from components.config.loader import (
     GITOPS_DIR,
-    MAX_ALB_SOURCE_RANGES,
     ConfigError,
     load_config,
     validate,

@@ -85,13 +85,20 @@ class NodeGroupConfig(_Strict):
         default=50, ge=20, le=16384, description="Encrypted gp3 volume per node."
     )
 
-    @across("min_size", "desired_size", "max_size")
-    def _ordered(self) -> None:
-        if not self.min_size <= self.desired_size <= self.max_size:
-            raise ValueError(
-                f"expected min_size <= desired_size <= max_size, got "
-                f"{self.min_size} <= {self.desired_size} <= {self.max_size}"
-            )
+    @across("min_size", "desired_size", at="desired_size")
+    def _not_below_min(self) -> None:
+        if self.desired_size < self.min_size:
+            raise ValueError(f"expected at least min_size ({self.min_size})")
+
+    @across("desired_size", "max_size", at="desired_size")
+    def _not_above_max(self) -> None:
+        if self.desired_size > self.max_size:
+            raise ValueError(f"expected at most max_size ({self.max_size})")
+
+    @across("min_size", "max_size", at="max_size")
+    def _max_not_below_min(self) -> None:
+        if self.max_size < self.min_size:
+            raise ValueError(f"expected at least min_size ({self.min_size})")
 
 
 ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -149,7 +156,7 @@ class EksClusterConfig(_Strict):
         "version for `kubernetes_version`, looked up at preview.",
     )
 
-    @across("addon_versions", "workload_identity")
+    @across("addon_versions", "workload_identity", at="addon_versions")
     def _versions_of_installed_addons(self) -> None:
         if "eks-pod-identity-agent" in self.addon_versions and self.workload_identity != (
             "pod_identity"
@@ -197,7 +204,7 @@ class KopsClusterConfig(_Strict):
         description="Principals allowed to assume the kOps operator role; default: this account.",
     )
 
-    @across("create_vpc", "vpc_id", "public_subnet_ids", "private_subnet_ids")
+    @across("create_vpc", "vpc_id", "public_subnet_ids", "private_subnet_ids", at="create_vpc")
     def _vpc_given_or_created(self) -> None:
         given = self.vpc_id is not None or self.public_subnet_ids or self.private_subnet_ids
         if self.create_vpc and given:

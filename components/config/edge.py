@@ -82,7 +82,7 @@ class AccessConfig(_Strict):
         description="TLS policy of every load balancer listener (TLS 1.2+ only).",
     )
 
-    @across("gitlab_cidrs", "gitlab_public")
+    @across("gitlab_cidrs", "gitlab_public", at="gitlab_cidrs")
     def _public_gitlab_is_explicit(self) -> None:
         if any(map(_is_open_to_all, self.gitlab_cidrs)) and not self.gitlab_public:
             raise ValueError(

@@ -62,7 +62,7 @@ class GitLabConfig(_Strict):
         ),
     ] = Field(default="cache.t4g.small", description="ElastiCache node type of GitLab's Redis.")
 
-    @across("ssh", "ssh_cidrs")
+    @across("ssh", "ssh_cidrs", at="ssh_cidrs")
     def _ssh_has_ranges(self) -> None:
         if self.ssh == "nlb" and not self.ssh_cidrs:
             raise ValueError("expected ssh_cidrs (at least one range) when ssh is 'nlb'")

@@ -76,7 +76,7 @@ class GitOpsConfig(_Strict):
         "token with a new one (a preview shows it); at most half its lifetime.",
     )
 
-    @across("token_renewal_days", "token_expiry_days")
+    @across("token_renewal_days", "token_expiry_days", at="token_renewal_days")
     def _renewed_well_before_expiry(self) -> None:
         if self.token_renewal_days * 2 > self.token_expiry_days:
             raise ValueError(

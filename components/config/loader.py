@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pulumi
 from pydantic import TypeAdapter, ValidationError
 
+from components.config.across import Sections, across_sections
 from components.config.cluster import ExistingClusterConfig, NodeGroupConfig
 from components.config.gitops import RepoPath
 from components.config.messages import _describe, _position, _show
@@ -88,10 +89,6 @@ def load_config() -> tuple[PlatformConfig, PlatformSecrets]:
     )
 
 
-MAX_ALB_SOURCE_RANGES = 3
-"""Source ranges an ALB listener rule can hold beside its host and one path pattern."""
-
-
 def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | None, list[str]]:
     """Validate raw config values; return the model or every problem found, as user text."""
     production = raw.get("production")
@@ -108,8 +105,8 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
     errors = _merged(errors, _uncommitted_paths(raw, _gitops_folders()))
     # The checks across fields run on every section that validated on its own, so that they
     # are reported with the field errors, not only once those are fixed.
-    problems = [_describe(e, project) for e in errors] + _across_fields(
-        _Sections(raw, context, config), project
+    problems = [_describe(e, project) for e in errors] + across_sections(
+        Sections(raw, context, config), project
     )
     if problems or config is None:
         return None, problems
@@ -117,81 +114,6 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
     if config.nodes is None and not existing:
         config = config.model_copy(update={"nodes": NodeGroupConfig()})
     return config, []
-
-
-class _Sections:
-    """The stack's top-level settings, each validated on its own: a section with an error of
-    its own is None, and the checks that need it wait for it to be fixed."""
-
-    def __init__(self, raw: Mapping[str, Any], context: dict[str, Any], config: Any) -> None:
-        self._raw, self._context, self._config = raw, context, config
-        self._found: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if self._config is not None:
-            return getattr(self._config, name)
-        if name not in self._found:
-            field = PlatformConfig.model_fields[name]
-            value = self._raw.get(name, field.get_default(call_default_factory=True))
-            try:
-                # The field's type with its own constraints (a union's discriminator).
-                annotated: Any = Annotated[field.annotation, field]
-                adapter: TypeAdapter[Any] = TypeAdapter(annotated)
-                self._found[name] = adapter.validate_python(value, context=self._context)
-            except ValidationError:
-                self._found[name] = _INVALID
-        return None if self._found[name] is _INVALID else self._found[name]
-
-    def given(self, name: str) -> bool:
-        return self._raw.get(name) is not None
-
-
-_INVALID = object()
-
-
-def _across_fields(sections: _Sections, project: str) -> list[str]:
-    """The checks that relate several settings, each where its settings are valid."""
-    problems = []
-    cluster = sections["cluster"]
-    existing = isinstance(cluster, ExistingClusterConfig)
-    if cluster is not None and not existing and not sections.given("network"):
-        problems.append(
-            f"{project}:network: missing; cluster.mode '{cluster.mode}' needs "
-            "network.availability_zones (at least two)"
-        )
-    if existing and (sections.given("network") or sections.given("nodes")):
-        problems.append(
-            f"{project}:network/nodes: set, but cluster.mode 'existing' brings its own VPC "
-            "and nodes; remove them"
-        )
-    gitlab, argocd, access = sections["gitlab"], sections["argocd"], sections["access"]
-    if gitlab is not None and argocd is not None and access is not None:
-        # Features that put admin_cidrs into ALB listener-rule conditions.
-        alb_source_rules = [
-            feature
-            for feature, on in (
-                ("gitlab.admin_area: admins", gitlab.admin_area == "admins"),
-                ("argocd.exposure: ingress", argocd.exposure == "ingress"),
-            )
-            if on
-        ]
-        if alb_source_rules and len(access.admin_cidrs) > MAX_ALB_SOURCE_RANGES:
-            problems.append(
-                f"{project}:access.admin_cidrs: {len(access.admin_cidrs)} ranges, but "
-                f"{' and '.join(alb_source_rules)} admit them in ALB listener rules, "
-                f"which take at most {MAX_ALB_SOURCE_RANGES} (a rule has at most 5 condition "
-                "values: its host, its path and the ranges); expected at most "
-                f"{MAX_ALB_SOURCE_RANGES} ranges (merge neighbouring ones), or "
-                "gitlab.admin_area: everyone and argocd.exposure: loadbalancer"
-            )
-    applications = sections["applications"]
-    # Each Application owns its namespace: MinIO's is a stack resource holding its root
-    # Secret (components/applications.py), and what one prunes must not be another's.
-    for field, what in (("name", "names"), ("namespace", "namespaces (each owns its own)")):
-        values = [getattr(app, field) for app in applications or ()]
-        if repeated := sorted({v for v in values if values.count(v) > 1}):
-            problems.append(f"{project}:applications: {what} must be unique; repeated: {repeated}")
-    return problems
 
 
 def _gitops_folders() -> set[str]:

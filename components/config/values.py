@@ -25,7 +25,7 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _EXACT_VERSION = re.compile(
@@ -151,14 +151,15 @@ Check = Callable[[Any], None]
 """A check relating fields of one model: reads them as attributes, raises ValueError."""
 
 
-def across(*names: str) -> Callable[[Check], Any]:
+def across(*names: str, at: str | None = None) -> Callable[[Check], Any]:
     """Make `check` (a method reading the fields `names`) a validator of its model that also
     runs when other fields of the model are invalid, as long as its own fields are valid, so
     that its problem is reported with theirs in one pass instead of after they are fixed
-    (a pydantic `after` validator runs only on a model whose every field validated).
+    (a pydantic `after` validator runs only on a model whose every field validated). Its
+    problem is reported at the field `at` (default: the model).
 
-        @across("min_size", "desired_size", "max_size")
-        def _ordered(self) -> None: ...
+        @across("min_size", "desired_size", at="desired_size")
+        def _not_below_min(self) -> None: ...
     """
 
     def decorate(check: Check) -> Any:
@@ -177,22 +178,29 @@ def across(*names: str) -> Callable[[Check], Any]:
                 try:
                     check(fields)
                 except ValueError as problem:
-                    found = PydanticCustomError(
-                        "value_error", "Value error, {error}", {"error": str(problem)}
-                    )
-                    line = {"type": found, "loc": (), "input": data}
-                    raise ValidationError.from_exception_data(
-                        error.title,
-                        [*error.errors(), line],  # type: ignore[list-item]
-                    ) from None
+                    given = getattr(fields, at) if at else data
+                    raise _with(error.title, error.errors(), problem, at, given) from None
                 raise
-            check(model)
+            try:
+                check(model)
+            except ValueError as problem:
+                given = getattr(model, at) if at else data
+                raise _with(cls.__name__, [], problem, at, given) from None
             return model
 
         validate.__name__ = validate.__qualname__ = check.__name__
         return model_validator(mode="wrap")(classmethod(validate))  # type: ignore[arg-type]
 
     return decorate
+
+
+def _with(
+    title: str, errors: Any, problem: ValueError, at: str | None, given: Any
+) -> ValidationError:
+    """`errors` (pydantic's, as `errors()` lists them) and `problem` at the field `at`."""
+    found = PydanticCustomError("value_error", "Value error, {error}", {"error": str(problem)})
+    line: InitErrorDetails = {"type": found, "loc": (at,) if at else (), "input": given}
+    return ValidationError.from_exception_data(title, [*errors, line])
 
 
 def _valid_fields(

@@ -1,0 +1,125 @@
+"""The checks that relate settings of several sections of the stack configuration, each run
+where the settings it needs are valid, so that they are reported with the field errors in
+one pass (components/config/loader.py), not only once those are fixed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from components.config.cluster import ExistingClusterConfig
+from components.config.stack import PlatformConfig
+from components.config.values import _adapter
+
+MAX_ALB_SOURCE_RANGES = 3
+"""Source ranges an ALB listener rule can hold beside its host and one path pattern."""
+
+
+class Sections:
+    """The stack's top-level settings, each validated on its own: a section with an error of
+    its own is None (`sections[name]`), and the checks that need it whole wait for it to be
+    fixed; `setting` gives one setting of a section, validated alone."""
+
+    def __init__(self, raw: Mapping[str, Any], context: dict[str, Any], config: Any) -> None:
+        self._raw, self._context, self._config = raw, context, config
+        self._found: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if self._config is not None:
+            return getattr(self._config, name)
+        if name not in self._found:
+            field = PlatformConfig.model_fields[name]
+            value = self._raw.get(name, field.get_default(call_default_factory=True))
+            try:
+                # The field's type with its own constraints (a union's discriminator).
+                annotated: Any = Annotated[field.annotation, field]
+                adapter: TypeAdapter[Any] = TypeAdapter(annotated)
+                self._found[name] = adapter.validate_python(value, context=self._context)
+            except ValidationError:
+                self._found[name] = _INVALID
+        return None if self._found[name] is _INVALID else self._found[name]
+
+    def setting(self, section: str, name: str) -> Any:
+        """One setting of a section, validated alone (None when it is invalid), so that a
+        check needing it does not wait for the rest of its section."""
+        if self._config is not None:
+            return getattr(getattr(self._config, section), name)
+        field = PlatformConfig.model_fields[section]
+        model = field.annotation
+        raw = self._raw.get(section)
+        if raw is None:
+            default = field.get_default(call_default_factory=True)
+            return getattr(default, name, None)
+        if not isinstance(raw, dict) or not (
+            isinstance(model, type) and issubclass(model, BaseModel)
+        ):
+            return None
+        if name not in raw:
+            return model.model_fields[name].get_default(call_default_factory=True)
+        try:
+            return _adapter(model, name).validate_python(raw[name], context=self._context)
+        except ValidationError:
+            return None
+
+    def given(self, name: str) -> bool:
+        return self._raw.get(name) is not None
+
+    def raw(self, name: str) -> Any:
+        """A section as the stack file gives it (None when not given)."""
+        return self._raw.get(name)
+
+
+_INVALID = object()
+
+
+def across_sections(sections: Sections, project: str) -> list[str]:
+    """The checks that relate several settings, each where its settings are valid."""
+    problems = []
+    cluster = sections["cluster"]
+    existing = isinstance(cluster, ExistingClusterConfig)
+    if cluster is not None and not existing and not sections.given("network"):
+        problems.append(
+            f"{project}:network: missing; cluster.mode '{cluster.mode}' needs "
+            "network.availability_zones (at least two)"
+        )
+    if existing and (sections.given("network") or sections.given("nodes")):
+        problems.append(
+            f"{project}:network/nodes: set, but cluster.mode 'existing' brings its own VPC "
+            "and nodes; remove them"
+        )
+    admin_area = sections.setting("gitlab", "admin_area")
+    exposure = sections.setting("argocd", "exposure")
+    admin_cidrs = sections.setting("access", "admin_cidrs")
+    if admin_area is not None and exposure is not None and admin_cidrs is not None:
+        # Features that put admin_cidrs into ALB listener-rule conditions.
+        alb_source_rules = [
+            feature
+            for feature, on in (
+                ("gitlab.admin_area: admins", admin_area == "admins"),
+                ("argocd.exposure: ingress", exposure == "ingress"),
+            )
+            if on
+        ]
+        if alb_source_rules and len(admin_cidrs) > MAX_ALB_SOURCE_RANGES:
+            problems.append(
+                f"{project}:access.admin_cidrs: {len(admin_cidrs)} ranges, but "
+                f"{' and '.join(alb_source_rules)} admit them in ALB listener rules, "
+                f"which take at most {MAX_ALB_SOURCE_RANGES} (a rule has at most 5 condition "
+                "values: its host, its path and the ranges); expected at most "
+                f"{MAX_ALB_SOURCE_RANGES} ranges (merge neighbouring ones), or "
+                "gitlab.admin_area: everyone and argocd.exposure: loadbalancer"
+            )
+    # Each Application owns its namespace: MinIO's is a stack resource holding its root
+    # Secret (components/applications.py), and what one prunes must not be another's. Read
+    # from every entry, also from one with a mistake of its own elsewhere.
+    applications = sections.raw("applications")
+    entries = (
+        [a for a in applications if isinstance(a, dict)] if isinstance(applications, list) else []
+    )
+    for field, what in (("name", "names"), ("namespace", "namespaces (each owns its own)")):
+        values = [app[field] for app in entries if isinstance(app.get(field), str)]
+        if repeated := sorted({v for v in values if values.count(v) > 1}):
+            problems.append(f"{project}:applications: {what} must be unique; repeated: {repeated}")
+    return problems
