@@ -37,17 +37,27 @@ plan_base() {
     git worktree add --quiet --detach "$worktree" FETCH_HEAD || return 1
     # The base's own requirements: the same virtualenv when they are this commit's, else one
     # of its own (installed by its Makefile), so a dependency bump shows in the comparison.
+    # What installs into it (the requirements and tools/install_tools.py) compared whole; when
+    # the same, the worktree's copies get this checkout's times, so that its make finds the
+    # virtualenv up to date instead of installing again (a fresh checkout's files are newer
+    # than the stamps).
     venv="$worktree/.venv"
-    if cmp -s requirements.txt "$worktree/requirements.txt" &&
-        cmp -s requirements-dev.txt "$worktree/requirements-dev.txt" &&
-        cmp -s requirements-tools.txt "$worktree/requirements-tools.txt"; then
+    installs="requirements.txt requirements-dev.txt requirements-tools.txt tools/install_tools.py"
+    same=yes
+    for file in $installs; do
+        cmp -s "$file" "$worktree/$file" || same=no
+    done
+    if [ "$same" = yes ]; then
         venv="$here/.venv"
+        for file in $installs; do
+            touch -r "$file" "$worktree/$file"
+        done
     fi
     # VENV and CHARTS on the command line win over the base Makefile's own assignments (GNU
-    # make manual, "Overriding Variables"); CHARTS is the cache this job's own plan reads, so
-    # both render the same charts.
+    # make manual, "Overriding Variables"); CHARTS, when the job names a chart cache, is the
+    # one this job's own plan reads, so both render the same charts.
     make -C "$worktree" plan STACK="$stack" PLAN_JSON="$here/base-$stack.json" \
-        VENV="$venv" CHARTS="${CHARTS:-$here/.charts}"
+        VENV="$venv" ${CHARTS:+CHARTS="$CHARTS"}
 }
 
 if plan_base > "base-$stack.txt" 2>&1; then

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     from components.config import ConfigError
 
     unusable: list[str] = []
+    if args.json and not args.json.parent.is_dir():
+        unusable.append(f"--json {args.json}: no such directory {args.json.parent}")
+    named = args.charts or (Path(os.environ["CHARTS"]) if os.environ.get("CHARTS") else None)
+    if not args.no_render and named is not None and not named.is_dir():
+        origin = "--charts" if args.charts else "CHARTS"
+        unusable.append(
+            f"{origin} {named}: no such chart cache (`make charts` fills it; without a chart "
+            "cache named, the preview reads .charts/ and says what it could not render)"
+        )
     base = None
     if args.base:
         try:

@@ -23,6 +23,11 @@ class StackSettings:
     secret_keys: list[str] = field(default_factory=list)
 
 
+STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptedkey", "encryptionsalt"})
+"""What a stack file holds besides `environment` (pulumi/pulumi
+`sdk/go/common/workspace/project.go`, ProjectStack); the CLI reads nothing else from it."""
+
+
 def project_name(project_dir: Path) -> str:
     path = project_dir / "Pulumi.yaml"
     try:
@@ -31,6 +36,14 @@ def project_name(project_dir: Path) -> str:
         raise StackFileError(f"cannot read {path}: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
         raise StackFileError(f"{path}: expected a mapping with a 'name'")
+    if "config" in document:
+        # Project-level configuration (pulumi/pulumi sdk/go/common/workspace/project.go,
+        # Project.Config) would reach `pulumi up` but not this preview.
+        raise StackFileError(
+            f"{path}: project-level `config:` is not read by the offline preview, which would "
+            "then plan other values than `pulumi up`; set those keys in each "
+            "Pulumi.<stack>.yaml"
+        )
     name: str = document["name"]
     return name
 
@@ -60,6 +73,18 @@ def load_stack(project_dir: Path, stack: str, path: Path | None = None) -> Stack
         raise StackFileError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
         raise StackFileError(f"{path}: expected a mapping with a 'config' mapping")
+    if "environment" in document:
+        raise StackFileError(
+            f"{path}: `environment:` imports Pulumi ESC environments, which the offline "
+            "preview cannot open (no network, no Pulumi Cloud): its plan would lack their "
+            "values; put the settings under `config:` or plan a copy of the stack file that "
+            "has them (--stack-file)"
+        )
+    if unknown := sorted(set(document) - STACK_FILE_KEYS):
+        raise StackFileError(
+            f"{path}: unknown top-level key(s) {', '.join(unknown)} (misspelled?); a stack "
+            f"file has {', '.join(sorted(STACK_FILE_KEYS | {'environment'}))}"
+        )
     return settings_from_config(project, stack, document.get("config") or {})
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from plans import PROJECT, SHIPPED_STACKS, STACKS_DIR, plan_for, stack_file_config, with_changes
 
 from components.config import ConfigError
 from offline.plan import PROJECT_DIR, Plan, run_plan
-from offline.stack_files import load_stack, settings_from_config
+from offline.stack_files import StackFileError, load_stack, settings_from_config
 
 DEV = stack_file_config("dev")
 NETWORK = DEV[f"{PROJECT}:network"]
@@ -439,3 +441,67 @@ def test_the_configuration_reference_names_every_key() -> None:
     text = TARGET.read_text()
     for key in (*CONFIG_KEYS, *SECRET_KEYS):
         assert f"| `{key}" in text, key
+
+
+def offline(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "offline", "--no-policy", "--no-render", *map(str, args)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"environment": ["platform/dev"]}, "`environment:` imports Pulumi ESC environments"),
+        ({"configg": {}}, "unknown top-level key(s) configg (misspelled?); a stack file has"),
+    ],
+)
+def test_stack_file_keys_beside_config_that_would_be_lost_are_errors(
+    tmp_path: Path, extra: dict[str, Any], message: str
+) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump({"config": DEV, **extra}))
+    with pytest.raises(StackFileError, match=re.escape(message)):
+        load_stack(PROJECT_DIR, "dev", path)
+    # The keys a stack file has are fine.
+    path.write_text(yaml.safe_dump({"config": DEV, "encryptionsalt": "v1:abc"}))
+    assert load_stack(PROJECT_DIR, "dev", path).config
+
+
+def test_project_level_config_is_refused_rather_than_planned_without(tmp_path: Path) -> None:
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.yaml").write_text(
+        yaml.safe_dump({**project, "config": {"gitops-platfrom:domain": "x.example.com"}})
+    )
+    with pytest.raises(StackFileError, match="project-level `config:` is not read"):
+        load_stack(tmp_path, "dev", PROJECT_DIR / "Pulumi.dev.yaml")
+
+
+@pytest.mark.parametrize("value_file", ["../my-app/base/deployment.yaml", "./values-minio.yaml"])
+def test_a_value_file_outside_its_folder_is_refused(value_file: str) -> None:
+    app = {"name": "minio-helm", "path": "minio", "namespace": "minio", "value_files": [value_file]}
+    problem = only_problem(with_changes(DEV, applications=[app]))
+    assert problem.startswith(
+        f"{PROJECT}:applications[0].value_files[0] = '{value_file}': expected a file of the "
+        "application's folder"
+    )
+
+
+def test_unusable_output_and_chart_cache_paths_are_errors_before_planning(tmp_path: Path) -> None:
+    result = offline("--stack", "dev", "--json", tmp_path / "nowhere" / "plan.json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"--json {tmp_path / 'nowhere' / 'plan.json'}: no such directory" in result.stderr
+    charts = subprocess.run(
+        [sys.executable, "-m", "offline", "--no-policy", "--charts", tmp_path / "none"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert charts.returncode == 2
+    assert f"--charts {tmp_path / 'none'}: no such chart cache" in charts.stderr

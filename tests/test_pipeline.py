@@ -242,7 +242,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 if [ -n "${FAIL_PLAN:-}" ]; then echo "error: the base refuses this" >&2; exit 2; fi
-printf '{"marker": "%s", "venv": "%s"}' "$(cat "$dir/marker")" "$venv" > "$json"
+# The times make compares with the virtualenv's stamps.
+times=$(stat -c %Y "$dir/requirements.txt" "$dir/tools/install_tools.py" | paste -sd,)
+printf '{"marker": "%s", "venv": "%s", "times": [%s]}' "$(cat "$dir/marker")" "$venv" "$times" \
+    > "$json"
 """
 
 GIT_ENV = {
@@ -277,11 +280,16 @@ def clone(tmp_path: Path) -> dict[str, Any]:
         (origin / "marker").write_text(name)
         for file in ("requirements.txt", "requirements-dev.txt", "requirements-tools.txt"):
             (origin / file).write_text(requirements)
+        (origin / "tools").mkdir(exist_ok=True)
+        (origin / "tools" / "install_tools.py").write_text("# installs helm\n")
         git(origin, "add", ".")
         git(origin, "commit", "-q", "-m", name)
         commits[name] = git(origin, "rev-parse", "HEAD")
     job = tmp_path / "job"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", str(job))
+    # The job's installing files are older than its virtualenv's stamps, as after `make venv`.
+    for file in ("requirements.txt", "tools/install_tools.py"):
+        os.utime(job / file, (1_000_000_000, 1_000_000_000))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "make").write_text(FAKE_MAKE)
@@ -307,6 +315,8 @@ def test_the_base_is_the_merge_base_planned_by_its_own_makefile(clone: dict[str,
     base = json.loads((job / "base-dev.json").read_text())
     assert base["marker"] == "merge-base"  # fetched into the shallow clone and checked out
     assert base["venv"] == f"{job}/.venv"  # the same requirements: the job's virtualenv
+    # ... whose stamps the base's make finds up to date: its files have the job's times.
+    assert base["times"] == [1_000_000_000, 1_000_000_000]
     assert git(job, "worktree", "list").count("\n") == 0  # the base's checkout is gone
 
 

@@ -265,7 +265,6 @@ def test_policy_configuration_problems_come_with_the_stacks_own(tmp_path: Path) 
             [
                 f"STACK_FILE={STACKS_DIR / 'Pulumi.unsafe.yaml'}",
                 f"POLICY_CONFIG={STACKS_DIR / 'policy-config.unsafe.json'}",
-                "CHARTS=/nonexistent",
             ],
             1,  # a mandatory violation
         ),

@@ -10,9 +10,16 @@ from pydantic import Field, field_validator
 from components.config.charts import ChartConfig
 from components.config.values import DnsLabel, _matching, _Strict, across
 
-_REPO_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+# Segments of letters, digits, `_`, `.` and `-`, none of them `.` or `..`: a path stays inside
+# the folder it is relative to.
+_SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9_.-]+"
+_REPO_PATH = re.compile(rf"^{_SEGMENT}(/{_SEGMENT})*$")
 RepoPath = Annotated[
-    str, _matching(_REPO_PATH, "a relative path in the GitOps repository such as 'minio'")
+    str,
+    _matching(_REPO_PATH, "a relative path in the GitOps repository such as 'minio' (no . or ..)"),
+]
+ValueFile = Annotated[
+    str, _matching(_REPO_PATH, "a file of the application's folder (a relative path, no . or ..)")
 ]
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
 
@@ -31,7 +38,7 @@ class ApplicationConfig(_Strict):
         description="Folder in the GitOps repository (a chart or kustomization)."
     )  # a well-formed path; the loader checks that gitops/ has the folder
     namespace: DnsLabel = Field(description="Namespace it deploys into (created by Argo CD).")
-    value_files: list[Annotated[str, _matching(_REPO_PATH, "a values file name")]] = Field(
+    value_files: list[ValueFile] = Field(
         default=[], description="Helm value files in `path`; empty for Kustomize or plain charts."
     )
     sync: SyncConfig = SyncConfig()
