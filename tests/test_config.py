@@ -176,6 +176,14 @@ def test_keys_outside_the_namespaces_the_stack_reads_are_reported() -> None:
     ]
 
 
+def test_a_misspelled_cli_setting_is_reported() -> None:
+    assert only_problem({**DEV, "pulumi:disable-default-provider": '["aws"]'}) == (
+        "pulumi:disable-default-provider: not a setting of the Pulumi CLI (misspelled?); it has "
+        "pulumi:autonaming, pulumi:disable-default-providers, pulumi:tags; did you mean "
+        "pulumi:disable-default-providers?"
+    )
+
+
 @pytest.mark.parametrize(
     "key", ["aws:profile", "aws:allowedAccountIds", "kubernetes:namespace", "kubernetes:strictMode"]
 )
@@ -187,23 +195,6 @@ def test_provider_settings_that_would_take_no_effect_are_refused(key: str) -> No
         f"explicit provider, which {namespace}: stack settings do not configure"
     )
     assert problem.endswith("; remove it")
-
-
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_every_resource_goes_through_an_explicit_provider(stack: str) -> None:
-    # What makes provider stack settings (aws:profile, kubernetes:*) take no effect: only the
-    # engine's default providers read them, and the program never leaves a resource to one.
-    plan = plan_for(stack_file_config(stack), stack=stack)
-    providers = {r["urn"] for r in plan.resources if r["type"].startswith("pulumi:providers:")}
-    # random, command and time have default providers: they have no stack settings to miss.
-    configured = ("aws", "kubernetes", "gitlab")
-    custom = [
-        r
-        for r in plan.resources
-        if r["custom"] and r["urn"] not in providers and r["type"].split(":")[0] in configured
-    ]
-    assert {r["type"].split(":")[0] for r in custom} == set(configured)
-    assert [r["urn"] for r in custom if r["provider"] not in providers] == []
 
 
 def test_checks_across_fields_are_reported_with_the_field_errors() -> None:
@@ -505,3 +496,39 @@ def test_unusable_output_and_chart_cache_paths_are_errors_before_planning(tmp_pa
     )
     assert charts.returncode == 2
     assert f"--charts {tmp_path / 'none'}: no such chart cache" in charts.stderr
+
+
+def explicit_provider_cases() -> list[Any]:
+    kops = stack_file_config("kops")
+    kubeconfig = {"kubeconfig": "apiVersion: v1\nkind: Config\n"}
+    return [
+        *(
+            pytest.param(stack_file_config(s), None, ("aws", "kubernetes", "gitlab"), id=s)
+            for s in SHIPPED_STACKS
+        ),
+        pytest.param(kops, None, ("aws",), id="kops-step-one"),
+        pytest.param(kops, kubeconfig, ("aws", "kubernetes", "gitlab"), id="kops-step-two"),
+        pytest.param(
+            existing_cluster_config(), kubeconfig, ("aws", "kubernetes", "gitlab"), id="existing"
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("config", "secrets", "packages"), explicit_provider_cases())
+def test_every_resource_goes_through_an_explicit_provider(
+    config: dict[str, Any], secrets: dict[str, str] | None, packages: tuple[str, ...]
+) -> None:
+    # What makes provider stack settings (aws:profile, kubernetes:*) take no effect: only the
+    # engine's default providers read them, and the program never leaves a resource to one.
+    plan = plan_for(config, secrets=secrets)
+    providers = {r["urn"] for r in plan.resources if r["type"].startswith("pulumi:providers:")}
+    # random, command and time have default providers: they have no stack settings to miss.
+    custom = [
+        r
+        for r in plan.resources
+        if r["custom"]
+        and r["urn"] not in providers
+        and r["type"].split(":")[0] in ("aws", "kubernetes", "gitlab")
+    ]
+    assert {r["type"].split(":")[0] for r in custom} == set(packages)
+    assert [r["urn"] for r in custom if r["provider"] not in providers] == []

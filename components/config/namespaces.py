@@ -25,6 +25,11 @@ from pathlib import Path
 READ_AWS_KEYS = ("region",)
 """The `aws:` keys the program reads (components/config/loader.py) for its AWS provider."""
 
+PULUMI_KEYS = ("autonaming", "disable-default-providers", "tags")
+"""The CLI's own `pulumi:` settings: pulumi/pulumi `sdk/go/common/workspace/project.go`
+(PulumiTagsConfigKey), `pkg/resource/deploy/default_providers.go` (disable-default-providers),
+`pkg/cmd/pulumi/autonaming/config.go` (autonaming)."""
+
 NAMESPACES = ("aws", "kubernetes", "pulumi")
 """The namespaces a stack file may name beside the project's (kubernetes: to be told why not)."""
 
@@ -46,7 +51,14 @@ def foreign_key_problems(keys: Iterable[str], project: str) -> list[str]:
     reads = f"{project}: keys, aws:region and the CLI's pulumi: settings"
     for key in sorted(keys):
         namespace, _, name = key.partition(":")
-        if namespace == project or namespace == "pulumi":
+        if namespace == project or (namespace == "pulumi" and name in PULUMI_KEYS):
+            continue
+        if namespace == "pulumi":
+            problems.append(
+                f"{key}: not a setting of the Pulumi CLI (misspelled?); it has "
+                + ", ".join(f"pulumi:{k}" for k in PULUMI_KEYS)
+                + _closest(name, PULUMI_KEYS, "pulumi:")
+            )
             continue
         if namespace == "aws" and name in READ_AWS_KEYS:
             continue
