@@ -45,9 +45,12 @@ stack pins; "LBC" below is that tag of kubernetes-sigs/aws-load-balancer-control
   `service.beta.kubernetes.io/load-balancer-source-ranges`, else 0.0.0.0/0
   (pkg/service/model_build_load_balancer.go:101-165; model_build_managed_sg.go:149-172
   buildCIDRsFromSourceRanges).
-- Hostnames are what ExternalDNS publishes: an Ingress's rule hosts (its hostname annotation
-  only for a rule without a host, which the ALB answers for any host), a Service's
-  `external-dns.alpha.kubernetes.io/hostname`, comma-separated (kubernetes-sigs/external-dns
+- Hostnames: ExternalDNS points an Ingress's rule hosts, its TLS hosts and the names in its
+  hostname annotation alike at its load balancer, and a Service's
+  `external-dns.alpha.kubernetes.io/hostname` names, comma-separated, at its own. An
+  Ingress entry is per rule, named by the rule's host; a rule without a host, which the ALB
+  answers for any name that reaches it, is named by the annotation's names
+  (kubernetes-sigs/external-dns
   v0.21.0, the chart 1.21.1's app: source/ingress.go:249-310 endpointsFromIngress,
   source/service.go:498-520, source/annotations/processors.go:122-150).
 - The EKS API: `vpcConfig.endpointPublicAccess` (true unless set) and `publicAccessCidrs`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,13 @@ def test_the_plan_json_carries_the_policy_verdict(
         assert policy["evaluated"] > 100
         assert [v for v in policy["violations"] if v["policy"] not in NOTICES] == []
         assert {v["level"] for v in policy["violations"]} <= {"advisory"}
+
+
+def test_the_readme_counts_the_rules_there_are() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    counts = re.findall(r"(\d+)\s+(?:guardrails|rules\b)", readme)
+    assert counts
+    assert {int(n) for n in counts} == {len(ALL_POLICIES)}
 
 
 def test_the_rule_reference_is_current() -> None:
