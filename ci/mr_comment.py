@@ -158,12 +158,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def upsert(request: Request, notes_url: str, text: str) -> str:
-    """Edit our earlier note if there is one, else create it. Returns 'updated' or 'created'."""
+def upsert(request: Request, notes_url: str, text: str, author: int) -> str:
+    """Edit our earlier note if there is one, else create it. Returns 'updated' or 'created'.
+    Ours: it carries the marker and was written by `author`, the token's user (anyone can
+    quote the marker; editing another's note is refused with 403)."""
     page = 1
     while notes := request("GET", f"{notes_url}?per_page=100&sort=asc&page={page}", None):
         for note in notes:
-            if MARKER in note.get("body", ""):
+            if MARKER in note.get("body", "") and (note.get("author") or {}).get("id") == author:
                 request("PUT", f"{notes_url}/{note['id']}", {"body": text})
                 return "updated"
         page += 1
@@ -189,7 +191,11 @@ def main(argv: list[str]) -> int:
         f"{env['CI_API_V4_URL']}/projects/{env['CI_PROJECT_ID']}"
         f"/merge_requests/{env['CI_MERGE_REQUEST_IID']}/notes"
     )
-    result = upsert(_gitlab(env["GITLAB_API_TOKEN"]), notes_url, body([Path(a) for a in argv]))
+    request = _gitlab(env["GITLAB_API_TOKEN"])
+    # The token's user (a project access token's bot): GitLab REST API, "Get the current
+    # user", GET /user (https://docs.gitlab.com/api/users/).
+    author = request("GET", f"{env['CI_API_V4_URL']}/user", None)["id"]
+    result = upsert(request, notes_url, body([Path(a) for a in argv]), author)
     print(f"merge request comment {result}")
     return 0
 

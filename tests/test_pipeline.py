@@ -208,23 +208,31 @@ class FakeGitLab:
         return {}
 
 
+BOT = {"id": 42}
+
+
 def test_the_comment_is_edited_in_place_on_later_pushes() -> None:
-    gitlab = FakeGitLab([{"id": 7, "body": "LGTM"}, {"id": 9, "body": f"{MARKER} old"}])
-    assert upsert(gitlab, "https://gl/notes", f"{MARKER} new") == "updated"
+    notes = [
+        {"id": 7, "body": "LGTM", "author": {"id": 1}},
+        {"id": 8, "body": f"quoting {MARKER}", "author": {"id": 1}},  # someone else's
+        {"id": 9, "body": f"{MARKER} old", "author": BOT},
+    ]
+    gitlab = FakeGitLab(notes)
+    assert upsert(gitlab, "https://gl/notes", f"{MARKER} new", BOT["id"]) == "updated"
     assert gitlab.calls[-1] == ("PUT", "https://gl/notes/9")
 
 
 def test_the_first_push_creates_the_comment() -> None:
-    gitlab = FakeGitLab([{"id": 7, "body": "LGTM"}])
-    assert upsert(gitlab, "https://gl/notes", f"{MARKER} new") == "created"
+    gitlab = FakeGitLab([{"id": 7, "body": f"{MARKER} quoted", "author": {"id": 1}}])
+    assert upsert(gitlab, "https://gl/notes", f"{MARKER} new", BOT["id"]) == "created"
     assert gitlab.calls[-1] == ("POST", "https://gl/notes")
 
 
 def test_the_comment_is_found_beyond_the_first_page_of_notes() -> None:
     notes = [{"id": i, "body": "review"} for i in range(150)]
-    notes.append({"id": 999, "body": f"{MARKER} old"})
+    notes.append({"id": 999, "body": f"{MARKER} old", "author": BOT})
     gitlab = FakeGitLab(notes)
-    assert upsert(gitlab, "https://gl/notes", f"{MARKER} new") == "updated"
+    assert upsert(gitlab, "https://gl/notes", f"{MARKER} new", BOT["id"]) == "updated"
     assert gitlab.calls[-1] == ("PUT", "https://gl/notes/999")
 
 
