@@ -76,6 +76,13 @@ def test_options_that_do_not_fit_a_rules_schema_stop_the_preview_before_the_plan
     ]
 
 
+def test_no_policy_with_a_policy_configuration_is_a_usage_error(tmp_path: Path) -> None:
+    result = offline_cli("--no-policy", "--policy-config", tmp_path / "config.json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.rstrip().endswith("error: --no-policy contradicts --policy-config")
+
+
 def test_all_sets_every_rules_level_unless_the_rules_own_entry_sets_one(
     unsafe_plan: Plan,
 ) -> None:
