@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     required = args.require_rendered.replace(",", " ").split()
     if args.no_render and required:
         parser.error("--no-render contradicts --require-rendered")
+    if args.no_policy and args.policy_config:
+        parser.error("--no-policy contradicts --policy-config")
 
     # Imported late: the config module is part of the program under preview.
     from components.config import ConfigError

@@ -4,10 +4,16 @@ The pack's `__main__.py` is started as its own process (constructing a `PolicyPa
 its analyzer server and prints the port), then called over the Analyzer gRPC protocol:
 `GetAnalyzerInfo`, `Configure` with the pack configuration, `Analyze` per resource (with its
 provider) and `AnalyzeStack` over the whole dependency graph.
+
+The configuration file is read, reconciled with the pack's defaults and validated against each
+rule's `configSchema` as the CLI does with `--policy-pack-config`; the citations below are to
+pulumi/pulumi at 1b5949891b (after v3.259.0, the newest source at hand; the project pins the
+CLI at 3.272.0), `config.go` being `pkg/resource/analyzer/config.go`.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
@@ -43,12 +50,19 @@ SEVERITY_NAMES = {
 }
 
 
+ALL = "all"
+"""The file's key for every rule: its enforcement level becomes theirs (config.go:340-348)."""
+ENVIRONMENTS = "environments"
+"""The file's key for ESC environments the CLI resolves through its backend (config.go:106-122):
+not a rule."""
+
+
 class PolicyPackError(Exception):
     """The pack could not be started or answered out of protocol."""
 
 
 class PolicyConfigError(PolicyPackError):
-    """The pack configuration names rules, options or levels the pack does not have."""
+    """The pack configuration cannot be applied: the file, or what it says (`config_problems`)."""
 
 
 @dataclass
@@ -103,42 +117,188 @@ def verdict(report: PolicyReport, examples: int = 3) -> str:
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    """A `--policy-pack-config` file: `{policy: "mandatory" | {"enforcementLevel": ..., ...}}`
-    (`{}`: the pack's defaults). A file that is missing or not such a mapping is an error."""
+    """A `--policy-pack-config` file: `{policy: "mandatory" | {"enforcementLevel": ..., ...}}`,
+    with `"all"` for every rule and `"environments"` (`{}` or an empty file: the pack's
+    defaults, config.go:96-99). A file that is missing or not such a mapping is an error; what
+    its entries say is checked against the pack (`config_problems`)."""
     try:
-        config = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise PolicyConfigError(f"{path}: no such policy configuration file") from None
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        raise PolicyConfigError(f"{path}: cannot be read: {error}") from None
+    if not text.strip():
+        return {}
+    try:
+        config = json.loads(text)
+    except ValueError as error:
         raise PolicyConfigError(f"{path}: cannot be read as JSON: {error}") from None
     if not isinstance(config, dict):
         raise PolicyConfigError(f"{path}: expected a JSON object of rule names")
     return config
 
 
+@dataclass
+class RuleConfig:
+    """One entry as the CLI holds it (`plugin.AnalyzerPolicyConfig`): an enforcement level
+    (`""`: none given) and the rule's options."""
+
+    level: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
 def config_problems(config: Mapping[str, Any], info: analyzer_pb2.AnalyzerInfo) -> list[str]:
-    """Every rule name, option and enforcement level in `config` the pack (`info`, what its
-    GetAnalyzerInfo answers) does not have: the CLI would pass them on, and the pack would
-    never read them."""
-    options = {
-        p.name: set(json_format.MessageToDict(p.configSchema.properties)) for p in info.policies
-    }
-    problems = []
-    for name, value in sorted(config.items()):
-        if name not in options:
+    """Every problem of `config` against the pack (`info`, what its GetAnalyzerInfo answers),
+    sorted, as the CLI sorts its validation errors (pkg/engine/update.go:1054-1061): what the
+    CLI refuses (an entry that is neither a level nor an object, an unknown enforcement level,
+    a malformed `environments`, options that do not fit a rule's `configSchema`), and what it
+    would pass on for the pack never to read (a rule or an option the pack does not have, an
+    option under `all`). ESC environments are refused too: there is no backend offline to
+    resolve them, and the CLI refuses them on a backend without ESC (update.go:962-968)."""
+    problems = _parse(config)[1]
+    options = {p.name: set(_schema(p)["properties"]) for p in info.policies}
+    for name, value in config.items():
+        if name == ENVIRONMENTS:
+            continue
+        given = set(value) - {"enforcementLevel"} if isinstance(value, dict) else set()
+        if name == ALL:
+            # config.go:341-348 takes its level only; the rest would reach no rule.
+            problems += [
+                f"all: option {option!r}: `all` sets only every rule's enforcementLevel"
+                for option in sorted(given)
+            ]
+        elif name not in options:
             match = difflib.get_close_matches(name, list(options), n=1)
             hint = f"; did you mean {match[0]!r}?" if match else ""
             problems.append(f"{name!r}: no rule of that name in the pack {info.name}{hint}")
+        else:
+            for option in sorted(given - options[name]):
+                known = ", ".join(sorted(options[name])) or "none"
+                problems.append(f"{name}: unknown option {option!r}; the rule's options: {known}")
+    problems += _schema_problems(info, reconcile(config, info))
+    return sorted(problems)
+
+
+def reconcile(config: Mapping[str, Any], info: analyzer_pb2.AnalyzerInfo) -> dict[str, RuleConfig]:
+    """What the CLI configures the pack with, given the file `config`
+    (`ReconcilePolicyPackConfig`, config.go:307-335): every rule at its own level with its
+    schema's defaults (config.go:276-302), then the pack's initial config, then the file
+    (config.go:316-324): `all` first and a rule's own entry after, so the rule's level wins;
+    options replace defaults one by one. What the file gets wrong is left out
+    (`config_problems` names it)."""
+    result = {
+        p.name: RuleConfig(
+            LEVEL_NAMES[p.enforcementLevel],
+            {
+                k: copy.deepcopy(s["default"])
+                for k, s in _schema(p)["properties"].items()
+                if isinstance(s, dict) and "default" in s
+            },
+        )
+        for p in info.policies
+    }
+    initial = {
+        name: RuleConfig(LEVEL_NAMES[c.enforcementLevel], json_format.MessageToDict(c.properties))
+        for name, c in info.initialConfig.items()
+    }
+    for layer in (initial, _parse(config)[0]):
+        # applyConfig, config.go:337-372.
+        if ALL in layer and layer[ALL].level:
+            for rule in result.values():
+                rule.level = layer[ALL].level
+        for name, given in layer.items():
+            rule = result.setdefault(name, RuleConfig())
+            rule.level = given.level or rule.level
+            rule.properties.update(given.properties)
+    return result
+
+
+def _parse(config: Mapping[str, Any]) -> tuple[dict[str, RuleConfig], list[str]]:
+    """The file's entries as the CLI parses them (`parsePolicyPackConfig`, config.go:93-158),
+    and what it would refuse; an entry with neither level nor options changes nothing
+    (config.go:147-150)."""
+    entries: dict[str, RuleConfig] = {}
+    problems: list[str] = []
+    for name, value in config.items():
+        if name == ENVIRONMENTS:
+            problems += _environment_problems(value)
             continue
-        settings = value if isinstance(value, dict) else {"enforcementLevel": value}
-        level = settings.get("enforcementLevel", "mandatory")
-        if level not in LEVELS:
+        if isinstance(value, str):
+            value = {"enforcementLevel": value}
+        elif not isinstance(value, dict):
+            problems.append(
+                f"{name}: {value!r}: expected an enforcement level or an object of options"
+            )
+            continue
+        level = value.get("enforcementLevel", "")
+        if "enforcementLevel" in value and (not isinstance(level, str) or level not in LEVELS):
             problems.append(
                 f"{name}: enforcementLevel {level!r}; expected one of {', '.join(LEVELS)}"
             )
-        for option in sorted(set(settings) - {"enforcementLevel"} - options[name]):
-            known = ", ".join(sorted(options[name])) or "none"
-            problems.append(f"{name}: unknown option {option!r}; the rule's options: {known}")
+            level = ""
+        properties = {k: v for k, v in value.items() if k != "enforcementLevel"}
+        if level or properties:
+            entries[name] = RuleConfig(level, properties)
+    return entries, problems
+
+
+def _environment_problems(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        # config.go:108-120.
+        return [f"environments: {value!r}: expected an array of ESC environment names"]
+    if not value:
+        return []  # nothing to resolve (update.go:962)
+    return [
+        f"environments: {', '.join(value)}: ESC environments are resolved by the CLI's backend, "
+        "and the offline preview has none; preview with a file without them (--policy-config)"
+    ]
+
+
+def _schema(policy: analyzer_pb2.PolicyInfo) -> dict[str, Any]:
+    """The JSON schema the CLI validates a rule's options with (`convertSchema`,
+    config.go:263-273): an object of the rule's properties, none other refused."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": _integral(json_format.MessageToDict(policy.configSchema.properties)),
+    }
+    if policy.configSchema.required:
+        schema["required"] = list(policy.configSchema.required)
+    return schema
+
+
+def _integral(value: Any) -> Any:
+    """Whole numbers as ints again (a Struct holds every number as a double), so that the
+    messages say `minimum of 0`, not `0.0`; JSON schema takes them as the same number."""
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _schema_problems(
+    info: analyzer_pb2.AnalyzerInfo, reconciled: Mapping[str, RuleConfig]
+) -> list[str]:
+    """Each rule's reconciled options against its schema, every error of every rule, as
+    `validatePolicyPackConfig` does (config.go:183-228) with gojsonschema v1.2.0, whose
+    default draft, Hybrid, takes the keywords of drafts 4 to 7 (schemaLoader.go,
+    `NewSchemaLoader`) and which checks formats (validation.go, `validateString`)."""
+    problems = []
+    for policy in info.policies:
+        schema = _schema(policy)
+        try:
+            jsonschema.Draft7Validator.check_schema(schema)
+        except jsonschema.SchemaError as invalid:
+            problems.append(f"{policy.name}: the rule's configSchema is invalid: {invalid.message}")
+            continue
+        validator = jsonschema.Draft7Validator(
+            schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+        )
+        for error in validator.iter_errors(reconciled[policy.name].properties):
+            where = ".".join(map(str, error.absolute_path))
+            problems.append(f"{policy.name}: {where + ': ' if where else ''}{error.message}")
     return problems
 
 
@@ -189,9 +349,8 @@ class Analysis:
         self.close()
 
     def config_problems(self, timeout: float = 60) -> list[str]:
-        """What the pack configuration names that the pack does not have (a rule, an option,
-        an enforcement level), once the pack has said what it has; a pack that failed to
-        start is raised by `report`."""
+        """Every problem of the pack configuration (`config_problems`), once the pack has
+        said what it has; a pack that failed to start is raised by `report`."""
         self._started.wait(timeout)
         return list(self._config_problems)
 
@@ -288,23 +447,19 @@ class Analysis:
         self._started.set()
         if self._config_problems:
             raise PolicyConfigError("\n".join(self._config_problems))
+        # Every rule, and `all` as an entry of its own, as the CLI sends them
+        # (pkg/resource/plugin/analyzer_plugin.go:612-641).
+        reconciled = reconcile(config, info)
         self._stub.Configure(
-            analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_config(config))
+            analyzer_pb2.ConfigureAnalyzerRequest(
+                policyConfig={
+                    name: analyzer_pb2.PolicyConfig(
+                        enforcementLevel=LEVELS[rule.level], properties=_struct(rule.properties)
+                    )
+                    for name, rule in reconciled.items()
+                }
+            )
         )
-
-
-def _policy_config(config: Mapping[str, Any]) -> dict[str, analyzer_pb2.PolicyConfig]:
-    result = {}
-    for name, value in config.items():
-        if isinstance(value, str):
-            result[name] = analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[value])
-            continue
-        properties = {k: v for k, v in value.items() if k != "enforcementLevel"}
-        level = value.get("enforcementLevel", "mandatory")
-        result[name] = analyzer_pb2.PolicyConfig(
-            enforcementLevel=LEVELS[level], properties=_struct(properties)
-        )
-    return result
 
 
 def _wire(value: Any) -> Any:
