@@ -11,7 +11,8 @@ ElastiCache nodes; and the EBS volumes of the rendered PersistentVolumeClaims, S
 volumeClaimTemplates included. Not counted: data transfer and NAT data processing, public
 IPv4 addresses, S3, CloudWatch Logs, KMS keys, Route 53, backups and snapshots, EKS extended
 support. An instance type, class, volume type or region the table lacks is listed as
-having no price (`unit_price` and `monthly` null, and in `unpriced`), never as zero.
+having no price (`unit_price` and `monthly` null, and in `unpriced`), never as zero: the
+totals are of the priced items, and the estimate says it is not `complete`.
 """
 
 from __future__ import annotations
@@ -376,9 +377,12 @@ def _claim(
 
 def _totals(items: list[dict[str, Any]], prices: Prices) -> dict[str, Any]:
     by_component: dict[str, float] = defaultdict(float)
+    unpriced: dict[str, list[str]] = defaultdict(list)
+    items.sort(key=lambda i: (i["component"], i["item"]))
     for item in items:
         by_component[item["component"]] += item["monthly"] or 0
-    items.sort(key=lambda i: (i["component"], i["item"]))
+        if item["monthly"] is None:
+            unpriced[item["component"]].append(item["item"])
     return {
         "estimate": True,
         "currency": "USD",
@@ -386,6 +390,8 @@ def _totals(items: list[dict[str, Any]], prices: Prices) -> dict[str, Any]:
         "prices": prices.about(),
         "items": items,
         "by_component": {k: round(v, 2) for k, v in sorted(by_component.items())},
+        "by_component_unpriced": dict(sorted(unpriced.items())),
         "total": round(sum(by_component.values()), 2),
+        "complete": not unpriced,
         "unpriced": [i["item"] for i in items if i["monthly"] is None],
     }
