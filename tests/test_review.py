@@ -310,6 +310,20 @@ def test_dev_costs_its_control_plane_nodes_nat_load_balancers_and_data_stores(
     assert cost["total"] == round(sum(i["monthly"] or 0 for i in cost["items"]), 2)
 
 
+@pytest.mark.parametrize("version", ["1.35", "1.33"])
+def test_the_control_plane_is_priced_in_standard_support_and_says_extended_is_not_applied(
+    version: str,
+) -> None:
+    cluster = {**stack_file_config("dev")[f"{PROJECT}:cluster"], "kubernetes_version": version}
+    found = review(dev_with(cluster=cluster), None)
+    control_plane = item(found, "EKS control plane gitops-platform-dev")
+    assert control_plane["unit_price"] == EU["eks_cluster_hour"]["price"] * HOURS
+    assert control_plane["note"].startswith(
+        f"Kubernetes {version} at the standard-support rate; extended support's, charged once "
+        "a version is 14 months past its EKS release, not applied; "
+    )
+
+
 def test_one_more_node_costs_exactly_one_node_and_its_root_volume() -> None:
     config = stack_file_config("dev")
     nodes = config[f"{PROJECT}:nodes"]
