@@ -23,7 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline.diff import counts, describe, endpoint, item_change, short_urn, signed
+from offline.diff import (
+    counts,
+    describe,
+    endpoint,
+    incomplete,
+    item_change,
+    no_price,
+    short_urn,
+    signed,
+)
 
 MARKER = "<!-- gitops-platform:plan -->"
 Request = Callable[[str, str, dict[str, Any] | None], Any]
@@ -129,9 +138,21 @@ def _cost(cost: dict[str, Any]) -> list[str]:
     total = cost["total"]
     lines = [
         f"- Cost (estimate, {cost['currency']} per month): {total['before']:,.2f} → "
-        f"{total['after']:,.2f} (**{signed(total['delta'])}**)"
+        f"{total['after']:,.2f} (**{signed(total['delta'])}**){incomplete(cost)}"
     ]
-    lines += [f"  - {_code(c)}: {signed(d)}" for c, d in cost["by_component"].items()]
+    missing = no_price(cost)
+    for component, delta in cost["by_component"].items():
+        unpriced = [
+            f"{_code(item)} has no price {where}" for item, where in missing.get(component, [])
+        ]
+        lines.append(
+            f"  - {_code(component)}: {signed(delta)}"
+            + (
+                f" of the priced items; incomplete: {'; '.join(_capped(unpriced))}"
+                if unpriced
+                else ""
+            )
+        )
     lines += [f"  - {_code(line)}" for line in _capped([item_change(i) for i in cost["items"]])]
     return lines
 

@@ -10,8 +10,10 @@ https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_OnDemandDBInstances.
 ElastiCache nodes; and the EBS volumes of the rendered PersistentVolumeClaims, StatefulSet
 volumeClaimTemplates included. Not counted: data transfer and NAT data processing, public
 IPv4 addresses, S3, CloudWatch Logs, KMS keys, Route 53, backups and snapshots, EKS extended
-support. An instance type, class, volume type or region the table lacks is listed as
-having no price (`unit_price` and `monthly` null, and in `unpriced`), never as zero.
+support (a control plane is priced at the standard-support rate, and says so). An instance
+type, class, volume type or region the table lacks is listed as having no price
+(`unit_price` and `monthly` null, and in `unpriced`), never as zero: the totals are of the
+priced items, and the estimate says it is not `complete`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ PRICES = Path(__file__).with_name("prices.json")
 EXCLUDED = (
     "LCUs, NLCUs and data transfer, NAT data processing, public IPv4 addresses, S3, "
     "CloudWatch Logs, KMS keys, Route 53, backups and snapshots, EKS extended support"
+)
+# EKS charges a version's extended-support rate from its end of standard support, "the first
+# 14 months after it's released" on EKS, for 12 months more (awsdocs/amazon-eks-user-guide
+# 4d52b4d, 2024-12-18, latest/ug/clusters/kubernetes-versions.adoc:24, and its release
+# calendar, :61-130). That calendar stops at 1.31, and whether a version is past the date
+# depends on the day it runs, which a plan does not say: the estimate does not apply the rate.
+EXTENDED_SUPPORT = (
+    "extended support's, charged once a version is 14 months past its EKS release, not applied"
 )
 EBS_PROVISIONERS = ("ebs.csi.aws.com", "kubernetes.io/aws-ebs")
 # The EBS CSI driver's default volume type (kubernetes-sigs/aws-ebs-csi-driver v1.64.0
@@ -158,6 +168,7 @@ def estimate(
     by_urn = plan.by_urn()
     for cluster in plan.of_type("aws:eks/cluster:Cluster"):
         name = cluster["inputs"].get("name") or cluster["name"]
+        version = cluster["inputs"].get("version")
         items.add(
             labels[cluster["urn"]],
             f"EKS control plane {name}",
@@ -165,7 +176,8 @@ def estimate(
             "cluster",
             prices.entry("eks_cluster_hour"),
             hourly=True,
-            note="standard support",
+            note=f"Kubernetes {version or '(EKS default)'} at the standard-support rate; "
+            f"{EXTENDED_SUPPORT}",
             missing="EKS clusters",
         )
     for group in plan.of_type("aws:eks/nodeGroup:NodeGroup"):
@@ -376,9 +388,12 @@ def _claim(
 
 def _totals(items: list[dict[str, Any]], prices: Prices) -> dict[str, Any]:
     by_component: dict[str, float] = defaultdict(float)
+    unpriced: dict[str, list[str]] = defaultdict(list)
+    items.sort(key=lambda i: (i["component"], i["item"]))
     for item in items:
         by_component[item["component"]] += item["monthly"] or 0
-    items.sort(key=lambda i: (i["component"], i["item"]))
+        if item["monthly"] is None:
+            unpriced[item["component"]].append(item["item"])
     return {
         "estimate": True,
         "currency": "USD",
@@ -386,6 +401,8 @@ def _totals(items: list[dict[str, Any]], prices: Prices) -> dict[str, Any]:
         "prices": prices.about(),
         "items": items,
         "by_component": {k: round(v, 2) for k, v in sorted(by_component.items())},
+        "by_component_unpriced": dict(sorted(unpriced.items())),
         "total": round(sum(by_component.values()), 2),
+        "complete": not unpriced,
         "unpriced": [i["item"] for i in items if i["monthly"] is None],
     }

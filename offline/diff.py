@@ -3,7 +3,8 @@
 Both sides are plan JSON as `python -m offline --json` writes it: resources are matched by
 URN and their inputs compared path by path (`scalingConfig.desiredSize`, `ports[1]`), with
 the resource options that change what the engine does to a resource; outputs likewise; and
-the plan's exposure and cost estimate where both sides have them. Secrets are `[secret]` on
+the plan's exposure and cost estimate where both sides have them (the cost of the items
+priced on every side they are on, the others named as incomplete). Secrets are `[secret]` on
 both sides, so a secret whose value changed looks unchanged, and a value that became (or
 stopped being) secret is reported without either value.
 
@@ -213,17 +214,15 @@ def _exposure_delta(before: Iterable[Any], after: Iterable[Any]) -> dict[str, An
 
 def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     """The monthly estimate's total and components that moved, and the items that changed
-    (by component and item)."""
+    (by component and item). Only items with a price on every side they are on are summed
+    (an item on one side only counts as 0 on the other): one without a price on either side
+    is listed in `unpriced` with the sides (`no_price_in`), and makes the delta incomplete,
+    as it makes each component's it is in."""
     if before.get("currency") != after.get("currency"):
         return {
             "unavailable": f"the base is in {before.get('currency')}, the plan in "
             f"{after.get('currency')}"
         }
-    old_by, new_by = before.get("by_component") or {}, after.get("by_component") or {}
-    by_component = {
-        component: _money(new_by.get(component, 0) - old_by.get(component, 0))
-        for component in sorted(old_by.keys() | new_by.keys())
-    }
 
     def items(cost: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
         return {(i["component"], i["item"]): i for i in cost.get("items") or []}
@@ -231,8 +230,20 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
     old_items, new_items = items(before), items(after)
     fields = ("quantity", "unit", "unit_price", "monthly")
     changed_items = []
+    unpriced: list[dict[str, Any]] = []
+    sums = {"before": 0.0, "after": 0.0}
+    by_component: dict[str, float] = {}
     for key in sorted(old_items.keys() | new_items.keys()):
         old, new = old_items.get(key), new_items.get(key)
+        sides = [s for s, e in (("base", old), ("plan", new)) if e and e.get("monthly") is None]
+        if sides:
+            unpriced.append({"component": key[0], "item": key[1], "no_price_in": sides})
+            by_component.setdefault(key[0], 0.0)
+        else:
+            was, now = (old or {}).get("monthly") or 0.0, (new or {}).get("monthly") or 0.0
+            sums["before"] += was
+            sums["after"] += now
+            by_component[key[0]] = by_component.get(key[0], 0.0) + now - was
         if old is not None and new is not None and all(old.get(f) == new.get(f) for f in fields):
             continue
         changed_items.append(
@@ -243,15 +254,20 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
                 **({"after": {f: new.get(f) for f in fields}} if new else {}),
             }
         )
+    incomplete = {u["component"] for u in unpriced}
     return {
         "currency": after.get("currency"),
         "region": after.get("region"),
+        "complete": not unpriced,
         "total": {
-            "before": before.get("total"),
-            "after": after.get("total"),
-            "delta": _money((after.get("total") or 0) - (before.get("total") or 0)),
+            "before": _money(sums["before"]),
+            "after": _money(sums["after"]),
+            "delta": _money(sums["after"] - sums["before"]),
         },
-        "by_component": {c: d for c, d in by_component.items() if d},
+        "by_component": {
+            c: _money(d) for c, d in sorted(by_component.items()) if _money(d) or c in incomplete
+        },
+        "unpriced": unpriced,
         "items": changed_items,
     }
 
@@ -353,21 +369,61 @@ def _cost_lines(cost: Mapping[str, Any]) -> list[str]:
     total = cost["total"]
     lines = [
         f"Cost (estimate, {cost['currency']} per month): {total['before']:,.2f} → "
-        f"{total['after']:,.2f} ({signed(total['delta'])})"
+        f"{total['after']:,.2f} ({signed(total['delta'])}){incomplete(cost)}"
     ]
-    lines += [f"  {c}: {signed(d)}" for c, d in cost["by_component"].items()]
+    missing = no_price(cost)
+    for component, delta in cost["by_component"].items():
+        unpriced = [f"{item} has no price {where}" for item, where in missing.get(component, [])]
+        lines.append(
+            f"  {component}: {signed(delta)}"
+            + (f" of the priced items; incomplete: {'; '.join(unpriced)}" if unpriced else "")
+        )
     lines += [f"  ~ {item_change(i)}" for i in cost["items"]]
     return lines
 
 
+NO_PRICE_IN = {("base",): "in the base", ("plan",): "in this plan"}
+
+
+def incomplete(cost: Mapping[str, Any]) -> str:
+    """What follows a cost delta's total: nothing when every item has a price on every side
+    it is on, else that the figures are of the priced items only, and how many have none."""
+    if cost["complete"]:
+        return ""
+    count = len(cost["unpriced"])
+    return (
+        f", priced items only: incomplete, {count} item{'s' if count > 1 else ''} without a price"
+    )
+
+
+def no_price(cost: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Per component, each item without a price and where: `("nodes …", "in this plan")`,
+    `"in the base"` or `"in either plan"`."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for entry in cost["unpriced"]:
+        where = NO_PRICE_IN.get(tuple(entry["no_price_in"]), "in either plan")
+        found.setdefault(entry["component"], []).append((entry["item"], where))
+    return found
+
+
 def item_change(item: Mapping[str, Any]) -> str:
-    """A cost item that changed: `component item: 2 → 3 hour, 140.16 → 210.24 a month`."""
+    """A cost item that changed: `component item: 2 instance at 156.22 → 3 instance at
+    156.22, 312.44 → 468.66 a month` (`none` and `0` where it is not, `no price` where the
+    table has none)."""
 
     def side(entry: Mapping[str, Any] | None) -> str:
         if entry is None:
             return "none"
-        return f"{entry['quantity']} {entry['unit']} at {entry['unit_price']}"
+        price = "without a price" if entry["unit_price"] is None else f"at {entry['unit_price']}"
+        return f"{entry['quantity']} {entry['unit']} {price}"
+
+    def monthly(entry: Mapping[str, Any] | None) -> str:
+        if entry is None:
+            return "0"
+        return "no price" if entry["monthly"] is None else f"{entry['monthly']:,.2f}"
 
     before, after = item.get("before"), item.get("after")
-    monthly = " → ".join("0" if e is None else f"{e['monthly']:,.2f}" for e in (before, after))
-    return f"{item['component']} {item['item']}: {side(before)} → {side(after)}, {monthly} a month"
+    return (
+        f"{item['component']} {item['item']}: {side(before)} → {side(after)}, "
+        f"{monthly(before)} → {monthly(after)} a month"
+    )

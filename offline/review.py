@@ -4,8 +4,17 @@ are protected. Read from the plan and, where a chart rendered, from what it rend
 (offline.deployed); `--no-render` falls back on the releases' values.
 
 In the plan JSON: `exposure` (a list of `{component, kind, endpoint, ports, cidrs, from}`,
-sorted by kind, endpoint and ports), `cost` (`{estimate, currency, region, prices, items,
-by_component, total, unpriced}`) and `protected` (a list of `{type, name, urn}` by URN).
+sorted by kind, endpoint and ports), `cost` and `protected` (a list of `{type, name, urn}` by
+URN).
+
+`cost` is `{estimate, currency, region, prices, items, by_component, by_component_unpriced,
+total, complete, unpriced}`. An item without a price has `unit_price` and `monthly` null and is in
+no sum: `total` and each `by_component` figure are sums of priced items only (0.0 for
+a component none of whose items has a price), `by_component_unpriced` names, per component
+that has any, its items without a price, `unpriced` all of them, and `complete` is true only
+when there is none. Printed, an incomplete total reads "Total of the priced items $X; N items
+have no price: ...", and a total or a component without a priced item "no price", never
+$0.00.
 """
 
 from __future__ import annotations
@@ -84,7 +93,7 @@ class Review:
         if not self.clusters:
             lines.append(f"    {NO_CLUSTER}")
         for component, total in cost["by_component"].items():
-            lines.append(f"    {component}  {_usd(total)}")
+            lines.append(f"    {component}  {_component_total(cost, component, total)}")
             for item in (i for i in cost["items"] if i["component"] == component):
                 quantity = f"{item['quantity']:g} x {item['unit']}"
                 if item["monthly"] is None:
@@ -93,9 +102,16 @@ class Review:
                     each = _usd(item["unit_price"], places=4)
                     priced = f"{quantity} at {each} = {_usd(item['monthly'])}"
                 lines.append(f"        {item['item']}: {priced} ({item['note']})")
-        lines.append(f"    Total {_usd(cost['total'])}")
-        if cost["unpriced"]:
-            lines.append(f"    Not in the total (no price): {'; '.join(cost['unpriced'])}")
+        unpriced = "; ".join(cost["unpriced"])
+        if cost["complete"]:
+            lines.append(f"    Total {_usd(cost['total'])}")
+        elif len(cost["unpriced"]) == len(cost["items"]):
+            lines.append(f"    Total: no price (no item has a price): {unpriced}")
+        else:
+            count = _items(len(cost["unpriced"]))
+            lines.append(
+                f"    Total of the priced items {_usd(cost['total'])}; {count} no price: {unpriced}"
+            )
         lines.append(f"    Not counted: {EXCLUDED}")
         return "\n".join(lines)
 
@@ -103,6 +119,21 @@ class Review:
         lines = [f"Protected resources ({len(self.protected)}; a destroy or replace refuses them):"]
         lines += [f"    {p['type']}  {p['name']}" for p in self.protected] or ["    none"]
         return "\n".join(lines)
+
+
+def _component_total(cost: dict[str, Any], component: str, total: float) -> str:
+    """A component's sum, said to be of its priced items when some have no price."""
+    unpriced = len(cost["by_component_unpriced"].get(component, []))
+    priced = sum(1 for i in cost["items"] if i["component"] == component) - unpriced
+    if not unpriced:
+        return _usd(total)
+    if not priced:
+        return "no price"
+    return f"{_usd(total)} of the priced items; {_items(unpriced)} no price"
+
+
+def _items(count: int) -> str:
+    return f"{count} item has" if count == 1 else f"{count} items have"
 
 
 def _usd(amount: float, places: int = 2) -> str:

@@ -288,27 +288,30 @@ def test_exposure_reports_endpoints_added_and_removed_and_their_ranges() -> None
     assert f"  ~ alb {web} port 443: ranges +203.0.113.0/24" in text
 
 
-def cost(**by_component: float) -> dict[str, Any]:
-    """A cost block as the plan JSON holds it: one item per component."""
+def cost(**by_component: float | None) -> dict[str, Any]:
+    """A cost block as the plan JSON holds it: one item per component, None for an item
+    without a price (2 instances, as the table has no price for their type)."""
+    items = [
+        {
+            "component": component,
+            "item": "nodes" if component == "cluster" else "instance",
+            "quantity": 2 if monthly is None else monthly / 70.08,
+            "unit": "instance-month",
+            "unit_price": None if monthly is None else 70.08,
+            "monthly": monthly,
+        }
+        for component, monthly in by_component.items()
+    ]
+    priced = {c: m or 0.0 for c, m in by_component.items()}
     return {
         "estimate": True,
         "currency": "USD",
         "region": "eu-west-1",
         "prices": {},
-        "items": [
-            {
-                "component": component,
-                "item": "nodes" if component == "cluster" else "instance",
-                "quantity": monthly / 70.08,
-                "unit": "instance-month",
-                "unit_price": 70.08,
-                "monthly": monthly,
-            }
-            for component, monthly in by_component.items()
-        ],
-        "by_component": by_component,
-        "total": round(sum(by_component.values()), 2),
-        "unpriced": [],
+        "items": items,
+        "by_component": priced,
+        "total": round(sum(priced.values()), 2),
+        "unpriced": [i["item"] for i in items if i["monthly"] is None],
     }
 
 
@@ -321,9 +324,52 @@ def test_the_cost_delta_gives_the_total_the_components_that_moved_and_the_items(
     (item,) = delta["items"]
     assert (item["component"], item["item"]) == ("cluster", "nodes")
     assert (item["before"]["monthly"], item["after"]["monthly"]) == (140.16, 210.24)
+    assert delta["complete"] is True
+    assert delta["unpriced"] == []
     text = summary(compare(base, plan, "base-dev.json"))
-    assert "Cost (estimate, USD per month): 190.16 → 260.24 (+70.08)" in text
-    assert "  cluster: +70.08" in text
+    assert "Cost (estimate, USD per month): 190.16 → 260.24 (+70.08)\n" in text
+    assert "  cluster: +70.08\n" in text
+    assert "price" not in text
+
+
+def test_an_item_that_loses_its_price_is_no_saving_the_delta_says_it_is_incomplete() -> None:
+    base = plan_of(cost=cost(cluster=280.32, gitlab=50.0))
+    plan = plan_of(cost=cost(cluster=None, gitlab=50.0))
+    delta = compare(base, plan, "base-dev.json")["cost"]
+    # Not -280.32: the nodes' cost in this plan is unknown, so they are left out of both sides.
+    assert delta["total"] == {"before": 50.0, "after": 50.0, "delta": 0.0}
+    assert delta["complete"] is False
+    assert delta["unpriced"] == [{"component": "cluster", "item": "nodes", "no_price_in": ["plan"]}]
+    assert delta["by_component"] == {"cluster": 0.0}
+    (item,) = delta["items"]
+    assert (item["before"]["monthly"], item["after"]["monthly"]) == (280.32, None)
+    text = summary(compare(base, plan, "base-dev.json")).splitlines()
+    assert text[-3:] == [
+        "Cost (estimate, USD per month): 50.00 → 50.00 (+0.00), priced items only: "
+        "incomplete, 1 item without a price",
+        "  cluster: +0.00 of the priced items; incomplete: nodes has no price in this plan",
+        "  ~ cluster nodes: 4.0 instance-month at 70.08 → 2 instance-month without a price, "
+        "280.32 → no price a month",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("base_nodes", "plan_nodes", "where"),
+    [(None, 140.16, "in the base"), (None, None, "in either plan")],
+    ids=["in-the-base", "in-both"],
+)
+def test_an_item_without_a_price_on_either_side_is_named_with_that_side(
+    base_nodes: float | None, plan_nodes: float | None, where: str
+) -> None:
+    base = plan_of(cost=cost(cluster=base_nodes, gitlab=50.0))
+    plan = plan_of(cost=cost(cluster=plan_nodes, gitlab=60.0))
+    delta = compare(base, plan, "base-dev.json")["cost"]
+    assert delta["total"] == {"before": 50.0, "after": 60.0, "delta": 10.0}
+    assert delta["by_component"] == {"cluster": 0.0, "gitlab": 10.0}
+    assert not delta["complete"]
+    text = summary(compare(base, plan, "base-dev.json"))
+    assert f"  cluster: +0.00 of the priced items; incomplete: nodes has no price {where}" in text
+    assert "  gitlab: +10.00\n" in text
 
 
 def test_an_older_base_without_exposure_or_cost_is_said_not_failed() -> None:
@@ -399,11 +445,43 @@ def test_the_command_prints_the_changes_and_writes_the_diff_block(
     one_more = round(node["unit_price"] + disk["unit_price"] * disk["quantity"] / 3, 2)
     assert node["quantity"] == 3
     assert cost["total"]["delta"] == one_more
-    assert list(cost["by_component"].values()) == [one_more]
+    assert {c: d for c, d in cost["by_component"].items() if d} == {node["component"]: one_more}
+    # Nothing rendered: the releases' volumes have no price in either plan, and say so.
+    assert not cost["complete"]
+    assert {u["item"] for u in cost["unpriced"]} == set(written["cost"]["unpriced"])
+    assert {tuple(u["no_price_in"]) for u in cost["unpriced"]} == {("base", "plan")}
     assert written["diff"]["exposure"] == {"added": [], "removed": [], "cidrs_changed": []}
     # Without --base there is no diff block.
     assert offline_cli(more_nodes(), "--json", out) == 0
     assert "diff" not in json.loads(out.read_text())
+
+
+def test_an_instance_type_the_table_lacks_is_compared_not_a_crash_nor_a_saving(
+    dev_plan: Plan, offline_cli: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "base-dev.json"
+    assert offline_cli(dev_plan, "--json", base) == 0
+    nodes = {**stack_file_config("dev")[f"{PROJECT}:nodes"], "instance_types": ["m7i.xlarge"]}
+    out = tmp_path / "plan-dev.json"
+    capsys.readouterr()
+    assert offline_cli(dev_with(nodes=nodes), "--base", base, "--json", out) == 0
+    printed = capsys.readouterr().out
+    written = json.loads(out.read_text())
+    cost = written["diff"]["cost"]
+    name = "nodes gitops-platform-dev-nodes"
+    (node,) = [i for i in written["cost"]["items"] if i["item"] == name]
+    assert node["monthly"] is None  # m7i.xlarge: not in offline/prices.json
+    assert cost["complete"] is False
+    assert {"component": node["component"], "item": name, "no_price_in": ["plan"]} in (
+        cost["unpriced"]
+    )
+    # Everything else is as in the base: no delta, not the nodes' cost as a saving.
+    assert cost["total"]["delta"] == 0
+    assert cost["by_component"][node["component"]] == 0
+    assert f"{name} has no price in this plan" in printed
+    assert f"{name}: 2 m6i.xlarge instance at " in printed
+    assert " → 2 m7i.xlarge instance without a price, " in printed
+    assert "priced items only: incomplete" in printed
 
 
 @pytest.mark.parametrize(

@@ -370,6 +370,20 @@ def test_a_base_that_cannot_be_planned_does_not_fail_the_job(
 # The comment's changes, from the plans' diff blocks.
 
 
+def planned_against_base(directory: Path, base_config: Any, config: Any) -> Path:
+    """The plan file of `config` as the plan job writes it beside the base's (base-dev.json):
+    the reviewer's sections recorded, and the diff against the base (nothing rendered)."""
+    base, plan = plan_for(base_config, stack="dev"), plan_for(config, stack="dev")
+    for each in (base, plan):
+        review(each, None).record(each)
+    base_file, plan_file = directory / "base-dev.json", directory / "plan-dev.json"
+    base_file.write_text(base.to_json())
+    document = json.loads(plan.to_json())
+    document["diff"] = compare(json.loads(base_file.read_text()), document, str(base_file))
+    plan_file.write_text(json.dumps(document))
+    return plan_file
+
+
 def test_the_comment_shows_what_each_stack_changes_against_the_target_branch(
     tmp_path: Path,
 ) -> None:
@@ -377,14 +391,7 @@ def test_the_comment_shows_what_each_stack_changes_against_the_target_branch(
     nodes = {**dev[f"{PROJECT}:nodes"], "desired_size": 3}
     # Two plan files as the plan job writes them: the reviewer's sections recorded, the
     # diff against the base written into the merge request's plan.
-    base, plan = plan_for(dev, stack="dev"), plan_for(with_changes(dev, nodes=nodes), stack="dev")
-    for each in (base, plan):
-        review(each, None).record(each)
-    base_file, plan_file = tmp_path / "base-dev.json", tmp_path / "plan-dev.json"
-    base_file.write_text(base.to_json())
-    document = json.loads(plan.to_json())
-    document["diff"] = compare(json.loads(base_file.read_text()), document, str(base_file))
-    plan_file.write_text(json.dumps(document))
+    plan_file = planned_against_base(tmp_path, dev, with_changes(dev, nodes=nodes))
     text = body([plan_file])
     # The verdicts' table is still there.
     assert re.search(r"^\| `dev` \| \d+ \| 0 \| 0 \| - \|$", text, re.MULTILINE)
@@ -394,15 +401,47 @@ def test_the_comment_shows_what_each_stack_changes_against_the_target_branch(
         "| changed | `aws:eks/nodeGroup:NodeGroup` `gitops-platform-dev-nodes` "
         "| `scalingConfig.desiredSize: 2 → 3` |"
     ) in text.splitlines()
-    assert base.cost is not None
-    assert plan.cost is not None
-    before, after = base.cost["total"], plan.cost["total"]
+    before, after = (
+        json.loads((tmp_path / f"{name}-dev.json").read_text())["cost"]["total"]
+        for name in ("base", "plan")
+    )
     assert after > before
     delta = f"{after - before:+,.2f}"
-    assert f"- Cost (estimate, USD per month): {before:,.2f} → {after:,.2f} (**{delta}**)" in text
-    assert f"  - `gitops-platform:cluster:EksCluster  gitops-platform-dev`: {delta}" in text
-    assert "GitLab" not in text.split("- Cost")[1]  # its cost did not move
+    # Nothing rendered: the releases' volumes have no price, so the delta says it is of the
+    # priced items only, and each component where an item has no price says which.
+    assert (
+        f"- Cost (estimate, USD per month): {before:,.2f} → {after:,.2f} (**{delta}**), "
+        "priced items only: incomplete, 6 items without a price"
+    ) in text.splitlines()
+    assert (
+        f"  - `gitops-platform:cluster:EksCluster  gitops-platform-dev`: {delta}"
+    ) in text.splitlines()
+    assert (
+        "  - `gitops-platform:gitops:GitLab  gitops-platform-dev-gitlab`: +0.00 of the priced "
+        "items; incomplete: `volumes of release gitlab` has no price in either plan"
+    ) in text.splitlines()
     assert "- Exposure: unchanged." in text
+
+
+def test_the_comment_says_a_cost_delta_is_incomplete_when_an_item_loses_its_price(
+    tmp_path: Path,
+) -> None:
+    dev = stack_file_config("dev")
+    nodes = {**dev[f"{PROJECT}:nodes"], "instance_types": ["m7i.xlarge"]}  # no price in the table
+    plan_file = planned_against_base(tmp_path, dev, with_changes(dev, nodes=nodes))
+    cost = [line for line in body([plan_file]).splitlines() if "price" in line]
+    # The nodes' cost is unknown in this plan: no saving, and said where the nodes are.
+    assert cost[0].startswith("- Cost (estimate, USD per month): ")
+    assert cost[0].endswith(" (**+0.00**), priced items only: incomplete, 7 items without a price")
+    assert (
+        "  - `gitops-platform:cluster:EksCluster  gitops-platform-dev`: +0.00 of the priced "
+        "items; incomplete: `nodes gitops-platform-dev-nodes` has no price in this plan"
+    ) in cost
+    assert any(
+        line.startswith("  - `gitops-platform:cluster:EksCluster  gitops-platform-dev nodes ")
+        and line.endswith("→ 2 m7i.xlarge instance without a price, 312.44 → no price a month`")
+        for line in cost
+    ), cost
 
 
 def compared_plan(path: Path, diff: dict[str, Any]) -> Path:

@@ -4,6 +4,7 @@ from where, what the stack costs a month, and which resources are protected."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import CommandRun
-from plans import PROJECT, plan_for, stack_file_config, with_changes
+from plans import PROJECT, STACK_VARIANTS, plan_for, stack_file_config, with_changes
 
 from offline.cost import PRICES, Prices, estimate, gib
 from offline.deployed import Deployed, Manifest
@@ -309,6 +310,20 @@ def test_dev_costs_its_control_plane_nodes_nat_load_balancers_and_data_stores(
     assert cost["total"] == round(sum(i["monthly"] or 0 for i in cost["items"]), 2)
 
 
+@pytest.mark.parametrize("version", ["1.35", "1.33"])
+def test_the_control_plane_is_priced_in_standard_support_and_says_extended_is_not_applied(
+    version: str,
+) -> None:
+    cluster = {**stack_file_config("dev")[f"{PROJECT}:cluster"], "kubernetes_version": version}
+    found = review(dev_with(cluster=cluster), None)
+    control_plane = item(found, "EKS control plane gitops-platform-dev")
+    assert control_plane["unit_price"] == EU["eks_cluster_hour"]["price"] * HOURS
+    assert control_plane["note"].startswith(
+        f"Kubernetes {version} at the standard-support rate; extended support's, charged once "
+        "a version is 14 months past its EKS release, not applied; "
+    )
+
+
 def test_one_more_node_costs_exactly_one_node_and_its_root_volume() -> None:
     config = stack_file_config("dev")
     nodes = config[f"{PROJECT}:nodes"]
@@ -352,10 +367,74 @@ def test_a_region_the_table_lacks_prices_nothing_and_says_so(dev_plan: Plan) -> 
     found = review(dev_plan, None)
     cost = estimate(dev_plan, found.seen, found.load_balancers, Prices("ap-south-2"))
     assert cost["region"] == "ap-south-2"
-    assert cost["total"] == 0
     assert all(i["monthly"] is None for i in cost["items"])
     assert cost["unpriced"] == [i["item"] for i in cost["items"]]
     assert cost["prices"]["date"] is None
+    # The total and the components' sums are of no item: not a figure to read as $0.
+    assert cost["complete"] is False
+    assert (cost["total"], set(cost["by_component"].values())) == (0, {0})
+    assert cost["by_component_unpriced"] == {
+        c: [i["item"] for i in cost["items"] if i["component"] == c] for c in cost["by_component"]
+    }
+    text = dataclasses.replace(found, cost=cost).summary()
+    assert "$0.00" not in text
+    for component in cost["by_component"]:
+        assert f"    {component}  no price\n" in text
+    assert f"    Total: no price (no item has a price): {'; '.join(cost['unpriced'])}\n" in text
+
+
+def test_a_kops_stack_in_a_region_without_prices_has_no_total() -> None:
+    plan = STACK_VARIANTS["kops"]()
+    assert plan.outputs["region"] == "ap-northeast-2"
+    found = review(plan, None)
+    (nat,) = found.cost["items"]  # the cluster and its nodes are kOps', not the plan's
+    assert (nat["item"], nat["monthly"]) == ("NAT gateways", None)
+    assert found.cost["complete"] is False
+    assert found.cost["by_component_unpriced"] == {nat["component"]: ["NAT gateways"]}
+    text = found.summary()
+    assert f"    {nat['component']}  no price\n" in text
+    assert "    Total: no price (no item has a price): NAT gateways\n" in text
+    assert "$0.00" not in text
+
+
+def test_a_plan_whose_every_item_has_a_price_is_complete_and_its_total_says_so(
+    dev_plan: Plan,
+) -> None:
+    found = review(dev_plan, None)
+    # As if every release had rendered and claimed no volume.
+    cost = estimate(dev_plan, Deployed([], [], []), found.load_balancers, Prices("eu-west-1"))
+    assert cost["complete"] is True
+    assert (cost["unpriced"], cost["by_component_unpriced"]) == ([], {})
+    text = dataclasses.replace(found, cost=cost).summary()
+    assert f"    Total ${cost['total']:,.2f}\n" in text
+    assert "no price" not in text
+    assert "priced items" not in text
+
+
+def test_a_total_with_unpriced_items_says_it_is_of_the_priced_items_and_lists_them() -> None:
+    config = stack_file_config("dev")
+    nodes = {**config[f"{PROJECT}:nodes"], "instance_types": ["m7i.xlarge"]}
+    found = review(plan_for(with_changes(config, nodes=nodes), stack="dev"), None)
+    cost = found.cost
+    cluster = "gitops-platform:cluster:EksCluster  gitops-platform-dev"
+    assert cost["complete"] is False
+    assert cost["by_component_unpriced"][cluster] == ["nodes gitops-platform-dev-nodes"]
+    priced = [i["monthly"] for i in cost["items"] if i["component"] == cluster and i["monthly"]]
+    assert cost["by_component"][cluster] == round(sum(priced), 2)
+    lines = found.summary().splitlines()
+    count = len(cost["unpriced"])
+    assert (
+        f"    Total of the priced items ${cost['total']:,.2f}; {count} items have no price: "
+        + "; ".join(cost["unpriced"])
+    ) in lines
+    assert (
+        f"    {cluster}  ${cost['by_component'][cluster]:,.2f} of the priced items; "
+        "1 item has no price"
+    ) in lines
+    # Nothing rendered: the volumes of external-dns are its only item.
+    assert (
+        "    gitops-platform:dns:ExternalDns  gitops-platform-dev-external-dns  no price" in lines
+    )
 
 
 def test_a_multi_az_database_is_billed_twice_instance_and_storage(prod_plan: Plan) -> None:

@@ -90,6 +90,8 @@ def _plan_json(plans: dict[str, Planned]) -> str:
             **cost,
             "items": [cost["items"][0], _more(cost["items"][1:])],
             "by_component": dict(list(cost["by_component"].items())[:1]) | {"...": "..."},
+            "by_component_unpriced": dict(list(cost["by_component_unpriced"].items())[:1])
+            | {"...": "..."},
         },
         "protected": [document["protected"][0], _more(document["protected"][1:])],
         "policy": {**policy, "violations": [*violations, _more(policy["violations"][1:])]},
@@ -139,9 +141,10 @@ def _exposure(plans: dict[str, Planned]) -> str:
 def _cost(plans: dict[str, Planned]) -> str:
     dev, prod = (plans[s].document["cost"]["total"] for s in ("dev", "prod"))
     return (
-        "With the table as it stands and nothing rendered, dev comes to about "
-        f"${dev:,.0f} a month\nand prod to about ${prod:,.0f}; a render adds the volumes its "
-        "charts claim (MinIO's\n10 GiB), and GitLab's, which never renders here, stay out.\n"
+        "With the table as it stands and nothing rendered, dev's priced items come to about "
+        f"${dev:,.0f} a\nmonth and prod's to about ${prod:,.0f}; a render adds the volumes its "
+        "charts claim (MinIO's\n10 GiB), and GitLab's, which never renders here, stay without "
+        "a price.\n"
     )
 
 
