@@ -217,7 +217,8 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
     (by component and item). Only items with a price on every side they are on are summed
     (an item on one side only counts as 0 on the other): one without a price on either side
     is listed in `unpriced` with the sides (`no_price_in`), and makes the delta incomplete,
-    as it makes each component's it is in."""
+    as it makes each component's it is in; one without a price on both sides but recorded
+    alike in both (`unpriced_alike`) changes nothing and leaves the delta complete."""
     if before.get("currency") != after.get("currency"):
         return {
             "unavailable": f"the base is in {before.get('currency')}, the plan in "
@@ -231,11 +232,17 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
     fields = ("quantity", "unit", "unit_price", "monthly")
     changed_items = []
     unpriced: list[dict[str, Any]] = []
+    alike: list[dict[str, str]] = []
     sums = {"before": 0.0, "after": 0.0}
     by_component: dict[str, float] = {}
     for key in sorted(old_items.keys() | new_items.keys()):
         old, new = old_items.get(key), new_items.get(key)
         sides = [s for s, e in (("base", old), ("plan", new)) if e and e.get("monthly") is None]
+        if sides == ["base", "plan"] and _recorded_alike(old, new):
+            # Without a price in both, and recorded alike (the volumes of a release neither
+            # plan rendered): it adds nothing to the change. Said once, not per component.
+            alike.append({"component": key[0], "item": key[1]})
+            continue
         if sides:
             unpriced.append({"component": key[0], "item": key[1], "no_price_in": sides})
             by_component.setdefault(key[0], 0.0)
@@ -268,8 +275,14 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
             c: _money(d) for c, d in sorted(by_component.items()) if _money(d) or c in incomplete
         },
         "unpriced": unpriced,
+        "unpriced_alike": alike,
         "items": changed_items,
     }
+
+
+def _recorded_alike(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
+    keys = ("quantity", "unit", "unit_price", "monthly", "note")
+    return old is not None and new is not None and all(old.get(k) == new.get(k) for k in keys)
 
 
 def _money(amount: float) -> float:
@@ -388,11 +401,19 @@ NO_PRICE_IN = {("base",): "in the base", ("plan",): "in this plan"}
 def incomplete(cost: Mapping[str, Any]) -> str:
     """What follows a cost delta's total: nothing when every item has a price on every side
     it is on, else that the figures are of the priced items only, and how many have none."""
+    alike = len(cost.get("unpriced_alike") or [])
+    same = (
+        f"; {alike} item{'s' if alike > 1 else ''} without a price in both plans, recorded "
+        "alike, not compared"
+        if alike
+        else ""
+    )
     if cost["complete"]:
-        return ""
+        return same
     count = len(cost["unpriced"])
     return (
-        f", priced items only: incomplete, {count} item{'s' if count > 1 else ''} without a price"
+        f", priced items only: incomplete, {count} item{'s' if count > 1 else ''} without a "
+        f"price{same}"
     )
 
 

@@ -363,6 +363,8 @@ def test_an_item_without_a_price_on_either_side_is_named_with_that_side(
 ) -> None:
     base = plan_of(cost=cost(cluster=base_nodes, gitlab=50.0))
     plan = plan_of(cost=cost(cluster=plan_nodes, gitlab=60.0))
+    if plan_nodes is None:  # without a price in both: changed, so its change is unknown
+        plan["cost"]["items"][0]["quantity"] = 3
     delta = compare(base, plan, "base-dev.json")["cost"]
     assert delta["total"] == {"before": 50.0, "after": 60.0, "delta": 10.0}
     assert delta["by_component"] == {"cluster": 0.0, "gitlab": 10.0}
@@ -370,6 +372,23 @@ def test_an_item_without_a_price_on_either_side_is_named_with_that_side(
     text = summary(compare(base, plan, "base-dev.json"))
     assert f"  cluster: +0.00 of the priced items; incomplete: nodes has no price {where}" in text
     assert "  gitlab: +10.00\n" in text
+
+
+def test_an_item_without_a_price_in_both_plans_recorded_alike_changes_nothing() -> None:
+    # The volumes of a release neither plan rendered: no price either side, the same record.
+    base = plan_of(cost=cost(cluster=None, gitlab=50.0))
+    plan = plan_of(cost=cost(cluster=None, gitlab=60.0))
+    delta = compare(base, plan, "base-dev.json")["cost"]
+    assert delta["complete"] is True
+    assert delta["unpriced"] == []
+    assert delta["unpriced_alike"] == [{"component": "cluster", "item": "nodes"}]
+    assert delta["by_component"] == {"gitlab": 10.0}
+    text = summary(compare(base, plan, "base-dev.json"))
+    assert (
+        "Cost (estimate, USD per month): 50.00 → 60.00 (+10.00); 1 item without a price in "
+        "both plans, recorded alike, not compared"
+    ) in text
+    assert "cluster" not in text.split("Cost (")[1]
 
 
 def test_an_older_base_without_exposure_or_cost_is_said_not_failed() -> None:
@@ -445,11 +464,12 @@ def test_the_command_prints_the_changes_and_writes_the_diff_block(
     one_more = round(node["unit_price"] + disk["unit_price"] * disk["quantity"] / 3, 2)
     assert node["quantity"] == 3
     assert cost["total"]["delta"] == one_more
-    assert {c: d for c, d in cost["by_component"].items() if d} == {node["component"]: one_more}
-    # Nothing rendered: the releases' volumes have no price in either plan, and say so.
-    assert not cost["complete"]
-    assert {u["item"] for u in cost["unpriced"]} == set(written["cost"]["unpriced"])
-    assert {tuple(u["no_price_in"]) for u in cost["unpriced"]} == {("base", "plan")}
+    assert cost["by_component"] == {node["component"]: one_more}
+    # Nothing rendered: the releases' volumes have no price in either plan, recorded alike:
+    # the delta is still whole, and says what it did not compare.
+    assert cost["complete"]
+    assert cost["unpriced"] == []
+    assert {u["item"] for u in cost["unpriced_alike"]} == set(written["cost"]["unpriced"])
     assert written["diff"]["exposure"] == {"added": [], "removed": [], "cidrs_changed": []}
     # Without --base there is no diff block.
     assert offline_cli(more_nodes(), "--json", out) == 0

@@ -407,19 +407,16 @@ def test_the_comment_shows_what_each_stack_changes_against_the_target_branch(
     )
     assert after > before
     delta = f"{after - before:+,.2f}"
-    # Nothing rendered: the releases' volumes have no price, so the delta says it is of the
-    # priced items only, and each component where an item has no price says which.
+    # Nothing rendered: the releases' volumes have no price in either plan, recorded alike;
+    # they change nothing, and the comment says once that they were not compared.
     assert (
-        f"- Cost (estimate, USD per month): {before:,.2f} → {after:,.2f} (**{delta}**), "
-        "priced items only: incomplete, 6 items without a price"
+        f"- Cost (estimate, USD per month): {before:,.2f} → {after:,.2f} (**{delta}**); "
+        "6 items without a price in both plans, recorded alike, not compared"
     ) in text.splitlines()
     assert (
         f"  - `gitops-platform:cluster:EksCluster  gitops-platform-dev`: {delta}"
     ) in text.splitlines()
-    assert (
-        "  - `gitops-platform:gitops:GitLab  gitops-platform-dev-gitlab`: +0.00 of the priced "
-        "items; incomplete: `volumes of release gitlab` has no price in either plan"
-    ) in text.splitlines()
+    assert "GitLab" not in text.split("- Cost")[1]  # its cost did not move
     assert "- Exposure: unchanged." in text
 
 
@@ -432,7 +429,10 @@ def test_the_comment_says_a_cost_delta_is_incomplete_when_an_item_loses_its_pric
     cost = [line for line in body([plan_file]).splitlines() if "price" in line]
     # The nodes' cost is unknown in this plan: no saving, and said where the nodes are.
     assert cost[0].startswith("- Cost (estimate, USD per month): ")
-    assert cost[0].endswith(" (**+0.00**), priced items only: incomplete, 7 items without a price")
+    assert cost[0].endswith(
+        " (**+0.00**), priced items only: incomplete, 1 item without a price; 6 items without a "
+        "price in both plans, recorded alike, not compared"
+    )
     assert (
         "  - `gitops-platform:cluster:EksCluster  gitops-platform-dev`: +0.00 of the priced "
         "items; incomplete: `nodes gitops-platform-dev-nodes` has no price in this plan"
