@@ -533,7 +533,7 @@ def test_a_base_that_cannot_be_used_is_an_error_naming_the_file(
 
 def test_make_plan_passes_base_to_the_command() -> None:
     dry_run = subprocess.run(
-        ["make", "-n", "plan", "BASE=base-dev.json"],
+        ["make", "-s", "-n", "--no-print-directory", "plan", "BASE=base-dev.json"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
