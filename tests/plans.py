@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +95,15 @@ STACK_VARIANTS = {
     "gitlab-public": _public_gitlab,
     "kops": lambda: plan_for(stack_file_config("kops"), stack="study"),
 }
+
+
+def run_offline(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`python -m offline` as users run it, in a process of its own, without rendering (what
+    these tests check needs no charts)."""
+    return subprocess.run(
+        [sys.executable, "-m", "offline", "--no-render", *map(str, args)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

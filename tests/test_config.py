@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
-from plans import PROJECT, SHIPPED_STACKS, STACKS_DIR, plan_for, stack_file_config, with_changes
+from plans import (
+    PROJECT,
+    SHIPPED_STACKS,
+    STACKS_DIR,
+    plan_for,
+    run_offline,
+    stack_file_config,
+    with_changes,
+)
 
 from components.config import ConfigError
 from offline.plan import PROJECT_DIR, Plan, run_plan
@@ -434,16 +442,6 @@ def test_the_configuration_reference_names_every_key() -> None:
         assert f"| `{key}" in text, key
 
 
-def offline(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offline", "--no-policy", "--no-render", *map(str, args)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -483,7 +481,9 @@ def test_a_value_file_outside_its_folder_is_refused(value_file: str) -> None:
 
 
 def test_unusable_output_and_chart_cache_paths_are_errors_before_planning(tmp_path: Path) -> None:
-    result = offline("--stack", "dev", "--json", tmp_path / "nowhere" / "plan.json")
+    result = run_offline(
+        "--no-policy", "--stack", "dev", "--json", tmp_path / "nowhere" / "plan.json"
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert f"--json {tmp_path / 'nowhere' / 'plan.json'}: no such directory" in result.stderr

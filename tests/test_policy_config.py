@@ -5,20 +5,18 @@ with the pack's defaults and validated against each rule's schema before anythin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf import json_format, struct_pb2
-from plans import plan_for, stack_file_config
+from plans import plan_for, run_offline, stack_file_config
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from guardrails import ALL_POLICIES, PACK_NAME
-from offline.plan import PROJECT_DIR, Plan
+from offline.plan import Plan
 from offline.policy import config_problems, load_config, reconcile, run_policy_pack
 
 
@@ -37,16 +35,6 @@ def unsafe_plan() -> Plan:
     return plan_for(stack_file_config("unsafe"), stack="unsafe")
 
 
-def offline_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offline", "--no-render", *map(str, args)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_options_that_do_not_fit_a_rules_schema_stop_the_preview_before_the_plan(
     tmp_path: Path,
 ) -> None:
@@ -62,7 +50,7 @@ def test_options_that_do_not_fit_a_rules_schema_stop_the_preview_before_the_plan
             }
         )
     )
-    result = offline_cli("--stack", "dev", "--policy-config", config)
+    result = run_offline("--stack", "dev", "--policy-config", config)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -77,7 +65,7 @@ def test_options_that_do_not_fit_a_rules_schema_stop_the_preview_before_the_plan
 
 
 def test_no_policy_with_a_policy_configuration_is_a_usage_error(tmp_path: Path) -> None:
-    result = offline_cli("--no-policy", "--policy-config", tmp_path / "config.json")
+    result = run_offline("--no-policy", "--policy-config", tmp_path / "config.json")
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.rstrip().endswith("error: --no-policy contradicts --policy-config")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import CommandRun
-from plans import SHIPPED_STACKS, STACKS_DIR, plan_for, stack_file_config
+from plans import SHIPPED_STACKS, STACKS_DIR, plan_for, run_offline, stack_file_config
 
 from guardrails import ALL_POLICIES
 from offline.plan import PROJECT_DIR, Plan
@@ -193,30 +193,20 @@ def test_the_rule_reference_is_current() -> None:
     assert TARGET.read_text() == render(), "docs/policies.md is stale: run `make docs`"
 
 
-def offline_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offline", "--no-render", *map(str, args)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_a_policy_configuration_that_is_missing_is_an_error(tmp_path: Path) -> None:
-    missing = offline_cli("--stack", "dev", "--policy-config", tmp_path / "nope.json")
+    missing = run_offline("--stack", "dev", "--policy-config", tmp_path / "nope.json")
     assert missing.returncode == 2
     assert f"error: {tmp_path / 'nope.json'}: no such policy configuration file" in (missing.stderr)
     # A stack with no policies/config.<stack>.json is refused too, and `{}` is how a stack
     # asks for the pack's defaults.
     stack_file = tmp_path / "Pulumi.fresh.yaml"
     stack_file.write_text((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
-    fresh = offline_cli("--stack-file", stack_file)
+    fresh = run_offline("--stack-file", stack_file)
     assert fresh.returncode == 2
     assert "policies/config.fresh.json: no such policy configuration file" in fresh.stderr
     assert "`{}` in that file applies the pack's defaults" in fresh.stderr
     (tmp_path / "defaults.json").write_text("{}")
-    defaults = offline_cli(
+    defaults = run_offline(
         "--stack-file", stack_file, "--policy-config", tmp_path / "defaults.json"
     )
     assert defaults.returncode == 0, defaults.stderr
@@ -233,7 +223,7 @@ def test_a_policy_configuration_naming_what_the_pack_lacks_is_an_error(tmp_path:
             }
         )
     )
-    result = offline_cli("--stack", "dev", "--policy-config", config)
+    result = run_offline("--stack", "dev", "--policy-config", config)
     assert result.returncode == 2
     assert result.stdout == ""  # refused before any plan is shown
     assert result.stderr.splitlines()[1:] == [
@@ -250,7 +240,7 @@ def test_policy_configuration_problems_come_with_the_stacks_own(tmp_path: Path) 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"eks-public-endpoint-restrictd": "mandatory"}))
     broken = STACKS_DIR / "Pulumi.broken.yaml"
-    result = offline_cli("--stack-file", broken, "--policy-config", config)
+    result = run_offline("--stack-file", broken, "--policy-config", config)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert errors[0].startswith("error: invalid configuration for stack 'broken'")
@@ -259,7 +249,7 @@ def test_policy_configuration_problems_come_with_the_stacks_own(tmp_path: Path) 
     # And with a stack file that cannot be read at all.
     unreadable = tmp_path / "Pulumi.unreadable.yaml"
     unreadable.write_text("config: [not, a, mapping]\n")
-    result = offline_cli("--stack-file", unreadable, "--policy-config", config)
+    result = run_offline("--stack-file", unreadable, "--policy-config", config)
     assert result.returncode == 2
     assert "expected a mapping with a 'config' mapping" in result.stderr
     assert "'eks-public-endpoint-restrictd': no rule of that name" in result.stderr
