@@ -319,6 +319,25 @@ def test_a_mistake_elsewhere_in_a_section_does_not_hold_back_a_check_across_fiel
     ]
 
 
+def test_checks_across_sections_read_only_the_settings_they_need() -> None:
+    # The cluster's mode, not the whole cluster section; the number of ranges, not each one.
+    five = [*(f"192.0.2.{i * 16}/28" for i in range(4)), "bad"]
+    config = with_changes(
+        DEV,
+        network=None,
+        cluster={**CLUSTER, "bogus": 1},
+        access={**ACCESS, "admin_cidrs": five},
+        gitlab={"admin_area": "admins"},
+    )
+    keys = [problem.split(" ")[0].rstrip(":") for problem in problems_of(config)]
+    assert keys == [
+        f"{PROJECT}:cluster.bogus",
+        f"{PROJECT}:access.admin_cidrs[4]",
+        f"{PROJECT}:network",
+        f"{PROJECT}:access.admin_cidrs",
+    ]
+
+
 def test_a_cross_field_check_waits_for_its_own_fields() -> None:
     # desired_size >= min_size waits for min_size; desired_size <= max_size holds.
     nodes = {"min_size": "two", "desired_size": 1, "max_size": 3}

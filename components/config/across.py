@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from components.config.cluster import ExistingClusterConfig
+from components.config.cluster import CLUSTER_MODES
 from components.config.stack import PlatformConfig
 from components.config.values import _adapter
 
@@ -77,11 +77,14 @@ _INVALID = object()
 def across_sections(sections: Sections, project: str) -> list[str]:
     """The checks that relate several settings, each where its settings are valid."""
     problems = []
-    cluster = sections["cluster"]
-    existing = isinstance(cluster, ExistingClusterConfig)
-    if cluster is not None and not existing and not sections.given("network"):
+    # The mode alone: a mistake elsewhere in `cluster` does not hold these back.
+    cluster = sections.raw("cluster")
+    mode = cluster.get("mode") if isinstance(cluster, dict) else None
+    mode = mode if mode in CLUSTER_MODES else None
+    existing = mode == "existing"
+    if mode is not None and not existing and not sections.given("network"):
         problems.append(
-            f"{project}:network: missing; cluster.mode '{cluster.mode}' needs "
+            f"{project}:network: missing; cluster.mode '{mode}' needs "
             "network.availability_zones (at least two)"
         )
     if existing and (sections.given("network") or sections.given("nodes")):
@@ -91,8 +94,10 @@ def across_sections(sections: Sections, project: str) -> list[str]:
         )
     admin_area = sections.setting("gitlab", "admin_area")
     exposure = sections.setting("argocd", "exposure")
-    admin_cidrs = sections.setting("access", "admin_cidrs")
-    if admin_area is not None and exposure is not None and admin_cidrs is not None:
+    # Counted as given: a bad range among them does not hold the count back.
+    access = sections.raw("access")
+    admin_cidrs = access.get("admin_cidrs") if isinstance(access, dict) else None
+    if admin_area is not None and exposure is not None and isinstance(admin_cidrs, list):
         # Features that put admin_cidrs into ALB listener-rule conditions.
         alb_source_rules = [
             feature
