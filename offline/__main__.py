@@ -21,6 +21,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from offline.stack_files import StackFileError, load_stack
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml (default: dev)")
     parser.add_argument("--json", type=Path, help="also write the plan as JSON to this path")
     parser.add_argument(
         "--stack-file",
@@ -78,12 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--no-render contradicts --require-rendered")
     if args.no_policy and args.policy_config:
         parser.error("--no-policy contradicts --policy-config")
+    if args.no_render and args.charts:
+        parser.error("--no-render contradicts --charts")
+    if args.stack and args.stack_file:
+        parser.error("--stack contradicts --stack-file (whose name gives the stack)")
+    if args.stack_file and not re.fullmatch(r"Pulumi\.[^/]+\.yaml", args.stack_file.name):
+        parser.error(f"--stack-file {args.stack_file}: expected a file named Pulumi.<stack>.yaml")
 
     # Imported late: the config module is part of the program under preview.
     from components.config import ConfigError
 
     unusable: list[str] = []
-    if args.json and not args.json.parent.is_dir():
+    if args.json and args.json.is_dir():
+        unusable.append(f"--json {args.json}: a directory; expected a file path")
+    elif args.json and not args.json.parent.is_dir():
         unusable.append(f"--json {args.json}: no such directory {args.json.parent}")
     named = args.charts or (Path(os.environ["CHARTS"]) if os.environ.get("CHARTS") else None)
     if not args.no_render and named is not None and not named.is_dir():
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = (
             args.stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
             if args.stack_file
-            else args.stack
+            else args.stack or "dev"
         )
         analysis = None
         if not args.no_policy:
@@ -117,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                 # recorded.
                 analysis = cleanup.enter_context(Analysis(lambda: policy_config))
         try:
-            settings = load_stack(PROJECT_DIR, stack, args.stack_file)
+            # What the stack file holds beside its config that would be lost: reported with
+            # the config's own problems.
+            settings = load_stack(PROJECT_DIR, stack, args.stack_file, problems=unusable)
             if base is not None and (
                 problem := check_base(base, args.base, settings.project, settings.stack)
             ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,18 @@ def stack_names(project_dir: Path) -> list[str]:
     )
 
 
-def load_stack(project_dir: Path, stack: str, path: Path | None = None) -> StackSettings:
+def load_stack(
+    project_dir: Path, stack: str, path: Path | None = None, problems: list[str] | None = None
+) -> StackSettings:
     """The configuration of `stack` (from `Pulumi.<stack>.yaml` in `project_dir`, or `path`),
-    with every `secure:` value replaced by a placeholder."""
+    with every `secure:` value replaced by a placeholder. What the file holds beside its
+    `config:` that would be lost (an ESC `environment:`, unknown keys) is an error; with
+    `problems` given it is added there instead, so that the configuration is still read and
+    its own problems reported with it."""
     project = project_name(project_dir)
     path = path or project_dir / f"Pulumi.{stack}.yaml"
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=StackFileLoader) or {}
     except OSError:
         known = stack_names(project_dir)
         raise StackFileError(
@@ -73,19 +79,59 @@ def load_stack(project_dir: Path, stack: str, path: Path | None = None) -> Stack
         raise StackFileError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
         raise StackFileError(f"{path}: expected a mapping with a 'config' mapping")
+    found = []
     if "environment" in document:
-        raise StackFileError(
+        found.append(
             f"{path}: `environment:` imports Pulumi ESC environments, which the offline "
             "preview cannot open (no network, no Pulumi Cloud): its plan would lack their "
             "values; put the settings under `config:` or plan a copy of the stack file that "
             "has them (--stack-file)"
         )
-    if unknown := sorted(set(document) - STACK_FILE_KEYS):
-        raise StackFileError(
+    if unknown := sorted(set(document) - STACK_FILE_KEYS - {"environment"}):
+        found.append(
             f"{path}: unknown top-level key(s) {', '.join(unknown)} (misspelled?); a stack "
             f"file has {', '.join(sorted(STACK_FILE_KEYS | {'environment'}))}"
         )
+    if found and problems is None:
+        raise StackFileError("\n".join(found))
+    if problems is not None:
+        problems += found
     return settings_from_config(project, stack, document.get("config") or {})
+
+
+class StackFileLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads a stack file (gopkg.in/yaml.v3: pulumi/pulumi
+    `sdk/go/common/encoding/marshal.go`), where PyYAML's YAML 1.1 would differ: a key given
+    twice is an error ("mapping key ... already defined", yaml.v3 decode.go), and only
+    `true`/`false` are booleans and only decimal, `0o` and `0x` numbers integers (the YAML 1.2
+    core schema yaml.v3 resolves; `no`, `on`, `1:20` and `012` stay text)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"mapping key {key!r} already defined at line {seen[key] + 1}",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+_BOOL, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"
+StackFileLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_BOOL, _INT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StackFileLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+StackFileLoader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
 
 
 def settings_from_config(project: str, stack: str, config: dict[str, Any]) -> StackSettings:
@@ -95,7 +141,9 @@ def settings_from_config(project: str, stack: str, config: dict[str, Any]) -> St
     for key, value in config.items():
         full_key = key if ":" in key else f"{project}:{key}"
         plain, secret = _reveal_placeholders(value, full_key)
-        values[full_key] = _as_cli_string(plain)
+        # A key with no value reaches the program as "", as from the CLI (pulumi/pulumi
+        # sdk/go/common/workspace/loaders.go, checkForEmptyConfig).
+        values[full_key] = "" if plain is None else _as_cli_string(plain)
         if secret:
             secret_keys.append(full_key)
     return StackSettings(project, stack, values, sorted(secret_keys))

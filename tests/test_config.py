@@ -551,3 +551,75 @@ def test_every_resource_goes_through_an_explicit_provider(
     ]
     assert {r["type"].split(":")[0] for r in custom} == set(packages)
     assert [r["urn"] for r in custom if r["provider"] not in providers] == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("  gitops-platform:owner: no\n", "no"),  # YAML 1.1's false; text for the CLI
+        ("  gitops-platform:owner:\n", ""),  # no value: "" from the CLI, not "null"
+        ("  gitops-platform:owner: '012'\n", "012"),
+    ],
+)
+def test_stack_files_read_as_the_cli_reads_them(tmp_path: Path, line: str, expected: str) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    text = (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
+    path.write_text(text.replace("  gitops-platform:owner: platform-team\n", line))
+    assert load_stack(PROJECT_DIR, "dev", path).config[f"{PROJECT}:owner"] == expected
+
+
+def test_a_key_given_twice_in_a_stack_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    text = (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
+    path.write_text(text + "  gitops-platform:owner: someone-else\n")
+    with pytest.raises(StackFileError, match="mapping key 'gitops-platform:owner' already defined"):
+        load_stack(PROJECT_DIR, "dev", path)
+
+
+def test_a_stack_files_own_mistakes_come_with_its_configurations(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.dev.yaml"
+    config = {**DEV, f"{PROJECT}:nodes": {"min_size": "x"}}
+    path.write_text(yaml.safe_dump({"config": config, "confg": {}, "environment": ["a/b"]}))
+    result = run_offline("--no-policy", "--stack-file", path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors[0].startswith("error: invalid configuration for stack 'dev'")
+    assert "`environment:` imports Pulumi ESC environments" in errors[1]
+    assert "unknown top-level key(s) confg" in errors[2]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--stack", "prod", "--stack-file", "Pulumi.dev.yaml"],
+            "--stack contradicts --stack-file",
+        ),
+        (["--stack-file", "dev.yml"], "--stack-file dev.yml: expected a file named Pulumi."),
+        (["--charts", "/tmp"], "--no-render contradicts --charts"),
+    ],
+)
+def test_contradicting_or_misnamed_arguments_are_usage_errors(
+    arguments: list[str], message: str
+) -> None:
+    result = run_offline("--no-policy", *arguments)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_json_into_a_directory_is_an_error_before_planning(tmp_path: Path) -> None:
+    result = run_offline("--no-policy", "--stack", "dev", "--json", tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"--json {tmp_path}: a directory; expected a file path" in result.stderr
+
+
+def test_gitlab_provider_settings_point_to_the_stacks_own_token() -> None:
+    problem = only_problem({**DEV, "gitlab:token": "x"})
+    assert problem.startswith("gitlab:token: takes no effect: every gitlab resource")
+    assert f"a GitLab token of your own is the secret {PROJECT}:gitlab_token" in problem
+
+
+def test_a_value_file_outside_its_folder_is_one_problem() -> None:
+    app = {"name": "m", "path": "minio", "namespace": "minio", "value_files": ["../x.yaml"]}
+    assert len(problems_of(with_changes(DEV, applications=[app]))) == 1

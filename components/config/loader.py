@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from components.config.across import Sections, across_sections
 from components.config.cluster import ExistingClusterConfig, NodeGroupConfig
-from components.config.gitops import RepoPath
+from components.config.gitops import RepoPath, ValueFile
 from components.config.messages import _describe, _position, _show
 from components.config.namespaces import foreign_key_problems
 from components.config.stack import CONFIG_KEYS, SECRET_KEYS, PlatformConfig, PlatformSecrets
@@ -168,10 +168,22 @@ def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[s
             continue
         present = sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
         for position, name in enumerate(value_files):
-            if isinstance(name, str) and not (folder / name).is_file():
+            if _is_value_file(name) and not (folder / name).is_file():
                 message = f"expected a file of gitops/{path}: {present}"
                 errors.append(_error((*at, "value_files", position), name, message))
     return errors
+
+
+def _is_value_file(name: Any) -> bool:
+    """A well-formed value file name (the model reports any other)."""
+    try:
+        _AS_VALUE_FILE.validate_python(name)
+    except ValidationError:
+        return False
+    return True
+
+
+_AS_VALUE_FILE = TypeAdapter(ValueFile)
 
 
 def _error(loc: tuple[str | int, ...], given: Any, message: str) -> dict[str, Any]:

@@ -30,8 +30,9 @@ PULUMI_KEYS = ("autonaming", "disable-default-providers", "tags")
 (PulumiTagsConfigKey), `pkg/resource/deploy/default_providers.go` (disable-default-providers),
 `pkg/cmd/pulumi/autonaming/config.go` (autonaming)."""
 
-NAMESPACES = ("aws", "kubernetes", "pulumi")
-"""The namespaces a stack file may name beside the project's (kubernetes: to be told why not)."""
+NAMESPACES = ("aws", "gitlab", "kubernetes", "pulumi")
+"""The namespaces a stack file may name beside the project's (gitlab: and kubernetes: to be
+told why not)."""
 
 
 @cache
@@ -67,11 +68,12 @@ def foreign_key_problems(keys: Iterable[str], project: str) -> list[str]:
                 f"{key}: not a configuration key of the AWS provider (misspelled?)"
                 + _closest(name, sorted(aws_keys()), "aws:")
             )
-        elif namespace in ("aws", "kubernetes"):
+        elif namespace in ("aws", "kubernetes", "gitlab"):
             instead = {
                 "aws": "; credentials and profile come from the environment (AWS_PROFILE, "
                 "AWS_* variables, the job's role)",
                 "kubernetes": "; the cluster's kubeconfig comes from the cluster mode",
+                "gitlab": f"; a GitLab token of your own is the secret {project}:gitlab_token",
             }[namespace]
             problems.append(
                 f"{key}: takes no effect: every {namespace} resource of this stack goes "
