@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from offline.diff import (
+    cost_headline,
     counts,
     describe,
     endpoint,
-    incomplete,
     item_change,
     no_price,
     short_urn,
@@ -135,11 +135,7 @@ def _exposure(exposure: dict[str, Any]) -> list[str]:
 def _cost(cost: dict[str, Any]) -> list[str]:
     if "unavailable" in cost:
         return [f"- Cost: {cost['unavailable']}."]
-    total = cost["total"]
-    lines = [
-        f"- Cost (estimate, {cost['currency']} per month): {total['before']:,.2f} → "
-        f"{total['after']:,.2f} (**{signed(total['delta'])}**){incomplete(cost)}"
-    ]
+    lines = [f"- {cost_headline(cost, lambda change: f'**{change}**')}"]
     missing = no_price(cost)
     for component, delta in cost["by_component"].items():
         unpriced = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,7 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
     unpriced: list[dict[str, Any]] = []
     alike: list[dict[str, str]] = []
     sums = {"before": 0.0, "after": 0.0}
+    priced = 0
     by_component: dict[str, float] = {}
     for key in sorted(old_items.keys() | new_items.keys()):
         old, new = old_items.get(key), new_items.get(key)
@@ -250,6 +251,7 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
             was, now = (old or {}).get("monthly") or 0.0, (new or {}).get("monthly") or 0.0
             sums["before"] += was
             sums["after"] += now
+            priced += 1
             by_component[key[0]] = by_component.get(key[0], 0.0) + now - was
         if old is not None and new is not None and all(old.get(f) == new.get(f) for f in fields):
             continue
@@ -266,6 +268,7 @@ def _cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
         "currency": after.get("currency"),
         "region": after.get("region"),
         "complete": not unpriced,
+        "priced": priced,
         "total": {
             "before": _money(sums["before"]),
             "after": _money(sums["after"]),
@@ -379,11 +382,7 @@ def summary(diff: Mapping[str, Any]) -> str:
 def _cost_lines(cost: Mapping[str, Any]) -> list[str]:
     if "unavailable" in cost:
         return [f"Cost: {cost['unavailable']}"]
-    total = cost["total"]
-    lines = [
-        f"Cost (estimate, {cost['currency']} per month): {total['before']:,.2f} → "
-        f"{total['after']:,.2f} ({signed(total['delta'])}){incomplete(cost)}"
-    ]
+    lines = [cost_headline(cost)]
     missing = no_price(cost)
     for component, delta in cost["by_component"].items():
         unpriced = [f"{item} has no price {where}" for item, where in missing.get(component, [])]
@@ -398,9 +397,12 @@ def _cost_lines(cost: Mapping[str, Any]) -> list[str]:
 NO_PRICE_IN = {("base",): "in the base", ("plan",): "in this plan"}
 
 
-def incomplete(cost: Mapping[str, Any]) -> str:
-    """What follows a cost delta's total: nothing when every item has a price on every side
-    it is on, else that the figures are of the priced items only, and how many have none."""
+def cost_headline(cost: Mapping[str, Any], strong: Callable[[str], str] = str) -> str:
+    """The cost delta's first line: the totals and their change (`strong` marks the change,
+    for Markdown); when an item lacks a price on a side, only the items priced on every side
+    they are on, said as such, and no change at all when no item is."""
+    total = cost["total"]
+    head = f"Cost (estimate, {cost['currency']} per month): "
     alike = len(cost.get("unpriced_alike") or [])
     same = (
         f"; {alike} item{'s' if alike > 1 else ''} without a price in both plans, recorded "
@@ -408,12 +410,16 @@ def incomplete(cost: Mapping[str, Any]) -> str:
         if alike
         else ""
     )
+    change = f"{total['before']:,.2f} → {total['after']:,.2f}"
     if cost["complete"]:
-        return same
+        return f"{head}{change} ({strong(signed(total['delta']))}){same}"
     count = len(cost["unpriced"])
+    missing = f"{count} item{'s' if count > 1 else ''} without a price on a side"
+    if not cost.get("priced"):
+        return f"{head}not comparable: no item has a price in both plans ({missing}){same}"
     return (
-        f", priced items only: incomplete, {count} item{'s' if count > 1 else ''} without a "
-        f"price{same}"
+        f"{head}incomplete, {missing}; the items priced on every side: {change} "
+        f"({signed(total['delta'])}){same}"
     )
 
 

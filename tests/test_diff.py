@@ -16,7 +16,7 @@ from plans import PROJECT, STACK_VARIANTS, one, plan_for, stack_file_config, wit
 
 import offline.__main__ as cli
 from offline import diff as plan_diff
-from offline.diff import compare, summary
+from offline.diff import compare, cost_headline, summary
 from offline.plan import PROJECT_DIR, SECRET, Plan
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -345,8 +345,8 @@ def test_an_item_that_loses_its_price_is_no_saving_the_delta_says_it_is_incomple
     assert (item["before"]["monthly"], item["after"]["monthly"]) == (280.32, None)
     text = summary(compare(base, plan, "base-dev.json")).splitlines()
     assert text[-3:] == [
-        "Cost (estimate, USD per month): 50.00 → 50.00 (+0.00), priced items only: "
-        "incomplete, 1 item without a price",
+        "Cost (estimate, USD per month): incomplete, 1 item without a price on a side; the "
+        "items priced on every side: 50.00 → 50.00 (+0.00)",
         "  cluster: +0.00 of the priced items; incomplete: nodes has no price in this plan",
         "  ~ cluster nodes: 4.0 instance-month at 70.08 → 2 instance-month without a price, "
         "280.32 → no price a month",
@@ -372,6 +372,18 @@ def test_an_item_without_a_price_on_either_side_is_named_with_that_side(
     text = summary(compare(base, plan, "base-dev.json"))
     assert f"  cluster: +0.00 of the priced items; incomplete: nodes has no price {where}" in text
     assert "  gitlab: +10.00\n" in text
+
+
+def test_with_no_item_priced_on_both_sides_the_cost_is_not_compared() -> None:
+    # A region the price table lacks: nothing to compare, and no "+0.00" that reads as such.
+    base = plan_of(cost=cost(cluster=140.16))
+    plan = plan_of(cost=cost(cluster=None))
+    delta = compare(base, plan, "base-dev.json")["cost"]
+    assert (delta["complete"], delta["priced"]) == (False, 0)
+    assert cost_headline(delta) == (
+        "Cost (estimate, USD per month): not comparable: no item has a price in both plans "
+        "(1 item without a price on a side)"
+    )
 
 
 def test_an_item_without_a_price_in_both_plans_recorded_alike_changes_nothing() -> None:
@@ -501,7 +513,7 @@ def test_an_instance_type_the_table_lacks_is_compared_not_a_crash_nor_a_saving(
     assert f"{name} has no price in this plan" in printed
     assert f"{name}: 2 m6i.xlarge instance at " in printed
     assert " → 2 m7i.xlarge instance without a price, " in printed
-    assert "priced items only: incomplete" in printed
+    assert "Cost (estimate, USD per month): incomplete, 1 item without a price on a side" in printed
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,15 @@ import re
 import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from offline.diff import compare  # noqa: E402
+from offline.diff import summary as diff_summary  # noqa: E402
 from offline.plan import Plan, run_plan  # noqa: E402
 from offline.policy import Analysis, load_config  # noqa: E402
 from offline.review import Review, review  # noqa: E402
@@ -158,6 +160,18 @@ def _protected(plans: dict[str, Planned]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _base_diff(plans: dict[str, Planned]) -> str:
+    """What `make plan BASE=plan.json` prints for dev with `nodes.desired_size` 2 -> 3."""
+    dev = load_stack(ROOT, "dev")
+    nodes = json.loads(dev.config["gitops-platform:nodes"])
+    raised = dict(dev.config, **{"gitops-platform:nodes": json.dumps({**nodes, "desired_size": 3})})
+    plan = run_plan(replace(dev, config=raised))
+    review(plan, None).record(plan)
+    base = json.loads(plans["dev"].plan.to_json())
+    text = diff_summary(compare(base, json.loads(plan.to_json()), "plan.json"))
+    return "```text\n" + text + "\n```\n"
+
+
 FACTS: dict[str, Callable[[dict[str, Planned]], str]] = {
     "plan-json": _plan_json,
     "counts": _counts,
@@ -165,6 +179,7 @@ FACTS: dict[str, Callable[[dict[str, Planned]], str]] = {
     "exposure-dev": _exposure,
     "cost-totals": _cost,
     "protected": _protected,
+    "base-diff": _base_diff,
 }
 
 
