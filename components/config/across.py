@@ -5,9 +5,9 @@ one pass (components/config/loader.py), not only once those are fixed."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from components.config.cluster import CLUSTER_MODES
 from components.config.stack import PlatformConfig
@@ -18,28 +18,12 @@ MAX_ALB_SOURCE_RANGES = 3
 
 
 class Sections:
-    """The stack's top-level settings, each validated on its own: a section with an error of
-    its own is None (`sections[name]`), and the checks that need it whole wait for it to be
-    fixed; `setting` gives one setting of a section, validated alone."""
+    """The stack's settings for the checks across sections: `setting` gives one setting of a
+    section, validated alone; `raw` a section as given, for what is read from it as given
+    (the cluster's mode, how many ranges)."""
 
     def __init__(self, raw: Mapping[str, Any], context: dict[str, Any], config: Any) -> None:
         self._raw, self._context, self._config = raw, context, config
-        self._found: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if self._config is not None:
-            return getattr(self._config, name)
-        if name not in self._found:
-            field = PlatformConfig.model_fields[name]
-            value = self._raw.get(name, field.get_default(call_default_factory=True))
-            try:
-                # The field's type with its own constraints (a union's discriminator).
-                annotated: Any = Annotated[field.annotation, field]
-                adapter: TypeAdapter[Any] = TypeAdapter(annotated)
-                self._found[name] = adapter.validate_python(value, context=self._context)
-            except ValidationError:
-                self._found[name] = _INVALID
-        return None if self._found[name] is _INVALID else self._found[name]
 
     def setting(self, section: str, name: str) -> Any:
         """One setting of a section, validated alone (None when it is invalid), so that a
@@ -69,9 +53,6 @@ class Sections:
     def raw(self, name: str) -> Any:
         """A section as the stack file gives it (None when not given)."""
         return self._raw.get(name)
-
-
-_INVALID = object()
 
 
 def across_sections(sections: Sections, project: str) -> list[str]:
