@@ -4,7 +4,8 @@ config → cluster → edge → controllers → GitLab and Argo CD → GitOps �
 import pulumi
 
 from components.applications import Applications, ApplicationsArgs
-from components.argocd import ArgoCd, ArgoCdArgs
+from components.argocd import NAMESPACE as ARGOCD_NAMESPACE
+from components.argocd import ArgoCd, ArgoCdArgs, ArgoCdSignIn
 from components.certificate import Certificate, CertificateArgs
 from components.clusters import ClusterOutputs, create_cluster
 from components.config import load_config
@@ -20,6 +21,7 @@ from components.load_balancer_controller import (
 from components.naming import Naming
 from components.providers import create_aws_provider
 from components.security_groups import EndpointAccess, EndpointAccessArgs
+from components.sign_in import SignIn, SignInArgs
 
 
 def main() -> None:
@@ -117,6 +119,8 @@ def main() -> None:
     edge = [load_balancer_controller.release, *external_dns.publishers_wait_for]
 
     # --- GitLab and Argo CD ----------------------------------------------------------------
+    gitlab_url = f"https://{config.gitlab.hostname}.{config.domain}"
+    sso = config.argocd.sso
     argocd = ArgoCd(
         f"{naming.prefix}-argocd",
         ArgoCdArgs(
@@ -127,6 +131,13 @@ def main() -> None:
             access=access,
             tls_policy=config.access.tls_policy,
             alb_group=naming.prefix,
+            sign_in=ArgoCdSignIn(
+                gitlab_url=gitlab_url if sso.enabled else None,
+                group_roles=config.argocd_group_roles(),
+                default_role=sso.default_role,
+                local_admin=config.argocd_local_admin(),
+                break_glass=sso.break_glass,
+            ),
             depends_on=edge,
         ),
         in_cluster,
@@ -143,6 +154,7 @@ def main() -> None:
             tls_policy=config.access.tls_policy,
             alb_group=naming.prefix,
             production=config.production,
+            id_token_lifetime_seconds=sso.id_token_lifetime_seconds,
             depends_on=edge,
         ),
         in_cluster,
@@ -162,6 +174,20 @@ def main() -> None:
         ),
         in_cluster,
     )
+    SignIn(
+        f"{naming.prefix}-sign-in",
+        SignInArgs(
+            argocd_url=argocd.url,
+            admin=repository.admin,
+            renewal=repository.renewal,
+            sso=sso.enabled,
+            two_factor=config.gitlab_two_factor(),
+            two_factor_grace_period_hours=config.gitlab.two_factor_grace_period_hours,
+            argocd_namespace=ARGOCD_NAMESPACE,
+            argocd=[argocd.release],
+        ),
+        in_cluster,
+    )
     applications = Applications(
         f"{naming.prefix}-apps",
         ApplicationsArgs(
@@ -169,6 +195,7 @@ def main() -> None:
             gitops=config.gitops,
             repository=repository,
             argocd=[argocd.release],
+            group_roles=config.argocd_group_roles() if sso.enabled else (),
             storage=cluster.storage_ready,
         ),
         in_cluster,

@@ -15,8 +15,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config import ApplicationConfig, GitOpsConfig
-from components.gitops_repository import GitOpsRepository
+from components.config import ApplicationConfig, GitOpsConfig, GroupRole
+from components.gitops_repository import READ_TOKEN_USERNAME, GitOpsRepository
+from components.sign_in import project_roles
 
 ARGOCD_NAMESPACE = "argocd"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -33,6 +34,8 @@ class ApplicationsArgs:
     repository: GitOpsRepository
     argocd: Sequence[pulumi.Resource]
     """The Argo CD release."""
+    group_roles: Sequence[GroupRole] = ()
+    """GitLab groups and their roles: the `deployer` ones hold the AppProject's role."""
     storage: Sequence[pulumi.Resource] = ()
     """The volume driver and default StorageClass: apps' volumes are created with them, and
     deleted (through the Application's finalizer) while they still run."""
@@ -48,7 +51,6 @@ class Applications(pulumi.ComponentResource):
         super().__init__("gitops-platform:gitops:Applications", name, None, opts)
         after_argocd = pulumi.ResourceOptions(parent=self, depends_on=list(args.argocd))
         repository = args.repository
-        username: pulumi.Output[str] = pulumi.Output.secret(repository.deploy_token_username)
         credentials = k8s.core.v1.Secret(
             f"{name}-repository",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -59,8 +61,8 @@ class Applications(pulumi.ComponentResource):
             string_data={
                 "type": "git",
                 "url": repository.clone_url,
-                "username": username,
-                "password": repository.deploy_token,
+                "username": READ_TOKEN_USERNAME,
+                "password": repository.read_token,
             },
             opts=after_argocd,
         )
@@ -78,6 +80,7 @@ class Applications(pulumi.ComponentResource):
                 ],
                 # CreateNamespace=true needs to create Namespaces; nothing else cluster-wide.
                 "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+                **_roles(args.group_roles),
             },
             opts=after_argocd,
         )
@@ -141,6 +144,11 @@ class Applications(pulumi.ComponentResource):
             created[app.name] = [secret]
             self.minio_root_password = root_password
         return created
+
+
+def _roles(group_roles: Sequence[GroupRole]) -> dict[str, Any]:
+    roles = project_roles(APP_PROJECT, group_roles)
+    return {"roles": roles} if roles else {}
 
 
 def application_spec(app: ApplicationConfig, repo_url: pulumi.Input[str]) -> dict[str, Any]:

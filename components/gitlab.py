@@ -27,7 +27,13 @@ from components.gitlab_data import (
     GitLabDataStores,
     GitLabDataStoresArgs,
 )
-from components.gitlab_edge import AdminAreaArgs, admin_area, ingress_annotations, ssh_values
+from components.gitlab_edge import (
+    AdminAreaArgs,
+    admin_area,
+    hosts,
+    ingress_annotations,
+    ssh_values,
+)
 from components.helm import HelmReleaseArgs, helm_release, namespace
 from components.registry_database import RegistryMetadataArgs, registry_metadata
 from components.security_groups import EndpointAccess
@@ -54,6 +60,8 @@ class GitLabArgs:
     tls_policy: str
     alb_group: str
     production: bool
+    id_token_lifetime_seconds: int
+    """Of the ID tokens GitLab's OpenID Connect provider issues (Argo CD's sessions)."""
     depends_on: Sequence[pulumi.Resource]
     """The load balancer controller and ExternalDNS: a destroy must remove GitLab's Ingress
     (and its ALB and records) while both still run."""
@@ -136,17 +144,7 @@ class GitLab(pulumi.ComponentResource):
         buckets = data.buckets
         values = {
             "global": {
-                "hosts": {
-                    "domain": args.domain,
-                    # TLS ends at the ALB: without this GitLab builds http:// URLs.
-                    "https": True,
-                    "gitlab": {"name": host},
-                    **(
-                        {"ssh": f"{config.hostname}-ssh.{args.domain}"}
-                        if config.ssh == "nlb"
-                        else {}
-                    ),
-                },
+                "hosts": hosts(config, args.domain),
                 "ingress": {
                     "enabled": True,
                     "provider": "aws",
@@ -170,6 +168,10 @@ class GitLab(pulumi.ComponentResource):
                 },
                 "appConfig": {
                     "initialDefaults": {"signupEnabled": False},
+                    # https://docs.gitlab.com/charts/charts/globals/#configure-appconfig-settings
+                    "oidcProvider": {
+                        "openidIdTokenExpireInSeconds": args.id_token_lifetime_seconds
+                    },
                     "object_store": {
                         "enabled": True,
                         "proxy_download": True,

@@ -139,3 +139,15 @@ def ssh_values(
             "loadBalancerSourceRanges": list(config.ssh_cidrs),
         },
     }
+
+
+def hosts(config: GitLabConfig, domain: str) -> dict[str, object]:
+    """`global.hosts`: GitLab's name under the domain, served over HTTPS (TLS ends at the ALB:
+    without `https` GitLab builds http:// URLs), and git over SSH's name with the NLB."""
+    ssh = {"ssh": f"{config.hostname}-ssh.{domain}"} if config.ssh == "nlb" else {}
+    return {
+        "domain": domain,
+        "https": True,
+        "gitlab": {"name": f"{config.hostname}.{domain}"},
+        **ssh,
+    }

@@ -1,55 +1,41 @@
-"""The GitLab side of GitOps: an access token, a group and project, its content, a deploy token.
+"""The GitLab side of GitOps: a group and project, its content, and the tokens that drive it.
 
-No hand-made token: unless the stack is given one (`gitlab_token`), it generates a token value
-and registers it as a personal access token of GitLab's `root` user with GitLab's documented
-`gitlab-rails runner` method, run in the chart's toolbox pod (docs/gitops.md). Everything on
-the GitLab side uses that token and so waits for it.
+No hand-made token: unless the stack is given one (`gitlab_token`), it generates root's API
+token and registers it in GitLab (components/gitlab_tokens.py, docs/gitops.md). That token
+(the `admin` provider) does only what needs an administrator or a person: the top-level
+group, the OAuth applications and application settings (components/sign_in.py), and the
+access tokens. The project and its files are managed with the group's own access token (the
+`automation` provider), and Argo CD reads with a project access token of scope
+`read_repository` and role Reporter, the least that can read a private repository (GitLab
+docs, user/permissions: "Pull project code" needs Reporter in a private project).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_command as command
 import pulumi_gitlab as gitlab
-import pulumi_random as random
 import yaml
 
 from components.config import GITOPS_DIR, ApplicationConfig, ChartConfig, GitOpsConfig
+from components.gitlab_tokens import (
+    BootstrapArgs,
+    bootstrap_token,
+    group_rotation,
+    renewal,
+    rotation,
+)
 
 BRANCH = "main"
-TOKEN_NAME = "pulumi-gitops-bootstrap"
-TOOLBOX = "deploy/gitlab-toolbox -c toolbox"
-# Runs inside the toolbox; the token value arrives on stdin, never in an argument or a file.
-REGISTER_TOKEN = """\
-value = STDIN.gets.to_s.strip
-abort('no token on stdin') if value.empty?
-expires = {days}.days.from_now
-existing = PersonalAccessToken.find_by_token(value)
-if existing
-  # The same value again (an update re-ran this step): GitLab keeps token digests unique,
-  # so renew it instead of creating it twice.
-  existing.update!(revoked: false, expires_at: expires)
-else
-  user = User.find_by_username!('root')
-  # Its predecessor is revoked by this step's delete; revoke any other left behind.
-  user.personal_access_tokens.active.where(name: '{name}').each(&:revoke!)
-  token = user.personal_access_tokens.build(name: '{name}', scopes: [:api], expires_at: expires)
-  if token.respond_to?(:organization=)
-    token.organization = Organizations::Organization.default_organization
-  end
-  token.set_token(value)
-  token.save!
-end
-"""
-REVOKE_TOKEN = """\
-tokens = User.find_by_username('root')&.personal_access_tokens&.active
-tokens&.where(name: '{name}')&.each(&:revoke!)
-"""
+AUTOMATION_TOKEN = "gitops-platform-automation"
+ARGOCD_TOKEN = "argocd"
+READ_TOKEN_USERNAME = "argocd"
+"""Git over HTTPS with an access token takes any non-blank user name (GitLab docs,
+user/project/settings/project_access_tokens: "username: any non-blank value")."""
 # Up to 20 minutes for the ALB, its DNS record and the first page (not cached as a failure).
 WAIT_FOR_GITLAB = """\
 for attempt in $(seq 1 120); do
@@ -58,16 +44,6 @@ for attempt in $(seq 1 120); do
 done
 echo 'GitLab did not answer at {url} within 20 minutes' >&2
 exit 1
-"""
-# The machine's date, asked on every preview and update (an invoke, not a resource: a resource
-# would keep its first answer). Offline, the mocks answer it.
-TODAY = "date -u +%Y-%m-%d"
-# kubectl talks to the cluster with the stack's kubeconfig, written to a private temp file.
-KUBECTL = """\
-set -eu
-kubeconfig=$(mktemp)
-trap 'rm -f "$kubeconfig"' EXIT
-printf '%s' "$KUBECONFIG_CONTENT" > "$kubeconfig"
 """
 
 
@@ -88,8 +64,12 @@ class GitOpsRepositoryArgs:
 class GitOpsRepository(pulumi.ComponentResource):
     clone_url: pulumi.Output[str]
     """`https://gitlab.<domain>/<group>/<project>.git` (Argo CD does not follow redirects)."""
-    deploy_token_username: pulumi.Output[str]
-    deploy_token: pulumi.Output[str]
+    read_token: pulumi.Output[str]
+    """Argo CD's: scope read_repository on the project, role Reporter."""
+    admin: gitlab.Provider
+    """GitLab's API with root's token: for what needs an administrator."""
+    renewal: pulumi.Output[str]
+    """The current renewal period (components.gitlab_tokens.renewal_period)."""
     committed: list[pulumi.Resource]
     """The repository files: Applications wait for their content."""
 
@@ -98,7 +78,19 @@ class GitOpsRepository(pulumi.ComponentResource):
     ) -> None:
         super().__init__("gitops-platform:gitops:GitOpsRepository", name, None, opts)
         config = args.config
-        token, token_ready = self._access_token(name, args)
+        self.renewal = renewal(self, config.token_renewal_days)
+        token: pulumi.Output[str]
+        token_ready: list[pulumi.Resource] = []
+        if args.user_token is not None:
+            token = pulumi.Output.secret(args.user_token)
+        else:
+            token, token_ready = bootstrap_token(
+                name,
+                BootstrapArgs(
+                    config, args.namespace, args.kubeconfig, self.renewal, list(args.depends_on)
+                ),
+                self,
+            )
         # The release is up before its load balancer and DNS name are: the provider checks
         # its token against the API as it starts, so wait until GitLab answers from outside.
         reachable = command.local.Command(
@@ -106,15 +98,16 @@ class GitOpsRepository(pulumi.ComponentResource):
             create=WAIT_FOR_GITLAB.format(url=f"{args.gitlab_url}/users/sign_in"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        provider = gitlab.Provider(
+        api = f"{args.gitlab_url}/api/v4"
+        self.admin = gitlab.Provider(
             f"{name}-gitlab",
-            base_url=f"{args.gitlab_url}/api/v4",
+            base_url=api,
             token=token,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[*args.depends_on, *token_ready, reachable]
             ),
         )
-        on_gitlab = pulumi.ResourceOptions(parent=self, provider=provider)
+        as_admin = pulumi.ResourceOptions(parent=self, provider=self.admin)
 
         group = gitlab.Group(
             f"{name}-group",
@@ -122,8 +115,27 @@ class GitOpsRepository(pulumi.ComponentResource):
             path=config.group,
             visibility_level="private",
             description="GitOps repositories of the platform (managed by Pulumi)",
-            opts=on_gitlab,
+            opts=as_admin,
         )
+        # Owner: the least role that can delete the project again on destroy (GitLab docs,
+        # user/permissions: "Delete project" needs Owner); within this group only.
+        automation_token = gitlab.GroupAccessToken(
+            f"{name}-automation",
+            group=group.id,
+            name=AUTOMATION_TOKEN,
+            description="gitops-platform: manages the GitOps project and its files",
+            scopes=["api"],
+            access_level="owner",
+            rotation_configuration=group_rotation(config),
+            opts=as_admin,
+        )
+        automation = gitlab.Provider(
+            f"{name}-automation",
+            base_url=api,
+            token=_secret(automation_token.token),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        as_automation = pulumi.ResourceOptions(parent=self, provider=automation)
         project = gitlab.Project(
             f"{name}-project",
             name=config.project,
@@ -134,7 +146,7 @@ class GitOpsRepository(pulumi.ComponentResource):
             # The first commit creates the default branch the files are committed to.
             initialize_with_readme=True,
             description="Deployed by Argo CD; content managed by the gitops-platform stack",
-            opts=on_gitlab,
+            opts=as_automation,
         )
         self.committed = [
             gitlab.RepositoryFile(
@@ -146,82 +158,30 @@ class GitOpsRepository(pulumi.ComponentResource):
                 encoding="text",
                 commit_message=f"gitops-platform: update {path}",
                 overwrite_on_create=True,
-                opts=on_gitlab,
+                opts=as_automation,
             )
             for path, content in repository_content(config.minio_chart, args.applications).items()
         ]
-        deploy_token = gitlab.ProjectDeployToken(
+        read_token = gitlab.ProjectAccessToken(
             f"{name}-argocd",
             project=project.id,
-            name="argocd",
+            name=ARGOCD_TOKEN,
+            description="Argo CD: clones the GitOps repository",
             scopes=["read_repository"],
-            opts=on_gitlab,
+            access_level="reporter",
+            rotation_configuration=rotation(config),
+            opts=as_admin,
         )
         self.clone_url = pulumi.Output.concat(
             args.gitlab_url, "/", project.path_with_namespace, ".git"
         )
-        self.deploy_token_username = deploy_token.username.apply(lambda u: u or "")
-        self.deploy_token = pulumi.Output.secret(deploy_token.token)
+        self.read_token = _secret(read_token.token)
         self.register_outputs({"clone_url": self.clone_url})
 
-    def _access_token(
-        self, name: str, args: GitOpsRepositoryArgs
-    ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
-        if args.user_token is not None:
-            return pulumi.Output.secret(args.user_token), []
-        # Renewed in the first preview or update of each renewal period: the period's label
-        # changes, so does the generated value, and the step revokes the old token and
-        # registers the new one. (A time-based resource such as pulumiverse-time's Rotating
-        # would not do: it only notices its expiry when refreshed, pulumi up does not refresh
-        # by default, and the bridged provider's plan keeps the stored rotation time;
-        # terraform-provider-time v0.12.1 internal/provider/resource_time_rotating.go, Read.)
-        renewal = command.local.run_output(
-            command=TODAY, opts=pulumi.InvokeOutputOptions(parent=self)
-        ).stdout.apply(lambda today: renewal_period(today, args.config.token_renewal_days))
-        value = random.RandomPassword(
-            f"{name}-token",
-            length=32,
-            special=False,
-            keepers={"renewal": renewal},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        script = REGISTER_TOKEN.format(name=TOKEN_NAME, days=args.config.token_expiry_days)
-        token: pulumi.Output[str] = pulumi.Output.secret(value.result)
-        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(args.kubeconfig)
-        registration = command.local.Command(
-            f"{name}-token",
-            create=KUBECTL
-            + f'printf \'%s\\n\' "$GITLAB_TOKEN" | kubectl --kubeconfig "$kubeconfig" '
-            f"--namespace {args.namespace} exec -i {TOOLBOX} -- gitlab-rails runner "
-            + _quoted(script),
-            # Best effort: GitLab itself is deleted next, and a destroy must not stop here.
-            delete=KUBECTL
-            + f'kubectl --kubeconfig "$kubeconfig" --namespace {args.namespace} exec {TOOLBOX} '
-            "-- gitlab-rails runner "
-            + _quoted(REVOKE_TOKEN.format(name=TOKEN_NAME))
-            + " || echo 'warning: could not revoke the bootstrap token' >&2",
-            environment={
-                "GITLAB_TOKEN": token,
-                "KUBECONFIG_CONTENT": kubeconfig,
-            },
-            # A new token value (each renewal period) registers again; the old one is revoked
-            # first.
-            triggers=[token, renewal],
-            logging=command.local.Logging.NONE,
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(args.depends_on), delete_before_replace=True
-            ),
-        )
-        return token, [registration]
 
-
-def renewal_period(today: str, every_days: int) -> str:
-    """The renewal period `today` (YYYY-MM-DD) falls in: periods of `every_days` days counted
-    from 1970-01-01, named by their first day."""
-    day = date.fromisoformat(today.strip())
-    epoch = date(1970, 1, 1)
-    start = epoch + timedelta(days=(day - epoch).days // every_days * every_days)
-    return f"renewal {start.isoformat()}, every {every_days} days"
+def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
+    secret: pulumi.Output[str] = pulumi.Output.secret(value)
+    return secret
 
 
 def repository_content(
@@ -249,7 +209,3 @@ def _pin_minio(chart_yaml: str, source: ChartConfig) -> str:
     (dependency,) = [d for d in chart["dependencies"] if d["name"] == "minio"]
     dependency.update(repository=source.repository, version=source.version)
     return yaml.safe_dump(chart, sort_keys=False)
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 import pulumi
@@ -88,7 +89,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
             "gitlab:index/group:Group": self._gitlab_group,
             "gitlab:index/project:Project": self._gitlab_project,
-            "gitlab:index/projectDeployToken:ProjectDeployToken": self._deploy_token,
+            "gitlab:index/projectAccessToken:ProjectAccessToken": self._access_token,
+            "gitlab:index/groupAccessToken:GroupAccessToken": self._access_token,
+            "gitlab:index/application:Application": self._gitlab_application,
             "command:local:Command": self._command,
         }
         self._gitlab_groups: dict[str, str] = {}
@@ -404,13 +407,25 @@ class PlatformMocks(pulumi.runtime.Mocks):
         )
         return self._gitlab_id(typ, name), state
 
-    def _deploy_token(self, name: str, state: State, typ: str) -> tuple[str, State]:
-        number = self._gitlab_id(typ, name)
+    def _access_token(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        # The provider sets the expiry from the rotation configuration.
+        days = int(float((state.get("rotationConfiguration") or {}).get("expirationDays", 0)))
+        expires = date.fromisoformat(OFFLINE_NOW[:10]) + timedelta(days=days) if days else None
         state.update(
-            username=f"gitlab+deploy-token-{number}",
-            token="offline-deploy-token-" + _digest(typ, name, length=20),
+            token="offline-access-token-" + _digest(typ, name, length=20),
+            userId=int(self._gitlab_id(typ, f"{name}-bot")),
+            active=True,
+            revoked=False,
+            **({"expiresAt": expires.isoformat()} if expires and "expiresAt" not in state else {}),
         )
-        return number, state
+        return self._gitlab_id(typ, name), state
+
+    def _gitlab_application(self, name: str, state: State, typ: str) -> tuple[str, State]:
+        state.update(
+            applicationId=_digest(typ, name, length=32),
+            secret="offline-oauth-secret-" + _digest(typ, name, length=20),
+        )
+        return self._gitlab_id(typ, name), state
 
     def _command(self, name: str, state: State, typ: str) -> tuple[str, State]:
         # A clock read (`date -u +...`) answers with a fixed time, so plans stay reproducible.

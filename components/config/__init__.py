@@ -11,7 +11,7 @@ the validated model never holds a secret in clear.
 The modules, each importing only those listed before it:
 
 - `values`: the constrained value types (DNS names, CIDRs, ARNs, versions) and `_Strict`;
-- `cluster`, `edge`, `gitlab`, `argocd`, `charts`, `gitops`: one model per area;
+- `cluster`, `edge`, `gitlab`, `charts`, `gitops`, `argocd`: one model per area;
 - `stack`: `PlatformConfig`, `PlatformSecrets` and the stack's top-level keys;
 - `messages`: validation errors as user text, naming the key as the stack file writes it;
 - `loader`: `load_config`, `validate` and the checks against the committed `gitops/` folder.
@@ -21,7 +21,7 @@ import the rest of the program uses.
 """
 
 from components.config.across import MAX_ALB_SOURCE_RANGES
-from components.config.argocd import ArgoCdConfig, Duration
+from components.config.argocd import ArgoCdConfig, ArgoCdRole, Duration, GroupRole, SsoConfig
 from components.config.charts import ChartConfig, ChartsConfig
 from components.config.cluster import (
     CLUSTER_MODES,
@@ -86,6 +86,7 @@ __all__ = [
     "AdminCidr",
     "ApplicationConfig",
     "ArgoCdConfig",
+    "ArgoCdRole",
     "AvailabilityZone",
     "ChartConfig",
     "ChartRepository",
@@ -104,6 +105,7 @@ __all__ = [
     "ExistingClusterConfig",
     "GitLabConfig",
     "GitOpsConfig",
+    "GroupRole",
     "HttpsUrl",
     "IamPrincipalArn",
     "InstanceType",
@@ -117,6 +119,7 @@ __all__ = [
     "PlatformSecrets",
     "Region",
     "RepoPath",
+    "SsoConfig",
     "SubnetId",
     "SyncConfig",
     "TagValue",

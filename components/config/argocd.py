@@ -1,16 +1,93 @@
-"""Argo CD: its controller tuning, how it is exposed, and its size."""
+"""Argo CD: its controller tuning, how it is exposed, its size, and how people sign in."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from components.config.values import DnsLabel, _matching, _Strict
+from components.config.gitops import GroupPath
+from components.config.values import DnsLabel, _matching, _Strict, across
 
 _DURATION = re.compile(r"^[1-9]\d*(s|m|h)$")
 Duration = Annotated[str, _matching(_DURATION, "a duration such as '120s', '5m' or '1h'")]
+
+
+ArgoCdRole = Literal["admin", "readonly", "deployer"]
+BUILT_IN_SUBJECT = "admin"
+"""Argo CD's built-in policy binds the subject `admin` to role:admin (argo-cd v3.4.4
+assets/builtin-policy.csv, `g, admin, role:admin`): a group of that name would be admin."""
+
+
+class GroupRole(_Strict):
+    """The Argo CD role a GitLab group's members get."""
+
+    group: GroupPath = Field(description="The group's full path, such as 'platform/developers'.")
+    role: ArgoCdRole = Field(
+        description="`admin` (role:admin), `readonly` (role:readonly), or `deployer` (sees and "
+        "syncs the platform project's applications: the AppProject's role)."
+    )
+
+    @field_validator("group")
+    @classmethod
+    def _not_built_in(cls, group: str) -> str:
+        if group == BUILT_IN_SUBJECT:
+            raise ValueError(
+                "expected a group other than 'admin': Argo CD's built-in policy makes the "
+                "subject 'admin' role:admin whatever this maps it to"
+            )
+        return group
+
+
+class SsoConfig(_Strict):
+    """Signing in to Argo CD with GitLab accounts, and who gets which role."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Argo CD signs people in with GitLab (OIDC; an OAuth application the "
+        "stack creates in GitLab).",
+    )
+    groups: list[GroupRole] | None = Field(
+        default=None,
+        description="GitLab groups and the role their members get; members of a group are "
+        "members of its subgroups too, as in GitLab. Default: the GitOps group "
+        "(`gitops.group`) as `admin`.",
+    )
+    default_role: Literal["readonly", "none"] = Field(
+        default="readonly", description="The role of everyone else who signs in."
+    )
+    local_admin: bool | None = Field(
+        default=None,
+        description="Argo CD's local `admin` account. Default: off in production stacks, on "
+        "elsewhere. Off needs `enabled`.",
+    )
+    break_glass: str = Field(
+        default="",
+        max_length=200,
+        description="Break-glass: a reason (such as a ticket) turns the local admin on, "
+        "whatever `local_admin` says, and is recorded on argocd-cm (README, Break-glass).",
+    )
+    id_token_lifetime_seconds: int = Field(
+        default=3600,
+        ge=120,
+        le=7200,
+        description="Lifetime of the ID tokens GitLab issues (GitLab's default is 120 s, "
+        "after which Argo CD refuses a session). A removed group membership takes effect in "
+        "Argo CD at most this long after.",
+    )
+
+    @across("enabled", "local_admin", at="local_admin")
+    def _someone_can_sign_in(self) -> None:
+        if self.local_admin is False and not self.enabled:
+            raise ValueError("expected local_admin on (or sso.enabled): nobody could sign in")
+
+    @across("groups", at="groups")
+    def _groups_once(self) -> None:
+        paths = [entry.group for entry in self.groups or []]
+        twice = sorted({path for path in paths if paths.count(path) > 1})
+        if twice:
+            raise ValueError(f"expected each group once, got {twice} more than once")
 
 
 class ArgoCdConfig(_Strict):
@@ -53,4 +130,7 @@ class ArgoCdConfig(_Strict):
     server_replicas: int = Field(default=1, ge=1, le=10, description="argocd-server pods.")
     repo_server_replicas: int = Field(
         default=1, ge=1, le=10, description="argocd-repo-server pods."
+    )
+    sso: SsoConfig = Field(
+        default=SsoConfig(), description="Signing in with GitLab, roles, the local admin."
     )

@@ -62,6 +62,20 @@ class GitLabConfig(_Strict):
         ),
     ] = Field(default="cache.t4g.small", description="ElastiCache node type of GitLab's Redis.")
 
+    two_factor: Literal["off", "admins", "everyone"] | None = Field(
+        default=None,
+        description="Who must sign in to GitLab with two-factor authentication: nobody, "
+        "administrators, or every user. Default: `everyone` in production stacks, `off` "
+        "elsewhere.",
+    )
+    two_factor_grace_period_hours: int = Field(
+        default=48,
+        ge=0,
+        le=8760,
+        description="How long a user may still sign in without having set up two-factor "
+        "authentication once it is required.",
+    )
+
     @across("ssh", "ssh_cidrs", at="ssh_cidrs")
     def _ssh_has_ranges(self) -> None:
         if self.ssh == "nlb" and not self.ssh_cidrs:

@@ -14,12 +14,16 @@ from components.config.values import DnsLabel, _matching, _Strict, across
 # the folder it is relative to.
 _SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9_.-]+"
 _REPO_PATH = re.compile(rf"^{_SEGMENT}(/{_SEGMENT})*$")
+_TOP_LEVEL = re.compile(rf"^{_SEGMENT}$")
 RepoPath = Annotated[
     str,
     _matching(_REPO_PATH, "a relative path in the GitOps repository such as 'minio' (no . or ..)"),
 ]
 ValueFile = Annotated[
     str, _matching(_REPO_PATH, "a file of the application's folder (a relative path, no . or ..)")
+]
+GroupPath = Annotated[
+    str, _matching(_REPO_PATH, "a GitLab group path such as 'platform' or 'platform/team'")
 ]
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
 
@@ -62,10 +66,10 @@ DEFAULT_APPLICATIONS = [
 class GitOpsConfig(_Strict):
     """The GitLab project the stack seeds and Argo CD deploys from."""
 
-    group: Annotated[str, _matching(_REPO_PATH, "a GitLab group path")] = Field(
-        default="platform", description="GitLab group the stack creates."
+    group: Annotated[str, _matching(_TOP_LEVEL, "a top-level GitLab group path (no /)")] = Field(
+        default="platform", description="Top-level GitLab group the stack creates."
     )
-    project: Annotated[str, _matching(_REPO_PATH, "a GitLab project path")] = Field(
+    project: Annotated[str, _matching(_TOP_LEVEL, "a GitLab project path (no /)")] = Field(
         default="test-stg", description="Private project (default branch main) it seeds."
     )
     minio_chart: ChartConfig = Field(
@@ -73,14 +77,17 @@ class GitOpsConfig(_Strict):
         description="The MinIO chart `gitops/minio` depends on: MinIO's own chart repository.",
     )
     token_expiry_days: int = Field(
-        default=90, ge=2, le=365, description="Lifetime of the bootstrap access token."
+        default=90,
+        ge=2,
+        le=365,
+        description="Lifetime of each GitLab access token the stack creates (docs/security.md).",
     )
     token_renewal_days: int = Field(
         default=30,
         ge=1,
         le=182,
-        description="The first `pulumi up` of each period this long replaces the bootstrap "
-        "token with a new one (a preview shows it); at most half its lifetime.",
+        description="Each token is replaced by a new one by the first `pulumi up` once it is "
+        "this old (a preview shows it); at most half its lifetime.",
     )
 
     @across("token_renewal_days", "token_expiry_days", at="token_renewal_days")

@@ -8,7 +8,7 @@ from typing import Annotated
 import pulumi
 from pydantic import Field
 
-from components.config.argocd import ArgoCdConfig
+from components.config.argocd import ArgoCdConfig, GroupRole
 from components.config.charts import ChartsConfig
 from components.config.cluster import ClusterConfig, NetworkConfig, NodeGroupConfig
 from components.config.edge import AccessConfig, DnsConfig, TlsConfig
@@ -52,6 +52,28 @@ class PlatformConfig(_Strict):
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], TagValue] = Field(
         default={}, description="Extra tags on every AWS resource."
     )
+
+    def argocd_local_admin(self) -> bool:
+        """Whether Argo CD's local admin is on: for a break-glass reason, where set, else
+        without sign-in by GitLab, else by default outside production."""
+        sso = self.argocd.sso
+        if sso.break_glass or not sso.enabled:
+            return True
+        return sso.local_admin if sso.local_admin is not None else not self.production
+
+    def argocd_group_roles(self) -> list[GroupRole]:
+        """The GitLab groups and their Argo CD roles: by default the GitOps group as admin."""
+        groups = self.argocd.sso.groups
+        return (
+            list(groups)
+            if groups is not None
+            else [GroupRole(group=self.gitops.group, role="admin")]
+        )
+
+    def gitlab_two_factor(self) -> str:
+        """Who must use two-factor authentication in GitLab (default: everyone in production)."""
+        given = self.gitlab.two_factor
+        return given if given is not None else ("everyone" if self.production else "off")
 
     def published_hosts(self) -> list[str]:
         """The DNS names the stack's load balancers are published under (by ExternalDNS):
