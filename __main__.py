@@ -119,7 +119,6 @@ def main() -> None:
     edge = [load_balancer_controller.release, *external_dns.publishers_wait_for]
 
     # --- GitLab and Argo CD ----------------------------------------------------------------
-    gitlab_url = f"https://{config.gitlab.hostname}.{config.domain}"
     sso = config.argocd.sso
     argocd = ArgoCd(
         f"{naming.prefix}-argocd",
@@ -131,13 +130,7 @@ def main() -> None:
             access=access,
             tls_policy=config.access.tls_policy,
             alb_group=naming.prefix,
-            sign_in=ArgoCdSignIn(
-                gitlab_url=gitlab_url if sso.enabled else None,
-                group_roles=config.argocd_group_roles(),
-                default_role=sso.default_role,
-                local_admin=config.argocd_local_admin(),
-                break_glass=sso.break_glass,
-            ),
+            sign_in=ArgoCdSignIn.of(config),
             depends_on=edge,
         ),
         in_cluster,

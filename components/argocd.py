@@ -30,7 +30,7 @@ from components.alb import (
     source_ip_condition,
     tls_nlb_annotations,
 )
-from components.config import ArgoCdConfig, ChartConfig, GroupRole
+from components.config import ArgoCdConfig, ChartConfig, GroupRole, PlatformConfig
 from components.helm import HelmReleaseArgs, helm_release
 from components.security_groups import EndpointAccess
 from components.sign_in import BREAK_GLASS_ANNOTATION, oidc_config, rbac
@@ -73,6 +73,18 @@ class ArgoCdSignIn:
     default_role: str
     local_admin: bool
     break_glass: str
+
+    @classmethod
+    def of(cls, config: PlatformConfig) -> ArgoCdSignIn:
+        """The stack's: GitLab at `https://<gitlab.hostname>.<domain>` unless SSO is off."""
+        sso = config.argocd.sso
+        return cls(
+            gitlab_url=f"https://{config.gitlab.hostname}.{config.domain}" if sso.enabled else None,
+            group_roles=config.argocd_group_roles(),
+            default_role=sso.default_role,
+            local_admin=config.argocd_local_admin(),
+            break_glass=sso.break_glass,
+        )
 
 
 @dataclass

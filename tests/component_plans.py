@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from plans import PROJECT, Config, stack_file_config
 
 from components.applications import Applications, ApplicationsArgs
-from components.argocd import ArgoCd, ArgoCdArgs
+from components.argocd import ArgoCd, ArgoCdArgs, ArgoCdSignIn
 from components.certificate import Certificate, CertificateArgs
 from components.clusters import ClusterOutputs, create_cluster
 from components.config import (
@@ -151,6 +151,7 @@ def gitlab(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             tls_policy=config.access.tls_policy,
             alb_group=prefix,
             production=config.production,
+            id_token_lifetime_seconds=config.argocd.sso.id_token_lifetime_seconds,
             depends_on=[],
         ),
         opts,
@@ -229,6 +230,7 @@ def argocd(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             access=endpoint_access(config),
             tls_policy=config.access.tls_policy,
             alb_group=prefix,
+            sign_in=ArgoCdSignIn.of(config),
             depends_on=[],
         ),
         opts,

@@ -158,10 +158,13 @@ def test_login_needs_no_insecure_flag_and_no_password_on_the_command_line(
     dev_plan: Plan,
 ) -> None:
     command = dev_plan.outputs["argocd_login_command"]
+    assert command == "argocd login argocd.dev.gitops.example.com --sso"
+    plan = plan_for(with_changes(DEV, argocd={"sso": {"enabled": False}}), stack="dev")
+    command = plan.outputs["argocd_login_command"]
     assert command == "argocd login argocd.dev.gitops.example.com --username admin"
 
 
-def test_rbac_defaults_to_read_only_and_sso_is_off(dev_plan: Plan) -> None:
+def test_rbac_defaults_to_read_only_and_dex_is_off(dev_plan: Plan) -> None:
     assert values(dev_plan)["configs"]["rbac"]["policy.default"] == "role:readonly"
     assert values(dev_plan)["dex"] == {"enabled": False}
     assert values(dev_plan)["configs"]["cm"]["users.anonymous.enabled"] is False

@@ -19,12 +19,8 @@ from upstream import chart_archive, helm_template, kustomize
 
 from components.applications import MINIO_ROOT_SECRET
 from components.config import DEFAULT_APPLICATIONS, GITOPS_DIR, ConfigError
-from components.gitops_repository import (
-    REGISTER_TOKEN,
-    REVOKE_TOKEN,
-    renewal_period,
-    repository_content,
-)
+from components.gitlab_tokens import REGISTER_TOKEN, REVOKE_TOKEN, renewal_period
+from components.gitops_repository import repository_content
 from offline import mocks
 from offline.plan import PROJECT_DIR, SECRET, Plan
 
@@ -156,14 +152,52 @@ def test_group_and_project_are_private_with_main_as_default_branch(dev_plan: Pla
     assert project["property_dependencies"]["namespaceId"] == [group["urn"]]
 
 
-def test_argo_cd_reads_with_a_read_only_deploy_token(dev_plan: Plan) -> None:
-    token = one(dev_plan, "gitlab:index/projectDeployToken:ProjectDeployToken")
+def test_argo_cd_reads_with_a_read_only_rotating_project_token(dev_plan: Plan) -> None:
+    token = one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken")
     assert token["inputs"]["scopes"] == ["read_repository"]
+    assert token["inputs"]["accessLevel"] == "reporter"
+    assert token["inputs"]["rotationConfiguration"] == {
+        "expirationDays": 90,
+        "rotateBeforeDays": 60,
+    }
+    assert token["property_dependencies"]["project"] == [
+        one(dev_plan, "gitlab:index/project:Project")["urn"]
+    ]
+    assert dev_plan.of_type("gitlab:index/projectDeployToken:ProjectDeployToken") == []
+
+
+def test_root_token_does_only_what_needs_an_administrator(dev_plan: Plan) -> None:
+    """The group, the access tokens and the instance-wide settings and applications use
+    root's token; the project and its files the group's own Owner token."""
+    admin, automation = sorted(
+        dev_plan.of_type("pulumi:providers:gitlab"), key=lambda p: p["urn"].endswith("automation")
+    )
+    assert admin["urn"].endswith("-gitops-gitlab")
+    assert automation["urn"].endswith("-automation")
+    token = one(dev_plan, "gitlab:index/groupAccessToken:GroupAccessToken")
+    assert (token["inputs"]["scopes"], token["inputs"]["accessLevel"]) == (["api"], "owner")
+    assert automation["inputs"]["token"] == SECRET
+    assert depends_on(automation, token)
+    by_provider: dict[str, set[str]] = {}
+    for resource in dev_plan.resources:
+        if resource["type"].startswith("gitlab:index/"):
+            kind = resource["type"].rsplit(":", 1)[-1]
+            by_provider.setdefault(resource["provider"], set()).add(kind)
+    assert by_provider == {
+        admin["urn"]: {
+            "Group",
+            "GroupAccessToken",
+            "ProjectAccessToken",
+            "Application",
+            "ApplicationSettings",
+        },
+        automation["urn"]: {"Project", "RepositoryFile"},
+    }
 
 
 def test_gitlab_is_driven_with_a_bootstrapped_token(dev_plan: Plan) -> None:
     registration = one(dev_plan, "command:local:Command", "-gitops-token")
-    provider = one(dev_plan, "pulumi:providers:gitlab")
+    provider = one(dev_plan, "pulumi:providers:gitlab", "-gitops-gitlab")
     assert provider["inputs"]["baseUrl"] == "https://gitlab.dev.gitops.example.com/api/v4"
     assert provider["inputs"]["token"] == SECRET
     assert depends_on(provider, registration)
@@ -177,14 +211,17 @@ def test_gitlab_is_driven_with_a_bootstrapped_token(dev_plan: Plan) -> None:
     assert "PersonalAccessToken.find_by_token(value)" in registration["inputs"]["create"]
     assert "Organizations::Organization.default_organization" in registration["inputs"]["create"]
     assert "|| echo 'warning: could not revoke" in registration["inputs"]["delete"]
-    # Everything on the GitLab side goes through that provider, so it waits for the token.
+    # Everything on the GitLab side goes through that provider or the one whose token it
+    # creates, so it waits for the token.
+    automation = one(dev_plan, "pulumi:providers:gitlab", "-gitops-automation")
+    assert depends_on(automation, one(dev_plan, "gitlab:index/groupAccessToken:GroupAccessToken"))
     on_gitlab = [r for r in dev_plan.resources if r["type"].startswith("gitlab:")]
     assert on_gitlab
-    assert {r["provider"] for r in on_gitlab} == {provider["urn"]}
+    assert {r["provider"] for r in on_gitlab} == {provider["urn"], automation["urn"]}
 
 
 def test_gitlab_is_used_only_once_it_answers_from_outside(dev_plan: Plan) -> None:
-    provider = one(dev_plan, "pulumi:providers:gitlab")
+    provider = one(dev_plan, "pulumi:providers:gitlab", "-gitops-gitlab")
     reachable = one(dev_plan, "command:local:Command", "-gitlab-reachable")
     assert depends_on(provider, reachable)
     assert depends_on(reachable, one(dev_plan, RELEASE, "-gitlab"))
@@ -277,7 +314,7 @@ def test_a_user_supplied_token_skips_the_bootstrap() -> None:
         for r in plan.of_type("random:index/randomPassword:RandomPassword")
         if r["name"].endswith("-gitops-token")
     ]
-    assert one(plan, "pulumi:providers:gitlab")["inputs"]["token"] == SECRET
+    assert one(plan, "pulumi:providers:gitlab", "-gitops-gitlab")["inputs"]["token"] == SECRET
     assert "glpat-user-supplied-canary" not in plan.to_json()
 
 
@@ -292,7 +329,7 @@ def test_repository_secret_points_at_the_dot_git_url_with_secret_credentials(
     assert secret["inputs"]["stringData"] == SECRET
     url = dev_plan.outputs["gitops_repository_url"]
     assert url == "https://gitlab.dev.gitops.example.com/platform/test-stg.git"
-    assert depends_on(secret, one(dev_plan, "gitlab:index/projectDeployToken:ProjectDeployToken"))
+    assert depends_on(secret, one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken"))
 
 
 def test_app_project_admits_this_repository_and_the_apps_namespaces_only(dev_plan: Plan) -> None:

@@ -12,8 +12,15 @@ from components.config.stack import _RUNTIME_FIELDS, PlatformConfig
 
 
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value)
+    # A cross-field check reports its field as validated: models are shown as the keys given.
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=_given)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _given(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    raise TypeError(f"cannot show {type(value).__name__}")
 
 
 def _key_path(loc: tuple[int | str, ...], project: str) -> str:
