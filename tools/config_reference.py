@@ -29,7 +29,8 @@ PROJECT = "gitops-platform"
 SECRETS = {
     "kubeconfig": "Secret. The cluster's kubeconfig: required for `existing`, and for `kops` "
     "once kOps has built the cluster.",
-    "gitlab_token": "Secret. A GitLab token (scope `api`) to use instead of the bootstrap token.",
+    "gitlab_token": "Secret. A GitLab administrator's token (scope `api`) to use instead of the "
+    "bootstrap token.",
 }
 
 

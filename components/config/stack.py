@@ -92,7 +92,7 @@ class PlatformSecrets:
 
     kubeconfig: pulumi.Output[str] | None
     gitlab_token: pulumi.Output[str] | None
-    """A GitLab access token (scope api) to use instead of bootstrapping one."""
+    """A GitLab administrator's access token (scope api) to use instead of bootstrapping one."""
 
 
 SECRET_KEYS = ("kubeconfig", "gitlab_token")
