@@ -74,6 +74,14 @@ def main() -> None:
         ),
         on_aws,
     )
+    if not (
+        cluster.egress_cidrs or config.access.cluster_egress_cidrs or config.access.gitlab_public
+    ):
+        pulumi.log.warn(
+            "access.cluster_egress_cidrs is empty and this stack built no network: Argo CD "
+            "reaches GitLab (to clone, and to sign people in) only if the cluster's outbound "
+            "addresses are among access.admin_cidrs or access.gitlab_cidrs"
+        )
     pulumi.export("zone_id", zone.zone_id)
     pulumi.export("name_servers", zone.name_servers)
     pulumi.export("certificate_arn", certificate.certificate_arn)

@@ -70,7 +70,7 @@ class EndpointAccess(pulumi.ComponentResource):
                 from_port=443,
                 to_port=443,
                 cidr_ipv4=cidr,
-                description="HTTPS to GitLab from the cluster (Argo CD cloning its repositories)",
+                description="HTTPS to GitLab from the cluster (Argo CD: cloning, signing in)",
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.gitlab_ssh_security_group_id = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 from plans import plan_for
 from test_config import existing_cluster_config
@@ -59,3 +60,18 @@ def test_network_and_nodes_are_refused_for_an_existing_cluster() -> None:
     config["gitops-platform:nodes"] = {"desired_size": 3}
     with pytest.raises(Exception, match="brings its own VPC and nodes"):
         plan_for(config, secrets={"kubeconfig": KUBECONFIG})
+
+
+@pytest.mark.parametrize(("egress", "warned"), [([], True), (["203.0.113.7/32"], False)])
+def test_a_missing_egress_range_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, egress: list[str], warned: bool
+) -> None:
+    """Argo CD reaches GitLab's public URL to clone and to sign people in: from a network
+    the stack did not build, only the configured egress ranges are admitted."""
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_, **__: warnings.append(message))
+    config = existing_cluster_config()
+    config["gitops-platform:access"]["cluster_egress_cidrs"] = egress
+    config["gitops-platform:tags"] = {"case": f"egress-warning-{warned}"}  # an uncached plan
+    plan_for(config, secrets={"kubeconfig": KUBECONFIG})
+    assert any("access.cluster_egress_cidrs is empty" in w for w in warnings) is warned

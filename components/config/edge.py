@@ -75,7 +75,8 @@ class AccessConfig(_Strict):
         default=[],
         description="Where the cluster's outbound traffic comes from, when this stack did not "
         "build its network (existing mode, kOps in an existing VPC): Argo CD reaches GitLab "
-        "from there. The NAT gateways of a network the stack built are added automatically.",
+        "from there, to clone and to sign people in. The NAT gateways of a network the stack "
+        "built are added automatically.",
     )
     tls_policy: TlsPolicy = Field(
         default="ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
