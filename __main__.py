@@ -172,6 +172,7 @@ def main() -> None:
             kubeconfig=cluster.kubeconfig,
             user_token=secrets.gitlab_token,
             depends_on=[gitlab.release],
+            role_groups=[g.group for g in config.argocd_group_roles()] if sso.enabled else (),
         ),
         in_cluster,
     )

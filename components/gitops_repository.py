@@ -59,6 +59,9 @@ class GitOpsRepositoryArgs:
     """Use this token (scope api) and skip the bootstrap."""
     depends_on: Sequence[pulumi.Resource]
     """The GitLab release: its toolbox runs the bootstrap and its API serves the provider."""
+    role_groups: Sequence[str] = ()
+    """Full paths of the groups under the GitOps group that carry an Argo CD role: made here,
+    with the groups between, so that their paths are the stack's."""
 
 
 class GitOpsRepository(pulumi.ComponentResource):
@@ -148,6 +151,7 @@ class GitOpsRepository(pulumi.ComponentResource):
             description="Deployed by Argo CD; content managed by the gitops-platform stack",
             opts=as_automation,
         )
+        self._subgroups(name, group, args, as_automation)
         self.committed = [
             gitlab.RepositoryFile(
                 f"{name}-file-{path}",
@@ -177,6 +181,40 @@ class GitOpsRepository(pulumi.ComponentResource):
         )
         self.read_token = _secret(read_token.token)
         self.register_outputs({"clone_url": self.clone_url})
+
+    def _subgroups(
+        self,
+        name: str,
+        root: gitlab.Group,
+        args: GitOpsRepositoryArgs,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """Each group under the GitOps group that carries a role, private, made with the
+        group's own token (an Owner can create subgroups)."""
+        made = {args.config.group: root}
+        for path in subgroup_paths(args.config.group, args.role_groups):
+            parent, _, leaf = path.rpartition("/")
+            made[path] = gitlab.Group(
+                f"{name}-group-{path.replace('/', '-')}",
+                name=leaf,
+                path=leaf,
+                parent_id=made[parent].id.apply(int),
+                visibility_level="private",
+                description="Its members get an Argo CD role (gitops-platform, argocd.sso.groups)",
+                opts=opts,
+            )
+
+
+def subgroup_paths(root: str, groups: Sequence[str]) -> list[str]:
+    """The groups under `root` that `groups` name, with those between, parents first."""
+    paths = {
+        "/".join(parts[:n])
+        for group in groups
+        if group.startswith(f"{root}/")
+        for parts in [group.split("/")]
+        for n in range(2, len(parts) + 1)
+    }
+    return sorted(paths, key=lambda path: (path.count("/"), path))
 
 
 def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:

@@ -42,6 +42,7 @@ CLIENT_ID, CLIENT_SECRET, CLI_CLIENT_ID = "clientID", "clientSecret", "cliClient
 PART_OF_ARGOCD = {"app.kubernetes.io/part-of": "argocd"}
 SCOPES = ["openid", "profile", "email"]
 GROUPS_CLAIM = "groups_direct"
+REFRESH_BEFORE_EXPIRY = "5m"
 CALLBACK_PATH = "/auth/callback"
 """Argo CD's OIDC callback (argo-cd v3.4.4 common/common.go, CallbackEndpoint)."""
 CLI_CALLBACK = "http://localhost:8085/auth/callback"
@@ -68,6 +69,12 @@ def oidc_config(issuer: str) -> str:
             "clientSecret": reference(CLIENT_SECRET),
             "cliClientID": reference(CLI_CLIENT_ID),
             "requestedScopes": SCOPES,
+            # argocd-server renews a web session's ID token on a request this close to its
+            # expiry (argo-cd v3.4.4 server/server.go getClaims → util/oidc/oidc.go
+            # CheckAndRefreshToken; 0, the default, never renews): an active user is not
+            # signed out at the ID token's lifetime. The CLI renews its own
+            # (pkg/apiclient/apiclient.go refreshAuthToken).
+            "refreshTokenThreshold": REFRESH_BEFORE_EXPIRY,
         },
         sort_keys=False,
     )

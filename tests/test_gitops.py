@@ -289,14 +289,23 @@ def test_the_old_token_is_revoked_not_deleted() -> None:
     assert "each(&:revoke!)" in REVOKE_TOKEN
 
 
-def test_the_documented_recovery_command_names_the_token(dev_plan: Plan) -> None:
+def test_the_documented_recovery_commands_name_the_tokens(dev_plan: Plan) -> None:
+    """Each `grep -o` of docs/gitops.md picks exactly its token out of the URN listing:
+    root's token value, then the group's and Argo CD's access tokens."""
     doc = (PROJECT_DIR / "docs" / "gitops.md").read_text()
-    (pattern,) = re.findall(r"grep -o '([^']+)'", doc)
+    patterns = re.findall(r"grep -o '([^']+)'", doc)
     listing = "\n".join(f"    URN: {r['urn']}" for r in dev_plan.resources)
-    found = subprocess.run(
-        ["grep", "-o", pattern], input=listing, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert found == [token_value(dev_plan)["urn"]]
+    found = [
+        subprocess.run(
+            ["grep", "-o", pattern], input=listing, capture_output=True, text=True, check=True
+        ).stdout.split()
+        for pattern in patterns
+    ]
+    assert found == [
+        [token_value(dev_plan)["urn"]],
+        [one(dev_plan, "gitlab:index/groupAccessToken:GroupAccessToken")["urn"]],
+        [one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken")["urn"]],
+    ]
 
 
 def test_renewal_must_leave_the_token_half_its_life() -> None:

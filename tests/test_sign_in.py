@@ -110,6 +110,8 @@ def test_argo_cd_signs_in_with_gitlab_by_reference_only(dev_plan: Plan) -> None:
     assert config["cliClientID"] == f"${SECRET_NAME}:cliClientID"
     # GitLab has no `groups` scope, which Argo CD would request by default.
     assert config["requestedScopes"] == ["openid", "profile", "email"]
+    # An active web session is renewed before GitLab's ID token expires.
+    assert config["refreshTokenThreshold"] == "5m"
     assert argocd_values(dev_plan)["dex"] == {"enabled": False}
     assert dev_plan.outputs["argocd_login_command"] == (
         "argocd login argocd.dev.gitops.example.com --sso"
@@ -138,12 +140,17 @@ def test_deployers_hold_the_projects_role() -> None:
         groups=[
             {"group": "platform", "role": "admin"},
             {"group": "platform/developers", "role": "deployer"},
-            {"group": "auditors", "role": "readonly"},
+            {"group": "platform/audit/readers", "role": "readonly"},
         ],
         default_role="none",
     )
     rbac_values = argocd_values(plan)["configs"]["rbac"]
-    assert rbac_values["policy.csv"] == ("g, auditors, role:readonly\ng, platform, role:admin\n")
+    assert rbac_values["policy.csv"] == (
+        "g, platform, role:admin\n"
+        "g, platform, role:readonly\n"
+        "g, platform/audit, role:readonly\n"
+        "g, platform/audit/readers, role:readonly\n"
+    )
     assert rbac_values["policy.default"] == ""
     (role,) = one(plan, APP_PROJECT)["inputs"]["spec"]["roles"]
     assert role["name"] == "deployer"
@@ -152,6 +159,18 @@ def test_deployers_hold_the_projects_role() -> None:
         "p, proj:platform:deployer, applications, get, platform/*, allow",
         "p, proj:platform:deployer, applications, sync, platform/*, allow",
     ]
+    # The stack makes the groups under the GitOps group (parents first), with the group's
+    # own token: their paths are its, so nobody else can register them.
+    automation = one(plan, "pulumi:providers:gitlab", "-gitops-automation")
+    root = one(plan, "gitlab:index/group:Group", "-gitops-group")
+    made = {
+        g["inputs"]["name"]: g for g in plan.of_type("gitlab:index/group:Group") if g is not root
+    }
+    assert sorted(made) == ["audit", "developers", "readers"]
+    assert all(g["provider"] == automation["urn"] for g in made.values())
+    assert made["developers"]["property_dependencies"]["parentId"] == [root["urn"]]
+    assert made["readers"]["property_dependencies"]["parentId"] == [made["audit"]["urn"]]
+    assert {g["inputs"]["visibilityLevel"] for g in made.values()} == {"private"}
 
 
 def test_the_local_admin_is_off_in_production_and_on_in_dev(
@@ -203,6 +222,15 @@ def test_without_sso_argo_cd_keeps_its_local_admin_and_gitlab_gets_no_applicatio
             "argocd.sso.local_admin = false: expected local_admin on (or sso.enabled)",
         ),
         ({"id_token_lifetime_seconds": 60}, "argocd.sso.id_token_lifetime_seconds = 60"),
+        (
+            {"groups": [{"group": "ops", "role": "admin"}]},
+            "argocd.sso.groups[0].group = 'ops': expected the GitOps group 'platform' or a "
+            "group under it",
+        ),
+        (
+            {"groups": [{"group": "platformx/a", "role": "admin"}]},
+            "argocd.sso.groups[0].group = 'platformx/a': expected the GitOps group",
+        ),
     ],
 )
 def test_bad_sign_in_settings_are_refused_naming_the_key(

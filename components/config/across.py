@@ -97,6 +97,17 @@ def across_sections(sections: Sections, project: str) -> list[str]:
                 f"{MAX_ALB_SOURCE_RANGES} ranges (merge neighbouring ones), or "
                 "gitlab.admin_area: everyone and argocd.exposure: loadbalancer"
             )
+    # A group's members get its role: only groups the stack creates (and whose paths no one
+    # else can claim) may carry one.
+    sso, root = sections.setting("argocd", "sso"), sections.setting("gitops", "group")
+    if sso is not None and root is not None:
+        for i, entry in enumerate(sso.groups or []):
+            if entry.group != root and not entry.group.startswith(f"{root}/"):
+                problems.append(
+                    f"{project}:argocd.sso.groups[{i}].group = {entry.group!r}: expected the "
+                    f"GitOps group {root!r} or a group under it (the stack creates them, so no "
+                    "one else can register the path and get its role)"
+                )
     # Each Application owns its namespace: MinIO's is a stack resource holding its root
     # Secret (components/applications.py), and what one prunes must not be another's. Read
     # from every entry, also from one with a mistake of its own elsewhere.

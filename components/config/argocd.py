@@ -50,8 +50,9 @@ class SsoConfig(_Strict):
     )
     groups: list[GroupRole] | None = Field(
         default=None,
-        description="GitLab groups and the role their members get; members of a group are "
-        "members of its subgroups too, as in GitLab. Default: the GitOps group "
+        description="GitLab groups (the GitOps group or groups under it, which the stack "
+        "creates) and the role their members get, at any membership level; members of a group "
+        "are members of its subgroups too, as in GitLab. Default: the GitOps group "
         "(`gitops.group`) as `admin`.",
     )
     default_role: Literal["readonly", "none"] = Field(
@@ -72,9 +73,10 @@ class SsoConfig(_Strict):
         default=3600,
         ge=120,
         le=7200,
-        description="Lifetime of the ID tokens GitLab issues (GitLab's default is 120 s, "
-        "after which Argo CD refuses a session). A removed group membership takes effect in "
-        "Argo CD at most this long after.",
+        description="Lifetime of the ID tokens GitLab issues, to every OIDC client of the "
+        "instance (GitLab's default is 120 s). Argo CD renews an active web session's token "
+        "5 minutes before it expires; a removed group membership takes effect at most this "
+        "long after.",
     )
 
     @across("enabled", "local_admin", at="local_admin")
