@@ -27,7 +27,7 @@ from components import (
     alb,
     applications,
     config,
-    gitops_repository,
+    gitlab_tokens,
     load_balancer_controller,
     security_groups,
     workload_identity,
@@ -150,12 +150,12 @@ def test_the_eks_settings_the_rules_require_are_ones_the_program_has() -> None:
 
 
 def test_the_token_rule_reads_the_token_step_the_program_writes() -> None:
-    script = gitops_repository.REGISTER_TOKEN.format(days=90, name="token")
+    script = gitlab_tokens.REGISTER_TOKEN.format(days=90, name="token")
     assert gitops.PERSONAL_ACCESS_TOKENS in script
     expiry = gitops.TOKEN_EXPIRY.search(script)
     assert expiry is not None
     assert expiry.group(1) == "90"
-    renewal = gitops.RENEWAL.match(gitops_repository.renewal_period("2025-06-15", 45))
+    renewal = gitops.RENEWAL.match(gitlab_tokens.renewal_period("2025-06-15", 45))
     assert renewal is not None
     assert renewal.group(1) == "45"
 
