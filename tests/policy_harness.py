@@ -33,6 +33,8 @@ class Resource:
     name: str = "r"
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """The URNs each input depends on, as the CLI and the offline preview send stack rules."""
     protect: bool = False
     plan_urn: str = ""
     """The URN an offline plan gave it (the dependencies of plan resources name these)."""
@@ -101,6 +103,10 @@ def analyze_stack(
                 name=r.name,
                 parent=r.parent,
                 dependencies=r.dependencies,
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                    for k, v in r.property_dependencies.items()
+                },
                 options=analyzer_pb2.AnalyzerResourceOptions(protect=r.protect),
             )
             for r in resources
@@ -123,7 +129,8 @@ def undecided(diagnostics: Sequence[analyzer_pb2.AnalyzeDiagnostic]) -> bool:
 
 def plan_resources(plan: Any) -> list[Resource]:
     """An offline plan's resources as the CLI hands them to packs: inputs with secrets
-    unwrapped, each with its parent, dependencies and explicit provider."""
+    unwrapped, each with its parent, dependencies (of each input, too) and explicit
+    provider."""
 
     def resource(r: dict[str, Any], provider: Resource | None = None) -> Resource:
         return Resource(
@@ -132,6 +139,7 @@ def plan_resources(plan: Any) -> list[Resource]:
             name=r["name"],
             parent=r["parent"] or "",
             dependencies=r["dependencies"],
+            property_dependencies=r["property_dependencies"],
             protect=r["protect"],
             plan_urn=r["urn"],
             provider=provider,

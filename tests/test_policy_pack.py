@@ -91,6 +91,8 @@ def test_production_config_makes_the_production_rules_bite(dev_plan: Plan) -> No
     assert {v["policy"] for v in report.mandatory} == {
         "stateful-resources-protected",
         "production-highly-available",
+        # Dev keeps Argo CD's local admin on, which production allows only for break-glass.
+        "argocd-local-admin-off-in-production",
     }
 
 

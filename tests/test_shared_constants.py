@@ -20,6 +20,7 @@ from typing import Any, get_args
 
 import pulumi_kubernetes as k8s
 import pytest
+import yaml
 from plans import STACK_VARIANTS
 
 import guardrails
@@ -30,12 +31,26 @@ from components import (
     gitlab_tokens,
     load_balancer_controller,
     security_groups,
+    sign_in,
     workload_identity,
 )
 from components import argocd as argocd_component
 from components import helm as helm_component
 from components.clusters import eks as eks_cluster
-from guardrails import _common, argocd, edge, eks, gitops, graph, helm, network, rendered, tags, tls
+from guardrails import (
+    _common,
+    argocd,
+    edge,
+    eks,
+    gitops,
+    graph,
+    helm,
+    identity,
+    network,
+    rendered,
+    tags,
+    tls,
+)
 from offline import plan as offline_plan
 from offline import render as offline_render
 from offline.plan import PROJECT_DIR, Plan
@@ -85,6 +100,10 @@ EQUAL = {
         helm_component.SYSTEM_NAMESPACES,
     ),
     "Helm release type": (_common.HELM_RELEASE, k8s.helm.v3.Release.pulumi_type),
+    "Argo CD break-glass annotation": (
+        identity.BREAK_GLASS_ANNOTATION,
+        sign_in.BREAK_GLASS_ANNOTATION,
+    ),
 }
 
 
@@ -158,6 +177,12 @@ def test_the_token_rule_reads_the_token_step_the_program_writes() -> None:
     renewal = gitops.RENEWAL.match(gitlab_tokens.renewal_period("2025-06-15", 45))
     assert renewal is not None
     assert renewal.group(1) == "45"
+
+
+def test_the_oidc_rule_reads_the_secret_references_the_program_writes() -> None:
+    config = yaml.safe_load(sign_in.oidc_config("https://gitlab.example.com"))
+    assert identity.SECRET_REFERENCE.match(config[identity.CLIENT_SECRET])
+    assert identity.oidc_secret_problem(sign_in.oidc_config("https://gitlab.example.com")) is None
 
 
 def _of_type(plan: Plan, resource_type: str) -> list[dict[str, Any]]:

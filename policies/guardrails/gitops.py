@@ -121,7 +121,7 @@ def gitops_images_pinned(args: ResourceValidationArgs) -> Iterator[str]:
     "its token against the API when configured (pulumi-gitlab 10.4.0 Provider, "
     "early_auth_check, default true).",
     types=[COMMAND],
-    remediation="Put the renewal period (components.gitops_repository.renewal_period) in the "
+    remediation="Put the renewal period (components.gitlab_tokens.renewal_period) in the "
     "step's triggers and the token's keepers; keep gitops.token_renewal_days at most half "
     "of gitops.token_expiry_days.",
 )
