@@ -69,11 +69,13 @@ def oidc_config(issuer: str) -> str:
             "clientSecret": reference(CLIENT_SECRET),
             "cliClientID": reference(CLI_CLIENT_ID),
             "requestedScopes": SCOPES,
-            # argocd-server renews a web session's ID token on a request this close to its
+            # argocd-server renews a web session on a request this close to the ID token's
             # expiry (argo-cd v3.4.4 server/server.go getClaims → util/oidc/oidc.go
-            # CheckAndRefreshToken; 0, the default, never renews): an active user is not
-            # signed out at the ID token's lifetime. The CLI renews its own
-            # (pkg/apiclient/apiclient.go refreshAuthToken).
+            # CheckAndRefreshToken; 0, the default, never renews), by refreshing the cached
+            # OAuth token once it too is this close to its expiry (GetTokenSourceFromCache,
+            # ReuseTokenSourceWithExpiry). GitLab's access tokens live 2 hours, so with ID
+            # tokens as long (id_token_lifetime_seconds, 7200) an active user is not signed
+            # out. The CLI renews its own (pkg/apiclient/apiclient.go refreshAuthToken).
             "refreshTokenThreshold": REFRESH_BEFORE_EXPIRY,
         },
         sort_keys=False,

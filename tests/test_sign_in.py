@@ -3,6 +3,8 @@ Secret, roles from GitLab groups, the local admin, and GitLab's two-factor requi
 
 from __future__ import annotations
 
+import re
+import subprocess
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from upstream import chart_archive, helm_template
 
 from components.config import ConfigError, GroupRole
 from components.sign_in import PART_OF_ARGOCD, SECRET_NAME, rbac, subjects
-from offline.plan import SECRET, Plan
+from offline.plan import PROJECT_DIR, SECRET, Plan
 
 DEV = stack_file_config("dev")
 PROD = stack_file_config("prod")
@@ -96,7 +98,7 @@ def test_two_factor_is_required_of_everyone_in_production_and_of_nobody_in_dev(
 
 def test_gitlab_issues_id_tokens_that_outlive_an_argo_cd_request(dev_plan: Plan) -> None:
     gitlab = one(dev_plan, RELEASE, "-gitlab")["inputs"]["values"]
-    assert gitlab["global"]["appConfig"]["oidcProvider"] == {"openidIdTokenExpireInSeconds": 3600}
+    assert gitlab["global"]["appConfig"]["oidcProvider"] == {"openidIdTokenExpireInSeconds": 7200}
 
 
 # --- Argo CD's side ---------------------------------------------------------------------
@@ -263,3 +265,22 @@ def test_the_rendered_config_maps_carry_the_sign_in(prod_plan: Plan) -> None:
     secrets = [o for o in objects if o["kind"] == "Secret"]
     assert all("clientSecret" not in yaml.safe_dump(s) for s in secrets)
     assert "dex" not in {o["metadata"]["name"].rsplit("-", 1)[-1] for o in objects}
+
+
+def test_the_readmes_urn_patterns_pick_exactly_their_resource(prod_plan: Plan) -> None:
+    """Each `grep -o` of the README (the admin password to replace, the release break-glass
+    targets) picks exactly one URN out of `pulumi stack --show-urns`."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    listing = "\n".join(f"    URN: {r['urn']}" for r in prod_plan.resources)
+    expected = {
+        "argocd-admin$": one(prod_plan, "random:index/randomPassword:RandomPassword", "-admin"),
+        "-argocd$": one(prod_plan, RELEASE, "-argocd"),
+    }
+    patterns = re.findall(r"grep -o '([^']+)'", readme)
+    assert {p for p in patterns if p.endswith(tuple(expected))} == set(patterns)
+    for pattern in patterns:
+        found = subprocess.run(
+            ["grep", "-o", pattern], input=listing, capture_output=True, text=True, check=True
+        ).stdout.split()
+        (resource,) = [r for suffix, r in expected.items() if pattern.endswith(suffix)]
+        assert found == [resource["urn"]], pattern

@@ -70,13 +70,14 @@ class SsoConfig(_Strict):
         "whatever `local_admin` says, and is recorded on argocd-cm (README, Break-glass).",
     )
     id_token_lifetime_seconds: int = Field(
-        default=3600,
+        default=7200,
         ge=120,
-        le=7200,
+        le=43200,
         description="Lifetime of the ID tokens GitLab issues, to every OIDC client of the "
-        "instance (GitLab's default is 120 s). Argo CD renews an active web session's token "
-        "5 minutes before it expires; a removed group membership takes effect at most this "
-        "long after.",
+        "instance (GitLab's default is 120 s). Argo CD renews an active web session when "
+        "GitLab's access token (2 hours) is 5 minutes from expiry, so below 7200 a web "
+        "session ends at this lifetime and signs in again through GitLab. A removed group "
+        "membership takes effect at most this long after.",
     )
 
     @across("enabled", "local_admin", at="local_admin")

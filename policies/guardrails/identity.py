@@ -69,8 +69,17 @@ ROTATING_TOKENS = (
     PROJECT_SERVICE_ACCOUNT_TOKEN,
 )
 """The GitLab tokens the provider can rotate: they take a `rotation_configuration`."""
-UNROTATABLE_TOKENS = (PROJECT_DEPLOY_TOKEN, GROUP_DEPLOY_TOKEN, USER_IMPERSONATION_TOKEN)
-"""The GitLab tokens it cannot: no `rotation_configuration` (pulumi-gitlab 10.4.0)."""
+UNROTATABLE_TOKENS = (
+    PROJECT_DEPLOY_TOKEN,
+    GROUP_DEPLOY_TOKEN,
+    USER_IMPERSONATION_TOKEN,
+    "gitlab:index/clusterAgentToken:ClusterAgentToken",
+    "gitlab:index/pipelineTrigger:PipelineTrigger",
+    "gitlab:index/runnerControllerToken:RunnerControllerToken",
+    "gitlab:index/userRunner:UserRunner",
+)
+"""The tokens GitLab issues that the provider cannot rotate: no `rotation_configuration`
+(pulumi-gitlab 10.4.0; a pipeline trigger's and a runner's `token` included)."""
 GITLAB_TOKENS = (*ROTATING_TOKENS, *UNROTATABLE_TOKENS)
 WITH_ACCESS_LEVEL = (PROJECT_ACCESS_TOKEN, GROUP_ACCESS_TOKEN)
 """The tokens that carry a role of their own (`access_level`, default `maintainer`)."""
@@ -144,9 +153,25 @@ def oidc_secret_problem(raw: Any) -> str | None:
 def argocd_oidc_secret_not_literal(args: ResourceValidationArgs) -> Iterator[str]:
     if chart_of(args) != ARGOCD_CHART:
         return
-    problem = oidc_secret_problem(dig(helm_values(args), "configs", "cm", OIDC_CONFIG))
+    values = helm_values(args)
+    raw = dig(values, "configs", "cm", OIDC_CONFIG)
+    problem = oidc_secret_problem(raw)
     if problem:
         yield f'configs.cm."{OIDC_CONFIG}" {problem}'
+        return
+    # `$<key>` of argocd-secret, which the chart fills from configs.secret.extra: a value
+    # of the release, so as readable as a literal would be.
+    extra = dig(values, "configs", "secret", "extra")
+    config = yaml.safe_load(raw) if isinstance(raw, str) and raw else None
+    secret = config.get(CLIENT_SECRET) if isinstance(config, Mapping) else None
+    if isinstance(secret, str) and ":" not in secret and isinstance(extra, Mapping):
+        key = secret[1:]
+        if key in extra:
+            yield (
+                f'configs.cm."{OIDC_CONFIG}" refers its {CLIENT_SECRET} to argocd-secret\'s '
+                f"{key!r}, which configs.secret.extra sets: the secret is a value of the "
+                "release."
+            )
 
 
 @stack_rule(
@@ -251,8 +276,9 @@ def _days(value: Any) -> TypeGuard[float]:
     "expiration_days at least 1 and rotate_before_days between 0 and expiration_days "
     "(pulumi-gitlab 10.4.0 ProjectAccessToken and the other access tokens: `expires_at` "
     '"is automatically set when `rotation_configuration` is used", and the token is '
-    "replaced rotate_before_days before it expires, by the next `pulumi up`). Deploy and "
-    "impersonation tokens are refused: the provider offers them no rotation.",
+    "replaced rotate_before_days before it expires, by the next `pulumi up`). Deploy, "
+    "impersonation, cluster agent, runner and pipeline trigger tokens are refused: the "
+    "provider offers them no rotation.",
     types=GITLAB_TOKENS,
     remediation="Give the token rotation_configuration=(expiration_days=N, "
     "rotate_before_days=M) with 0 < M < N (components/gitlab_tokens.py, rotation); instead "

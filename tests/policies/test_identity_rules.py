@@ -101,6 +101,20 @@ def test_a_literal_oidc_client_secret_is_refused_without_repeating_it() -> None:
         assert messages(analyze(policy, argocd_release(cm))), literal
 
 
+def test_a_reference_to_a_key_the_release_fills_itself_is_refused() -> None:
+    """`$<key>` of argocd-secret whose value configs.secret.extra sets is a Helm value."""
+    policy = identity.argocd_oidc_secret_not_literal
+    release = argocd_release({"oidc.config": oidc_config(clientSecret="$oidc.clientSecret")})
+    assert mandatory(analyze(policy, release)) == []
+    release.props["values"]["configs"]["secret"] = {"extra": {"oidc.clientSecret": LITERAL}}
+    (message,) = messages(analyze(policy, release))
+    assert "which configs.secret.extra sets" in message
+    assert LITERAL not in message
+    # A reference to another Secret is not argocd-secret's key.
+    release.props["values"]["configs"]["cm"]["oidc.config"] = oidc_config()
+    assert mandatory(analyze(policy, release)) == []
+
+
 def test_an_oidc_config_that_is_no_mapping_is_refused() -> None:
     policy = identity.argocd_oidc_secret_not_literal
     for raw in ("clientSecret: [unclosed", "- a list", "just text"):
@@ -345,26 +359,42 @@ def test_tokens_without_rotation_in_the_provider_are_refused(type_: str) -> None
     assert message.startswith(f"A {type_.rsplit(':', 1)[-1]} cannot be rotated")
 
 
+NOT_TOKENS = {
+    "gitlab:index/projectJobTokenScope:ProjectJobTokenScope",
+    "gitlab:index/projectJobTokenScopes:ProjectJobTokenScopes",
+}
+"""SDK types named like tokens that issue none (they list which projects' CI job tokens may
+reach a project)."""
+ISSUED_TOKEN_ATTRIBUTES = ("token", "authentication_token")
+SHARED_SECRETS = {"ProjectHook", "GroupHook", "SystemHook", "Provider"}
+"""Types whose `token` the stack sets itself (a hook's secret, the provider's credential)
+rather than a token GitLab issues; integrations hold third-party tokens."""
+
+
 def _sdk_tokens() -> dict[str, bool]:
-    """Every GitLab token resource of the provider's SDK: whether it takes a rotation."""
+    """Every resource of the provider's SDK that GitLab issues a token for (its type named
+    for a token, or a `token` output): whether it takes a rotation."""
     found = {}
     for name in dir(pulumi_gitlab):
         cls = getattr(pulumi_gitlab, name)
-        if isinstance(cls, type) and issubclass(cls, pulumi.CustomResource) and "Token" in name:
+        if not (isinstance(cls, type) and issubclass(cls, pulumi.CustomResource)):
+            continue
+        issued = any(isinstance(getattr(cls, a, None), property) for a in ISSUED_TOKEN_ATTRIBUTES)
+        if name in SHARED_SECRETS or name.startswith("ProjectIntegration") or name == "UserAvatar":
+            continue
+        if ("Token" in name or issued) and cls.pulumi_type not in NOT_TOKENS:
             rotates = "rotation_configuration" in inspect.signature(cls._internal_init).parameters
             found[cls.pulumi_type] = rotates
     return found
 
 
-def test_the_token_rule_knows_every_token_the_provider_can_rotate() -> None:
+def test_the_token_rule_knows_every_token_the_provider_issues() -> None:
+    """Derived from the SDK, not from the rule: a token type the provider gains is either
+    rotated or refused, never passed unread."""
     tokens = _sdk_tokens()
     assert {t for t, rotates in tokens.items() if rotates} == set(identity.ROTATING_TOKENS)
-    assert {
-        identity.PROJECT_DEPLOY_TOKEN,
-        identity.GROUP_DEPLOY_TOKEN,
-        identity.USER_IMPERSONATION_TOKEN,
-    } == set(identity.UNROTATABLE_TOKENS)
-    assert not any(tokens[t] for t in identity.UNROTATABLE_TOKENS)
+    assert {t for t, rotates in tokens.items() if not rotates} == set(identity.UNROTATABLE_TOKENS)
+    assert "gitlab:index/pipelineTrigger:PipelineTrigger" in tokens
 
 
 def test_the_token_rule_does_not_decide_on_an_unknown_rotation() -> None:
