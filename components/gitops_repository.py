@@ -69,6 +69,10 @@ class GitOpsRepository(pulumi.ComponentResource):
     """`https://gitlab.<domain>/<group>/<project>.git` (Argo CD does not follow redirects)."""
     read_token: pulumi.Output[str]
     """Argo CD's: scope read_repository on the project, role Reporter."""
+    project_id: pulumi.Output[str]
+    """The GitLab project's numeric id (as text), as GitLab's API names it."""
+    automation: gitlab.Provider
+    """GitLab's API with the GitOps group's Owner token: for what lives in the group."""
     admin: gitlab.Provider
     """GitLab's API with root's token: for what needs an administrator."""
     renewal: pulumi.Output[str]
@@ -132,7 +136,7 @@ class GitOpsRepository(pulumi.ComponentResource):
             rotation_configuration=group_rotation(config),
             opts=as_admin,
         )
-        automation = gitlab.Provider(
+        self.automation = automation = gitlab.Provider(
             f"{name}-automation",
             base_url=api,
             token=_secret(automation_token.token),
@@ -180,6 +184,7 @@ class GitOpsRepository(pulumi.ComponentResource):
             args.gitlab_url, "/", project.path_with_namespace, ".git"
         )
         self.read_token = _secret(read_token.token)
+        self.project_id = project.id
         self.register_outputs({"clone_url": self.clone_url})
 
     def _subgroups(
