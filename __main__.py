@@ -13,6 +13,8 @@ from components.dns import DnsZone, DnsZoneArgs
 from components.external_dns import ExternalDns, ExternalDnsArgs
 from components.gitlab import NAMESPACE as GITLAB_NAMESPACE
 from components.gitlab import GitLab, GitLabArgs
+from components.gitlab_settings import GitLabSettings, GitLabSettingsArgs
+from components.gitops_loop import LOCAL_HOSTS, GitOpsLoop, GitOpsLoopArgs
 from components.gitops_repository import GitOpsRepository, GitOpsRepositoryArgs
 from components.load_balancer_controller import (
     LoadBalancerController,
@@ -139,6 +141,8 @@ def main() -> None:
             tls_policy=config.access.tls_policy,
             alb_group=naming.prefix,
             sign_in=ArgoCdSignIn.of(config),
+            gitlab_url=f"https://{config.gitlab.hostname}.{config.domain}",
+            gitops_project=f"{config.gitops.group}/{config.gitops.project}",
             depends_on=edge,
         ),
         in_cluster,
@@ -176,17 +180,36 @@ def main() -> None:
         ),
         in_cluster,
     )
-    SignIn(
-        f"{naming.prefix}-sign-in",
-        SignInArgs(
-            argocd_url=argocd.url,
+    settings = GitLabSettings(
+        f"{naming.prefix}-gitlab-settings",
+        GitLabSettingsArgs(
             admin=repository.admin,
-            renewal=repository.renewal,
-            sso=sso.enabled,
             two_factor=config.gitlab_two_factor(),
             two_factor_grace_period_hours=config.gitlab.two_factor_grace_period_hours,
-            argocd_namespace=ARGOCD_NAMESPACE,
+            local_hosts=LOCAL_HOSTS,
+        ),
+        in_cluster,
+    )
+    if sso.enabled:
+        SignIn(
+            f"{naming.prefix}-sign-in",
+            SignInArgs(
+                argocd_url=argocd.url,
+                admin=repository.admin,
+                renewal=repository.renewal,
+                argocd_namespace=ARGOCD_NAMESPACE,
+                argocd=[argocd.release],
+            ),
+            in_cluster,
+        )
+    # Push → refresh and sync at once; sync → commit status in GitLab.
+    GitOpsLoop(
+        f"{naming.prefix}-loop",
+        GitOpsLoopArgs(
+            repository=repository,
+            config=config.gitops,
             argocd=[argocd.release],
+            settings=[settings.settings],
         ),
         in_cluster,
     )

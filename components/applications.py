@@ -17,6 +17,7 @@ import pulumi_random as random
 
 from components.config import ApplicationConfig, GitOpsConfig, GroupRole
 from components.gitops_repository import READ_TOKEN_USERNAME, GitOpsRepository
+from components.notifications import SUBSCRIBE
 from components.sign_in import project_roles
 
 ARGOCD_NAMESPACE = "argocd"
@@ -91,7 +92,11 @@ class Applications(pulumi.ComponentResource):
                 api_version="argoproj.io/v1alpha1",
                 kind="Application",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=app.name, namespace=ARGOCD_NAMESPACE, finalizers=[FINALIZER]
+                    name=app.name,
+                    namespace=ARGOCD_NAMESPACE,
+                    finalizers=[FINALIZER],
+                    # Its sync and health reach GitLab as commit statuses.
+                    annotations=SUBSCRIBE,
                 ),
                 spec=application_spec(app, repository.clone_url),
                 opts=pulumi.ResourceOptions(

@@ -32,6 +32,7 @@ from components.alb import (
 )
 from components.config import ArgoCdConfig, ChartConfig, GroupRole, PlatformConfig
 from components.helm import HelmReleaseArgs, helm_release
+from components.notifications import WEBHOOK_SECRET_REFERENCE, notifications_values
 from components.security_groups import EndpointAccess
 from components.sign_in import BREAK_GLASS_ANNOTATION, oidc_config, rbac
 
@@ -98,6 +99,9 @@ class ArgoCdArgs:
     alb_group: str
     """The ALB shared with GitLab (`ingress` exposure)."""
     sign_in: ArgoCdSignIn
+    gitlab_url: str
+    gitops_project: str
+    """`<group>/<project>`: the commit statuses go there."""
     depends_on: Sequence[pulumi.Resource]
     """The load balancer controller and ExternalDNS: a destroy must remove Argo CD's load
     balancer and DNS record while both still run."""
@@ -160,6 +164,8 @@ class ArgoCd(pulumi.ComponentResource):
                         },
                         "rbac": rbac(args.sign_in.group_roles, args.sign_in.default_role),
                         "secret": {
+                            # Pushes are checked against it (components/gitops_loop.py).
+                            "gitlabSecret": WEBHOOK_SECRET_REFERENCE,
                             "argocdServerAdminPassword": pulumi.Output.secret(password.bcrypt_hash),
                             "argocdServerAdminPasswordMtime": password_changed.stdout.apply(
                                 str.strip
@@ -170,6 +176,7 @@ class ArgoCd(pulumi.ComponentResource):
                     # surface.
                     "dex": {"enabled": False},
                     "repoServer": {"replicas": config.repo_server_replicas},
+                    "notifications": notifications_values(args.gitlab_url, args.gitops_project),
                     "server": {
                         "replicas": config.server_replicas,
                         "env": [{"name": DISABLE_SWAGGER_UI, "value": "true"}],

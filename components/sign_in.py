@@ -1,5 +1,6 @@
 """Signing in to Argo CD with GitLab: the OAuth applications, the OIDC configuration Argo CD
-reads, the roles GitLab groups get, and GitLab's two-factor requirement.
+reads, and the roles GitLab groups get (GitLab's two-factor requirement:
+components/gitlab_settings.py).
 
 Argo CD's own OIDC client (no Dex) talks to GitLab's OpenID Connect provider:
 - The web UI uses a confidential OAuth application (its secret in a Kubernetes Secret);
@@ -49,9 +50,6 @@ CLI_CALLBACK = "http://localhost:8085/auth/callback"
 BREAK_GLASS_ANNOTATION = "gitops-platform.io/break-glass"
 PROJECT_ROLE = "deployer"
 BUILT_IN_ROLES = {"admin": "role:admin", "readonly": "role:readonly"}
-TWO_FACTOR = {"off": (False, False), "admins": (False, True), "everyone": (True, True)}
-"""`gitlab.two_factor` → (require_two_factor_authentication,
-require_admin_two_factor_authentication) of GitLab's application settings."""
 
 
 def reference(key: str) -> str:
@@ -136,35 +134,20 @@ class SignInArgs:
     """GitLab's API as an administrator: instance-wide applications and settings."""
     renewal: pulumi.Input[str]
     """The renewal period: the web application (and so its secret) is replaced in each."""
-    sso: bool
-    two_factor: str
-    two_factor_grace_period_hours: int
     argocd_namespace: str
     argocd: Sequence[pulumi.Resource]
     """The Argo CD release: its namespace holds the Secret."""
 
 
 class SignIn(pulumi.ComponentResource):
-    """GitLab's side of signing in: two-factor authentication, and (with SSO) Argo CD's OAuth
-    applications and the Secret Argo CD reads them from."""
+    """GitLab's side of signing in: Argo CD's OAuth applications and the Secret Argo CD reads
+    them from."""
 
     def __init__(
         self, name: str, args: SignInArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("gitops-platform:gitops:SignIn", name, None, opts)
         on_gitlab = pulumi.ResourceOptions(parent=self, provider=args.admin)
-        everyone, admins = TWO_FACTOR[args.two_factor]
-        # Set either way, so that turning it off takes effect too.
-        gitlab.ApplicationSettings(
-            f"{name}-two-factor",
-            require_two_factor_authentication=everyone,
-            require_admin_two_factor_authentication=admins,
-            two_factor_grace_period=args.two_factor_grace_period_hours,
-            opts=on_gitlab,
-        )
-        if not args.sso:
-            self.register_outputs({})
-            return
         # Instance-wide (no owner group): created by an administrator. Its name carries the
         # renewal period, so each period replaces it and its secret (create first, then
         # delete: sessions of the old one end).

@@ -231,6 +231,8 @@ def argocd(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             tls_policy=config.access.tls_policy,
             alb_group=prefix,
             sign_in=ArgoCdSignIn.of(config),
+            gitlab_url=f"https://{config.gitlab.hostname}.{config.domain}",
+            gitops_project=f"{config.gitops.group}/{config.gitops.project}",
             depends_on=[],
         ),
         opts,

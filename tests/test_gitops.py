@@ -153,7 +153,7 @@ def test_group_and_project_are_private_with_main_as_default_branch(dev_plan: Pla
 
 
 def test_argo_cd_reads_with_a_read_only_rotating_project_token(dev_plan: Plan) -> None:
-    token = one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken")
+    token = one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken", "-gitops-argocd")
     assert token["inputs"]["scopes"] == ["read_repository"]
     assert token["inputs"]["accessLevel"] == "reporter"
     assert token["inputs"]["rotationConfiguration"] == {
@@ -191,7 +191,7 @@ def test_root_token_does_only_what_needs_an_administrator(dev_plan: Plan) -> Non
             "Application",
             "ApplicationSettings",
         },
-        automation["urn"]: {"Project", "RepositoryFile"},
+        automation["urn"]: {"Project", "RepositoryFile", "ProjectHook"},
     }
 
 
@@ -304,7 +304,11 @@ def test_the_documented_recovery_commands_name_the_tokens(dev_plan: Plan) -> Non
     assert found == [
         [token_value(dev_plan)["urn"]],
         [one(dev_plan, "gitlab:index/groupAccessToken:GroupAccessToken")["urn"]],
-        [one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken")["urn"]],
+        [
+            one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken", "-gitops-argocd")[
+                "urn"
+            ]
+        ],
     ]
 
 
@@ -338,7 +342,10 @@ def test_repository_secret_points_at_the_dot_git_url_with_secret_credentials(
     assert secret["inputs"]["stringData"] == SECRET
     url = dev_plan.outputs["gitops_repository_url"]
     assert url == "https://gitlab.dev.gitops.example.com/platform/test-stg.git"
-    assert depends_on(secret, one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken"))
+    assert depends_on(
+        secret,
+        one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken", "-gitops-argocd"),
+    )
 
 
 def test_app_project_admits_this_repository_and_the_apps_namespaces_only(dev_plan: Plan) -> None:

@@ -103,10 +103,27 @@ def helm_timeout_minimum(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"Chart {chart!r} waits {effective:g}s, less than its minimum {minimum:g}s."
 
 
+ARGOCD_SECRET_REFERENCE = re.compile(r"^\$[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[-._a-zA-Z0-9]+$")
+"""`$<secret>:<key>`: argocd-secret's webhook secrets given as a reference, which Argo CD
+replaces by that key of a Secret labelled app.kubernetes.io/part-of: argocd (argo-cd v3.4.4
+util/settings/settings.go, GetWebhookGitLabSecret and the other webhook getters →
+ReplaceStringSecret)."""
+
+
+def _argocd_secret_reference(chart: str, path: tuple[str, ...], value: str) -> bool:
+    return (
+        chart == "argo-cd"
+        and path[:2] == ("configs", "secret")
+        and bool(ARGOCD_SECRET_REFERENCE.match(value))
+    )
+
+
 @resource_rule(
     "helm-no-cleartext-credentials",
     "Helm values carry no clear-text credentials: they name a Kubernetes Secret instead (or, "
-    "for Argo CD's admin password, a bcrypt hash).",
+    "for Argo CD's admin password, a bcrypt hash; for argocd-secret's webhook secrets, a "
+    "`$<secret>:<key>` reference Argo CD resolves: argo-cd v3.4.4 util/settings/settings.go "
+    "ReplaceStringSecret).",
     types=[HELM_RELEASE],
     remediation="Put the credential in a Kubernetes Secret (from a Pulumi secret) and give the "
     "chart its name and key (`secret:`/`key:` or `existingSecret`).",
@@ -121,6 +138,8 @@ def helm_no_cleartext_credentials(args: ResourceValidationArgs) -> Iterator[str]
             if not isinstance(value, str) or not value or value == HIDDEN:
                 continue
             if BCRYPT.match(value) or names_a_secret(block):
+                continue
+            if _argocd_secret_reference(chart_of(args), tuple(path), value):
                 continue
             yield f"{dotted((*path, key))} holds a clear-text credential."
 

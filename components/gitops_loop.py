@@ -1,0 +1,127 @@
+"""GitLab's side of the loop with Argo CD: a push reaches Argo CD at once, and Argo CD's
+status reaches GitLab (Argo CD's side: components/notifications.py).
+
+- Project hooks on the GitOps project call Argo CD inside the cluster, never through its
+  public, CIDR-limited endpoint: pushes go to argocd-server's `/api/webhook` (argo-cd v3.4.4
+  server/server.go; it refreshes every Application whose repository and revision the push
+  touched, util/webhook/webhook.go HandleEvent), merge-request events to the ApplicationSet
+  controller's webhook (port 7000, applicationset/webhook/webhook.go), which regenerates the
+  previews at once. GitLab sends the hook's token as `X-Gitlab-Token`, which both compare with
+  argocd-secret's `webhook.gitlab.secret`; the value is generated here and stays secret.
+- GitLab refuses requests to private addresses from hooks unless their host is in its
+  outbound allow-list; `LOCAL_HOSTS` are exactly the two hosts (components/gitlab_settings.py
+  sets them), and a hook is checked against the list when it is saved, so the hooks wait for
+  the settings.
+- Argo CD's notifications post commit statuses with a project access token of role
+  Developer, the least that may (GitLab app/policies/project_policy.rb: `developer_access`
+  enables `create_commit_status`), scope `api` (`read_api` cannot write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gitlab as gitlab
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.argocd import NAMESPACE, SERVER_SERVICE
+from components.config import GitOpsConfig
+from components.gitlab_tokens import rotation
+from components.gitops_repository import GitOpsRepository
+from components.notifications import (
+    SECRET_NAME,
+    TOKEN_KEY,
+    WEBHOOK_SECRET_KEY,
+    WEBHOOK_SECRET_NAME,
+)
+from components.sign_in import PART_OF_ARGOCD
+
+# The chart's Services for release `argocd` (argo-cd chart 10.1.1 templates/argocd-server/
+# service.yaml: port 80 to the server's plain listener; templates/argocd-applicationset/
+# service.yaml: port 7000, `webhook`).
+SERVER_HOST = f"{SERVER_SERVICE}.{NAMESPACE}.svc.cluster.local"
+APPLICATIONSET_HOST = f"{NAMESPACE}-applicationset-controller.{NAMESPACE}.svc.cluster.local"
+LOCAL_HOSTS = (SERVER_HOST, APPLICATIONSET_HOST)
+PUSH_HOOK_URL = f"http://{SERVER_HOST}/api/webhook"
+MERGE_REQUEST_HOOK_URL = f"http://{APPLICATIONSET_HOST}:7000/api/webhook"
+STATUS_TOKEN = "argocd-commit-status"
+
+
+@dataclass
+class GitOpsLoopArgs:
+    repository: GitOpsRepository
+    config: GitOpsConfig
+    argocd: Sequence[pulumi.Resource]
+    """The Argo CD release: its namespace holds the Secrets."""
+    settings: Sequence[pulumi.Resource]
+    """GitLab's settings that admit `LOCAL_HOSTS`."""
+
+
+class GitOpsLoop(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: GitOpsLoopArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("gitops-platform:gitops:GitOpsLoop", name, None, opts)
+        repository = args.repository
+        in_argocd = pulumi.ResourceOptions(parent=self, depends_on=list(args.argocd))
+        value = random.RandomPassword(
+            f"{name}-webhook", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        secret: pulumi.Output[str] = pulumi.Output.secret(value.result)
+        k8s.core.v1.Secret(
+            f"{name}-webhook",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=WEBHOOK_SECRET_NAME, namespace=NAMESPACE, labels=PART_OF_ARGOCD
+            ),
+            string_data={WEBHOOK_SECRET_KEY: secret},
+            opts=in_argocd,
+        )
+        # Hooks need Maintainer: the group's own token, after the allow-list.
+        hooks = pulumi.ResourceOptions(
+            parent=self, provider=repository.automation, depends_on=list(args.settings)
+        )
+        gitlab.ProjectHook(
+            f"{name}-push",
+            project=repository.project_id,
+            name="Argo CD",
+            description="Argo CD refreshes what the push changed (gitops-platform)",
+            url=PUSH_HOOK_URL,
+            token=secret,
+            push_events=True,
+            merge_requests_events=False,
+            opts=hooks,
+        )
+        gitlab.ProjectHook(
+            f"{name}-merge-requests",
+            project=repository.project_id,
+            name="Argo CD previews",
+            description="Argo CD regenerates the merge-request previews (gitops-platform)",
+            url=MERGE_REQUEST_HOOK_URL,
+            token=secret,
+            push_events=False,
+            merge_requests_events=True,
+            opts=hooks,
+        )
+        token = gitlab.ProjectAccessToken(
+            f"{name}-commit-status",
+            project=repository.project_id,
+            name=STATUS_TOKEN,
+            description="Argo CD notifications: commit statuses of the GitOps project",
+            scopes=["api"],
+            access_level="developer",
+            rotation_configuration=rotation(args.config),
+            opts=pulumi.ResourceOptions(parent=self, provider=repository.admin),
+        )
+        status_token: pulumi.Output[str] = pulumi.Output.secret(token.token)
+        k8s.core.v1.Secret(
+            f"{name}-notifications",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SECRET_NAME, namespace=NAMESPACE, labels=PART_OF_ARGOCD
+            ),
+            string_data={TOKEN_KEY: status_token},
+            opts=in_argocd,
+        )
+        self.register_outputs({})
