@@ -15,7 +15,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config import ApplicationConfig, GitOpsConfig, GroupRole
+from components.config import (
+    ApplicationConfig,
+    GitOpsConfig,
+    GroupRole,
+    IgnoreDifference,
+    SyncConfig,
+)
 from components.gitops_repository import READ_TOKEN_USERNAME, GitOpsRepository
 from components.notifications import SUBSCRIBE
 from components.sign_in import project_roles
@@ -158,23 +164,61 @@ def _roles(group_roles: Sequence[GroupRole]) -> dict[str, Any]:
 
 def application_spec(app: ApplicationConfig, repo_url: pulumi.Input[str]) -> dict[str, Any]:
     """An Application of the platform's project: its folder of the GitOps repository at HEAD,
-    deployed into its namespace of this cluster (created if missing), synced automatically
-    when configured, and retried with a backoff when a sync fails."""
+    deployed into its namespace of this cluster (created if missing, unless configured not
+    to), synced automatically when configured, with the configured sync options and ignored
+    differences, and retried with a backoff when a sync fails."""
     source: dict[str, Any] = {"repoURL": repo_url, "path": app.path, "targetRevision": "HEAD"}
     if app.value_files:
         source["helm"] = {"valueFiles": list(app.value_files)}
     sync_policy: dict[str, Any] = {
-        "syncOptions": ["CreateNamespace=true"],
+        "syncOptions": sync_options(app.sync),
         "retry": {
             "limit": 5,
             "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"},
         },
     }
     if app.sync.automated:
-        sync_policy["automated"] = {"prune": app.sync.prune, "selfHeal": app.sync.self_heal}
-    return {
+        sync_policy["automated"] = {
+            "prune": app.sync.automated_prune(),
+            "selfHeal": app.sync.automated_self_heal(),
+        }
+    spec: dict[str, Any] = {
         "project": APP_PROJECT,
         "source": source,
         "destination": {"server": IN_CLUSTER, "namespace": app.namespace},
         "syncPolicy": sync_policy,
     }
+    if app.sync.ignore_differences:
+        spec["ignoreDifferences"] = [_ignored(entry) for entry in app.sync.ignore_differences]
+    return spec
+
+
+def sync_options(sync: SyncConfig) -> list[str]:
+    """`syncPolicy.syncOptions`, spelled as docs/user-guide/sync-options.md (Argo CD v3.4.4)
+    spells them: those set to something other than Argo CD's default (Validate=true, every
+    other option off), in a fixed order."""
+    chosen = {
+        "CreateNamespace=true": sync.create_namespace,
+        "PruneLast=true": sync.prune_last,
+        "ApplyOutOfSyncOnly=true": sync.apply_out_of_sync_only,
+        "ServerSideApply=true": sync.server_side_apply,
+        "Replace=true": sync.replace,
+        "RespectIgnoreDifferences=true": sync.respect_ignore_differences,
+        "Validate=false": not sync.validate_manifests,
+    }
+    return [option for option, on in chosen.items() if on]
+
+
+def _ignored(entry: IgnoreDifference) -> dict[str, Any]:
+    """A `spec.ignoreDifferences` entry with the Application CRD's field names (argo-cd chart
+    10.1.1, templates/crds/crd-application.yaml:1012-1044): only the keys that are set."""
+    fields = {
+        "group": entry.group,
+        "kind": entry.kind,
+        "name": entry.name,
+        "namespace": entry.namespace,
+        "jsonPointers": list(entry.json_pointers),
+        "jqPathExpressions": list(entry.jq_path_expressions),
+        "managedFieldsManagers": list(entry.managed_fields_managers),
+    }
+    return {key: value for key, value in fields.items() if value or key == "kind"}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plans import plan_for, stack_file_config, with_changes
 
 import offline.__main__ as cli
 from offline.plan import Plan
@@ -105,6 +106,59 @@ def test_dev_renders_every_release_but_gitlab_and_every_application(
     assert server["spec"]["type"] == "LoadBalancer"
     assert server["metadata"]["namespace"] == "argocd"  # filled in, as Helm applies it
     assert ("CustomResourceDefinition", "applications.argoproj.io") in argocd
+
+
+def test_applications_with_every_sync_option_validate_against_the_argo_cd_crds(
+    tools: Tools,
+) -> None:
+    """Every sync option and every ignoreDifferences field, in the Applications the stack
+    creates, checked against the Application CRD the pinned argo-cd chart renders."""
+    ignored = [
+        {
+            "group": "apps",
+            "kind": "Deployment",
+            "name": "minio",
+            "namespace": "minio",
+            "json_pointers": ["/spec/replicas"],
+            "jq_path_expressions": [".spec.template.metadata.annotations"],
+            "managed_fields_managers": ["kube-controller-manager"],
+        },
+        {"kind": "ConfigMap", "jq_path_expressions": ['.data["config.yaml"]']},
+    ]
+    every = {
+        "prune_last": True,
+        "apply_out_of_sync_only": True,
+        "validate": False,
+        "respect_ignore_differences": True,
+        "ignore_differences": ignored,
+    }
+    apps = [
+        {
+            "name": "minio-helm",
+            "path": "minio",
+            "namespace": "minio",
+            "value_files": ["values-minio.yaml"],
+            "sync": {**every, "server_side_apply": True, "create_namespace": False},
+        },
+        {
+            "name": "my-app",
+            "path": "my-app/overlays/dev",
+            "namespace": "my-app",
+            "sync": {**every, "replace": True, "automated": False},
+        },
+    ]
+    plan = plan_for(with_changes(stack_file_config("dev"), applications=apps), stack="dev")
+    specs = {
+        a["inputs"]["metadata"]["name"]: a["inputs"]["spec"] for a in plan.of_type(APPLICATION)
+    }
+    assert len(specs["minio-helm"]["syncPolicy"]["syncOptions"]) == 5
+    assert len(specs["my-app"]["syncPolicy"]["syncOptions"]) == 6
+    assert all(len(spec["ignoreDifferences"]) == 2 for spec in specs.values())
+    result = render(plan, tools)
+    assert result.stack_objects["Application"] == 2
+    assert result.stack_unchecked == []
+    assert result.stack_invalid == []
+    assert result.problems(["argo-cd", "minio-helm", "my-app"]) == []
 
 
 def test_required_renders_name_what_cannot_render(dev_plan: Plan, tools: Tools) -> None:

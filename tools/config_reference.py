@@ -80,7 +80,7 @@ def _rows(model: type[BaseModel], prefix: str, defaults: Any = None) -> Iterator
     for name, field in model.model_fields.items():
         if name == "mode" or (model is PlatformConfig and name in ("project", "stack", "region")):
             continue
-        key = f"{prefix}{name}"
+        key = f"{prefix}{field.alias or name}"
         nested = _model(field.annotation)
         if nested is not None and typing.get_origin(field.annotation) is not list:
             inner = getattr(defaults, name, None) if defaults is not None else field.default
@@ -89,9 +89,12 @@ def _rows(model: type[BaseModel], prefix: str, defaults: Any = None) -> Iterator
         if defaults is not None:
             field = FieldInfo.merge_field_infos(field, default=getattr(defaults, name))
         description = (field.description or "").replace("\n", " ")
-        if nested is not None:  # a list of objects
-            description += f" Each entry: {', '.join(nested.model_fields)}."
+        if nested is not None:  # a list of objects: a row per key of an entry follows
+            keys = [f.alias or n for n, f in nested.model_fields.items()]
+            description += f" Each entry: {', '.join(keys)}."
         yield (f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+        if nested is not None:
+            yield from _rows(nested, f"{key}[].")
 
 
 def render() -> str:
@@ -115,7 +118,11 @@ def render() -> str:
             default = field.default if isinstance(field.default, BaseModel) else None
             lines += list(_rows(nested, f"{key}.", default))
         else:
-            lines += [r for r in _rows(PlatformConfig, "") if r.startswith(f"| `{key}` ")]
+            lines += [
+                r
+                for r in _rows(PlatformConfig, "")
+                if r.startswith((f"| `{key}` ", f"| `{key}[]."))
+            ]
     for mode, model in CLUSTER_MODES.items():
         lines += ["", f"## `cluster.mode: {mode}`", "", (model.__doc__ or "").strip(), "", header]
         lines += list(_rows(model, "cluster."))
@@ -127,7 +134,10 @@ def render() -> str:
         "",
         "```yaml",
         json.dumps(
-            [a.model_dump() for a in PlatformConfig.model_fields["applications"].default],
+            [
+                a.model_dump(by_alias=True, exclude_defaults=True)
+                for a in PlatformConfig.model_fields["applications"].default
+            ],
             indent=2,
         ),
         "```",

@@ -11,7 +11,7 @@ the validated model never holds a secret in clear.
 The modules, each importing only those listed before it:
 
 - `values`: the constrained value types (DNS names, CIDRs, ARNs, versions) and `_Strict`;
-- `cluster`, `edge`, `gitlab`, `charts`, `gitops`, `argocd`: one model per area;
+- `cluster`, `edge`, `gitlab`, `charts`, `sync`, `gitops`, `argocd`: one model per area;
 - `stack`: `PlatformConfig`, `PlatformSecrets` and the stack's top-level keys;
 - `messages`: validation errors as user text, naming the key as the stack file writes it;
 - `loader`: `load_config`, `validate` and the checks against the committed `gitops/` folder.
@@ -43,7 +43,6 @@ from components.config.gitops import (
     ApplicationConfig,
     GitOpsConfig,
     RepoPath,
-    SyncConfig,
 )
 from components.config.loader import (
     GITOPS_DIR,
@@ -52,6 +51,7 @@ from components.config.loader import (
     validate,
 )
 from components.config.stack import CONFIG_KEYS, SECRET_KEYS, PlatformConfig, PlatformSecrets
+from components.config.sync import IgnoreDifference, SyncConfig
 from components.config.values import (
     AdminCidr,
     AvailabilityZone,
@@ -108,6 +108,7 @@ __all__ = [
     "GroupRole",
     "HttpsUrl",
     "IamPrincipalArn",
+    "IgnoreDifference",
     "InstanceType",
     "KopsClusterConfig",
     "KubernetesRelease",

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from components.config.charts import ChartConfig
+from components.config.sync import SyncConfig
 from components.config.values import DnsLabel, _matching, _Strict, across
 
 # Segments of letters, digits, `_`, `.` and `-`, none of them `.` or `..`: a path stays inside
@@ -28,24 +29,21 @@ GroupPath = Annotated[
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd")
 
 
-class SyncConfig(_Strict):
-    automated: bool = Field(default=True, description="Sync on every change in Git.")
-    prune: bool = Field(default=True, description="Delete what was removed from Git.")
-    self_heal: bool = Field(default=True, description="Undo changes made outside Git.")
-
-
 class ApplicationConfig(_Strict):
     """One Argo CD Application deployed from the GitOps repository."""
 
-    name: DnsLabel
+    name: DnsLabel = Field(description="The Application's name in Argo CD.")
     path: RepoPath = Field(
         description="Folder in the GitOps repository (a chart or kustomization)."
     )  # a well-formed path; the loader checks that gitops/ has the folder
-    namespace: DnsLabel = Field(description="Namespace it deploys into (created by Argo CD).")
+    namespace: DnsLabel = Field(
+        description="Namespace it deploys into (created by Argo CD unless "
+        "`sync.create_namespace` is false)."
+    )
     value_files: list[ValueFile] = Field(
         default=[], description="Helm value files in `path`; empty for Kustomize or plain charts."
     )
-    sync: SyncConfig = SyncConfig()
+    sync: SyncConfig = Field(default=SyncConfig(), description="How Argo CD syncs it.")
 
     @field_validator("namespace")
     @classmethod

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from components.config.cluster import CLUSTER_MODES
 from components.config.stack import _RUNTIME_FIELDS, PlatformConfig
@@ -19,7 +20,7 @@ def _show(value: Any) -> str:
 
 def _given(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return value.model_dump(exclude_unset=True)
+        return value.model_dump(exclude_unset=True, by_alias=True)
     raise TypeError(f"cannot show {type(value).__name__}")
 
 
@@ -41,11 +42,16 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if model is not None and part in model.model_fields:
-            model = _model_of(model.model_fields[part].annotation)
+        if model is not None and part in _keys(model):
+            model = _model_of(_keys(model)[part].annotation)
         else:
             model = CLUSTER_MODES.get(part)  # the union's tag picks the cluster model
-    return [k for k in model.model_fields if k not in _RUNTIME_FIELDS] if model else []
+    return [k for k in _keys(model) if k not in _RUNTIME_FIELDS] if model else []
+
+
+def _keys(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by the key the stack file writes: its alias, if it has one."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
 
 
 def _model_of(annotation: Any) -> Any:
@@ -98,10 +104,10 @@ def _position(loc: tuple[int | str, ...]) -> tuple[int, ...]:
         if isinstance(part, int):
             position.append(part)
             continue
-        fields = list(model.model_fields) if model is not None else []
+        fields = list(_keys(model)) if model is not None else []
         if part in fields:
             position.append(fields.index(part))
-            model = _model_of(model.model_fields[part].annotation)
+            model = _model_of(_keys(model)[part].annotation)
         else:
             position.append(len(fields))
             model = CLUSTER_MODES.get(part)  # the union's tag picks the cluster model
