@@ -550,7 +550,7 @@ def test_the_dev_stack_with_the_automation_token_in_its_credentials_is_refused(
     # The stack as planned, but the repository Secret's password from the Owner token.
     resources = plan_resources(dev_plan)
     automation = one(dev_plan, identity.GROUP_ACCESS_TOKEN)["urn"]
-    read = one(dev_plan, identity.PROJECT_ACCESS_TOKEN)["urn"]
+    read = one(dev_plan, identity.PROJECT_ACCESS_TOKEN, "-gitops-argocd")["urn"]
     (secret,) = [r for r in resources if r.name.endswith("-apps-repository")]
     assert read in secret.property_dependencies["stringData"]
     secret.property_dependencies = {
