@@ -21,6 +21,7 @@ from components.load_balancer_controller import (
     LoadBalancerControllerArgs,
 )
 from components.naming import Naming
+from components.previews import Previews, PreviewsArgs, preview_folders
 from components.providers import create_aws_provider
 from components.security_groups import EndpointAccess, EndpointAccessArgs
 from components.sign_in import SignIn, SignInArgs
@@ -177,6 +178,7 @@ def main() -> None:
             user_token=secrets.gitlab_token,
             depends_on=[gitlab.release],
             role_groups=[g.group for g in config.argocd_group_roles()] if sso.enabled else (),
+            folders=preview_folders(config),
         ),
         in_cluster,
     )
@@ -225,6 +227,21 @@ def main() -> None:
         ),
         in_cluster,
     )
+
+    # --- previews: an Application per labelled merge request (components/previews.py) -----
+    if config.previews_enabled():
+        Previews(
+            f"{naming.prefix}-previews",
+            PreviewsArgs(
+                config=config.previews,
+                gitops=config.gitops,
+                repository=repository,
+                applications=applications,
+                gitlab_url=gitlab.url,
+                argocd=[argocd.release],
+            ),
+            in_cluster,
+        )
 
     # --- outputs of what runs in the cluster -----------------------------------------------
     pulumi.export("gitops_repository_url", repository.clone_url)

@@ -32,6 +32,8 @@ FINALIZER = "resources-finalizer.argocd.argoproj.io"
 APP_PROJECT = "platform"
 MINIO_PATH = "minio"
 MINIO_ROOT_SECRET = "minio-root"  # gitops/minio/values-minio.yaml: existingSecret
+RETRY = {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}}
+"""A failed sync is retried with a backoff."""
 
 
 @dataclass
@@ -51,6 +53,8 @@ class ApplicationsArgs:
 class Applications(pulumi.ComponentResource):
     minio_root_password: pulumi.Output[str] | None
     applications: dict[str, k8s.apiextensions.CustomResource]
+    repository_secret: k8s.core.v1.Secret
+    """Argo CD's credentials for the GitOps repository."""
 
     def __init__(
         self, name: str, args: ApplicationsArgs, opts: pulumi.ResourceOptions | None = None
@@ -73,6 +77,7 @@ class Applications(pulumi.ComponentResource):
             },
             opts=after_argocd,
         )
+        self.repository_secret = credentials
         project = k8s.apiextensions.CustomResource(
             f"{name}-project",
             api_version="argoproj.io/v1alpha1",
@@ -172,10 +177,7 @@ def application_spec(app: ApplicationConfig, repo_url: pulumi.Input[str]) -> dic
         source["helm"] = {"valueFiles": list(app.value_files)}
     sync_policy: dict[str, Any] = {
         "syncOptions": sync_options(app.sync),
-        "retry": {
-            "limit": 5,
-            "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"},
-        },
+        "retry": RETRY,
     }
     if app.sync.automated:
         sync_policy["automated"] = {

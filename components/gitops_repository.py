@@ -62,6 +62,8 @@ class GitOpsRepositoryArgs:
     role_groups: Sequence[str] = ()
     """Full paths of the groups under the GitOps group that carry an Argo CD role: made here,
     with the groups between, so that their paths are the stack's."""
+    folders: Sequence[str] = ()
+    """Further folders of gitops/ the stack deploys from (the previews'), committed too."""
 
 
 class GitOpsRepository(pulumi.ComponentResource):
@@ -168,7 +170,9 @@ class GitOpsRepository(pulumi.ComponentResource):
                 overwrite_on_create=True,
                 opts=as_automation,
             )
-            for path, content in repository_content(config.minio_chart, args.applications).items()
+            for path, content in repository_content(
+                config.minio_chart, args.applications, args.folders
+            ).items()
         ]
         read_token = gitlab.ProjectAccessToken(
             f"{name}-argocd",
@@ -228,19 +232,21 @@ def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
 
 
 def repository_content(
-    minio_chart: ChartConfig, applications: Sequence[ApplicationConfig]
+    minio_chart: ChartConfig,
+    applications: Sequence[ApplicationConfig],
+    folders: Sequence[str] = (),
 ) -> dict[str, str]:
     """What the stack commits: the files at the top of gitops/ (its README) and every file of
-    each top-level folder of gitops/ that one of the stack's applications deploys from (an
-    overlay's base lives in the same folder), with the MinIO dependency set to the
-    configured chart source. A folder no application of the stack names stays out of its
-    repository: a new one reaches only the stacks configured to deploy it."""
-    folders = {PurePosixPath(app.path).parts[0] for app in applications}
+    each top-level folder of gitops/ that one of the stack's applications, or one of
+    `folders`, deploys from (an overlay's base lives in the same folder), with the MinIO
+    dependency set to the configured chart source. A folder nothing of the stack names stays
+    out of its repository: a new one reaches only the stacks configured to deploy it."""
+    tops = {PurePosixPath(path).parts[0] for path in [*(a.path for a in applications), *folders]}
     files = {
         path.relative_to(GITOPS_DIR).as_posix(): path.read_text()
         for path in sorted(GITOPS_DIR.rglob("*"))
         if path.is_file()
-        and (path.parent == GITOPS_DIR or path.relative_to(GITOPS_DIR).parts[0] in folders)
+        and (path.parent == GITOPS_DIR or path.relative_to(GITOPS_DIR).parts[0] in tops)
     }
     if "minio/Chart.yaml" in files:
         files["minio/Chart.yaml"] = _pin_minio(files["minio/Chart.yaml"], minio_chart)

@@ -107,7 +107,9 @@ def test_a_configured_minio_source_is_what_gets_committed() -> None:
 
 
 def test_the_folders_the_stack_deploys_are_committed_to_main(dev_plan: Plan) -> None:
-    deployed = ("minio", "my-app")  # dev's applications: minio, my-app/overlays/dev
+    # dev's applications: minio, my-app/overlays/dev; its previews: my-app/overlays/dev and
+    # the preview-namespace chart.
+    deployed = ("minio", "my-app", "preview-namespace")
     on_disk = {
         p.relative_to(GITOPS_DIR).as_posix()
         for p in GITOPS_DIR.rglob("*")
@@ -124,7 +126,11 @@ def test_the_folders_the_stack_deploys_are_committed_to_main(dev_plan: Plan) -> 
     assert {f["inputs"]["branch"] for f in files} == {"main"}
     from components.config import GitOpsConfig
 
-    content = repository_content(GitOpsConfig().minio_chart, DEFAULT_APPLICATIONS)
+    content = repository_content(
+        GitOpsConfig().minio_chart,
+        DEFAULT_APPLICATIONS,
+        ["my-app/overlays/dev", "preview-namespace"],
+    )
     for committed in files:
         assert committed["inputs"]["content"] == content[committed["inputs"]["filePath"]]
 
@@ -291,7 +297,7 @@ def test_the_old_token_is_revoked_not_deleted() -> None:
 
 def test_the_documented_recovery_commands_name_the_tokens(dev_plan: Plan) -> None:
     """Each `grep -o` of docs/gitops.md picks exactly its token out of the URN listing:
-    root's token value, then the group's and Argo CD's access tokens."""
+    root's token value, then the group's and Argo CD's access tokens, then the previews'."""
     doc = (PROJECT_DIR / "docs" / "gitops.md").read_text()
     patterns = re.findall(r"grep -o '([^']+)'", doc)
     listing = "\n".join(f"    URN: {r['urn']}" for r in dev_plan.resources)
@@ -306,6 +312,11 @@ def test_the_documented_recovery_commands_name_the_tokens(dev_plan: Plan) -> Non
         [one(dev_plan, "gitlab:index/groupAccessToken:GroupAccessToken")["urn"]],
         [
             one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken", "-gitops-argocd")[
+                "urn"
+            ]
+        ],
+        [
+            one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken", "-previews-token")[
                 "urn"
             ]
         ],
@@ -349,7 +360,7 @@ def test_repository_secret_points_at_the_dot_git_url_with_secret_credentials(
 
 
 def test_app_project_admits_this_repository_and_the_apps_namespaces_only(dev_plan: Plan) -> None:
-    project = one(dev_plan, "kubernetes:argoproj.io/v1alpha1:AppProject")
+    project = one(dev_plan, "kubernetes:argoproj.io/v1alpha1:AppProject", "-apps-project")
     spec = project["inputs"]["spec"]
     assert spec["sourceRepos"] == [dev_plan.outputs["gitops_repository_url"]]
     assert {d["namespace"] for d in spec["destinations"]} == {"minio", "my-app"}

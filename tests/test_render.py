@@ -304,8 +304,10 @@ def test_custom_resources_whose_crd_did_not_render_are_listed_not_checked(
         f"argoproj.io/v1alpha1/{kind}, and 4 did not render"
         for kind, name in [
             ("AppProject", "platform"),
+            ("AppProject", "previews"),
             ("Application", "minio-helm"),
             ("Application", "my-app"),
+            ("ApplicationSet", "previews"),
         ]
     ]
     assert result.problems() == []

@@ -126,7 +126,7 @@ def test_the_gitops_group_is_admin_and_everyone_else_reads(dev_plan: Plan) -> No
         "policy.default": "role:readonly",
         "scopes": "[groups_direct]",
     }
-    spec = one(dev_plan, APP_PROJECT)["inputs"]["spec"]
+    spec = one(dev_plan, APP_PROJECT, "-apps-project")["inputs"]["spec"]
     assert "roles" not in spec
 
 
@@ -154,7 +154,7 @@ def test_deployers_hold_the_projects_role() -> None:
         "g, platform/audit/readers, role:readonly\n"
     )
     assert rbac_values["policy.default"] == ""
-    (role,) = one(plan, APP_PROJECT)["inputs"]["spec"]["roles"]
+    (role,) = one(plan, APP_PROJECT, "-apps-project")["inputs"]["spec"]["roles"]
     assert role["name"] == "deployer"
     assert role["groups"] == ["platform", "platform/developers"]
     assert role["policies"] == [

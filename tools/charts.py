@@ -40,6 +40,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from components.config import ChartRepository, ChartsConfig, ChartVersion, ConfigError, load_config
 from components.gitops_repository import repository_content
+from components.previews import preview_folders
 from offline.plan import PROJECT_DIR, record
 from offline.sources import find_tool
 from offline.stack_files import StackFileError, StackSettings, load_stack, stack_names
@@ -142,7 +143,10 @@ def stack_pins(settings: StackSettings) -> list[tuple[Chart, str]]:
     record(settings, lambda: loaded.append(load_config()[0]))
     (config,) = loaded
     pinned = configured(config.charts)
-    for path, content in repository_content(config.gitops.minio_chart, config.applications).items():
+    committed = repository_content(
+        config.gitops.minio_chart, config.applications, preview_folders(config)
+    )
+    for path, content in committed.items():
         if PurePosixPath(path).name == "Chart.yaml":
             pinned += [(chart, f"gitops/{path}") for chart in dependencies(path, content)]
     return pinned

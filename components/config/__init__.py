@@ -11,7 +11,7 @@ the validated model never holds a secret in clear.
 The modules, each importing only those listed before it:
 
 - `values`: the constrained value types (DNS names, CIDRs, ARNs, versions) and `_Strict`;
-- `cluster`, `edge`, `gitlab`, `charts`, `sync`, `gitops`, `argocd`: one model per area;
+- `cluster`, `edge`, `gitlab`, `charts`, `sync`, `gitops`, `argocd`, `previews`: one model per area;
 - `stack`: `PlatformConfig`, `PlatformSecrets` and the stack's top-level keys;
 - `messages`: validation errors as user text, naming the key as the stack file writes it;
 - `loader`: `load_config`, `validate` and the checks against the committed `gitops/` folder.
@@ -49,6 +49,11 @@ from components.config.loader import (
     ConfigError,
     load_config,
     validate,
+)
+from components.config.previews import (
+    PreviewLimitsConfig,
+    PreviewQuotaConfig,
+    PreviewsConfig,
 )
 from components.config.stack import CONFIG_KEYS, SECRET_KEYS, PlatformConfig, PlatformSecrets
 from components.config.sync import IgnoreDifference, SyncConfig
@@ -118,6 +123,9 @@ __all__ = [
     "OidcProviderArn",
     "PlatformConfig",
     "PlatformSecrets",
+    "PreviewLimitsConfig",
+    "PreviewQuotaConfig",
+    "PreviewsConfig",
     "Region",
     "RepoPath",
     "SsoConfig",

@@ -5,8 +5,8 @@ every problem at once (unknown keys, secrets in clear, field errors, cross-field
 before any resource is registered.
 
 The models check values only; what depends on this checkout, that each application's `path`
-is a folder of `gitops/`, is checked here, and reported among the field errors just where
-pydantic would have reported it.
+and `previews.path` is a folder of `gitops/`, is checked here, and reported among the field
+errors just where pydantic would have reported it.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
         config = PlatformConfig.model_validate(raw, context=context)
     except ValidationError as error:
         errors = list(error.errors())
-    errors = _merged(errors, _uncommitted_paths(raw, _gitops_folders()))
+    folders = _gitops_folders()
+    errors = _merged(errors, _uncommitted_paths(raw, folders) + _preview_path(raw, folders))
     # The checks across fields run on every section that validated on its own, so that they
     # are reported with the field errors, not only once those are fixed.
     problems = [_describe(e, project) for e in errors] + across_sections(
@@ -148,17 +149,12 @@ def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[s
         except ValidationError:
             continue
         at = ("applications", index)
-        if path not in folders:
-            message = f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
-            errors.append(_error((*at, "path"), application["path"], message))
+        problem = _folder_problem(path, folders)
+        if problem:
+            errors.append(_error((*at, "path"), application["path"], problem))
             continue
         folder = GITOPS_DIR / path
-        chart = (folder / "Chart.yaml").is_file()
         kustomize = any((folder / name).is_file() for name in KUSTOMIZATIONS)
-        if not chart and not kustomize:
-            message = f"expected a Helm chart (Chart.yaml) or a kustomization in gitops/{path}"
-            errors.append(_error((*at, "path"), application["path"], message))
-            continue
         value_files = application.get("value_files")
         if not isinstance(value_files, list) or not value_files:
             continue
@@ -172,6 +168,32 @@ def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[s
                 message = f"expected a file of gitops/{path}: {present}"
                 errors.append(_error((*at, "value_files", position), name, message))
     return errors
+
+
+def _folder_problem(path: str, folders: set[str]) -> str | None:
+    """Why a well-formed `path` is no folder Argo CD can deploy from, or None: it must be a
+    folder of gitops/ holding a Helm chart (Chart.yaml) or a kustomization."""
+    if path not in folders:
+        return f"expected a folder of gitops/ (committed to GitLab): {sorted(folders)}"
+    folder = GITOPS_DIR / path
+    chart = (folder / "Chart.yaml").is_file()
+    if not chart and not any((folder / name).is_file() for name in KUSTOMIZATIONS):
+        return f"expected a Helm chart (Chart.yaml) or a kustomization in gitops/{path}"
+    return None
+
+
+def _preview_path(raw: Mapping[str, Any], folders: set[str]) -> list[dict[str, Any]]:
+    """An error, shaped like pydantic's, when `previews.path` is well-formed (the model
+    reports any other) but no folder a preview can deploy (`_folder_problem`)."""
+    previews = raw.get("previews")
+    if not isinstance(previews, dict) or "path" not in previews:
+        return []  # the default path, or not a mapping: the model reports that
+    try:
+        path = _AS_REPO_PATH.validate_python(previews["path"])
+    except ValidationError:
+        return []
+    problem = _folder_problem(path, folders)
+    return [_error(("previews", "path"), previews["path"], problem)] if problem else []
 
 
 def _is_value_file(name: Any) -> bool:

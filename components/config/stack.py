@@ -14,6 +14,7 @@ from components.config.cluster import ClusterConfig, NetworkConfig, NodeGroupCon
 from components.config.edge import AccessConfig, DnsConfig, TlsConfig
 from components.config.gitlab import GitLabConfig
 from components.config.gitops import DEFAULT_APPLICATIONS, ApplicationConfig, GitOpsConfig
+from components.config.previews import PreviewsConfig
 from components.config.values import DnsLabel, DnsName, Region, TagValue, _Strict
 
 
@@ -49,6 +50,7 @@ class PlatformConfig(_Strict):
         default=DEFAULT_APPLICATIONS,
         description="Argo CD Applications deployed from the GitOps repository.",
     )
+    previews: PreviewsConfig = PreviewsConfig()
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], TagValue] = Field(
         default={}, description="Extra tags on every AWS resource."
     )
@@ -69,6 +71,12 @@ class PlatformConfig(_Strict):
             if groups is not None
             else [GroupRole(group=self.gitops.group, role="admin")]
         )
+
+    def previews_enabled(self) -> bool:
+        """Whether the stack makes previews per merge request: as set, else outside
+        production only."""
+        given = self.previews.enabled
+        return given if given is not None else not self.production
 
     def gitlab_two_factor(self) -> str:
         """Who must use two-factor authentication in GitLab (default: everyone in production)."""

@@ -35,6 +35,37 @@ REPO_PREFIXES = PolicyConfigSchema(
 )
 
 
+IN_CLUSTER = "https://kubernetes.default.svc"
+PREVIEWS = {"project": "previews", "server": IN_CLUSTER, "namespace": "preview-*"}
+"""The one wildcard destination allowed by default: the previews' project (components/
+previews.py), on this cluster, in the namespaces `preview-<merge request iid>`."""
+DESTINATION_PATTERNS = PolicyConfigSchema(
+    properties={
+        "allowed_destination_patterns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "project": {"type": "string", "minLength": 1},
+                    "server": {"type": "string", "pattern": r"^[^*]+$"},
+                    # A fixed prefix of a DNS label and `-*`: never `*` alone.
+                    "namespace": {
+                        "type": "string",
+                        "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?-\*$",
+                    },
+                },
+                "required": ["project", "server", "namespace"],
+                "additionalProperties": False,
+            },
+            "description": "Wildcard destinations allowed, each for one AppProject (by name) "
+            "and one exact server: a namespace pattern of a fixed prefix and `-*`. Default: "
+            "the previews' `preview-*` on the in-cluster server; `[]` allows none.",
+            "default": [PREVIEWS],
+        }
+    },
+)
+
+
 def _decoded(value: Any) -> Any:
     """A Secret's `data` value as text (or as given, if it is not base64)."""
     if not isinstance(value, str):
@@ -163,16 +194,31 @@ def argocd_repo_on_this_gitlab(args: ResourceValidationArgs) -> Iterator[str]:
 
 @resource_rule(
     "argocd-project-no-wildcards",
-    "AppProjects list their source repositories and destinations exactly, without `*`.",
+    "AppProjects list their source repositories and destinations exactly, without `*`; the "
+    "one exception is a destination `allowed_destination_patterns` names for that project: "
+    "by default the previews' project `previews` may deploy to namespaces `preview-*` on the "
+    "in-cluster server (Argo CD matches a destination's namespace as a glob: argo-cd v3.4.4 "
+    "pkg/apis/application/v1alpha1/app_project_types.go:513, isDestinationMatched).",
     types=[APP_PROJECT],
-    remediation="List the exact repository URLs and destination server/namespace pairs.",
+    remediation="List the exact repository URLs and destination server/namespace pairs; a "
+    "wildcard namespace only as allowed_destination_patterns names it for the project.",
+    config_schema=DESTINATION_PATTERNS,
 )
 def argocd_project_no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
     spec = args.props.get("spec") or {}
     for repo in spec.get("sourceRepos") or []:
         if "*" in str(repo):
             yield f"sourceRepos has a wildcard: {repo!r}."
+    allowed = args.get_config().get("allowed_destination_patterns", [PREVIEWS])
+    project = dig(args.props, "metadata", "name")
+    exceptions = [
+        (e["server"], e["namespace"]) for e in allowed or [] if e.get("project") == project
+    ]
     for destination in spec.get("destinations") or []:
+        if "name" not in destination and (
+            (destination.get("server"), destination.get("namespace")) in exceptions
+        ):
+            continue
         for field in ("server", "name", "namespace"):
             value = destination.get(field)
             if value is not None and "*" in str(value):

@@ -8,10 +8,13 @@ from typing import Any
 
 from plans import stack_file_config
 from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, plan_decisions, undecided
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from guardrails import REGISTRY, argocd
 from offline.plan import SECRET as HIDDEN
 from offline.plan import Plan
+from offline.policy import config_problems
 
 REPO = "https://gitlab.dev.gitops.example.com/platform/test-stg.git"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -168,6 +171,67 @@ def test_project_no_wildcards() -> None:
     assert len(mandatory(analyze(policy, project("spec/destinations", everywhere)))) == 2
     assert mandatory(analyze(policy, project("spec/sourceRepos", None))) == []
     assert undecided(analyze(policy, project("spec/destinations", [{"namespace": UNKNOWN}])))
+
+
+def _previews_project(project: str = "previews", **destination: Any) -> Resource:
+    props = changed(GOOD_PROJECT, "metadata/name", project)
+    where = {"server": IN_CLUSTER, "namespace": "preview-*", **destination}
+    return Resource(argocd.APP_PROJECT, changed(props, "spec/destinations", [where]))
+
+
+def test_project_no_wildcards_allows_the_previews_pattern_for_the_previews_project_only() -> None:
+    policy = argocd.argocd_project_no_wildcards
+    # By default (no options, as under `pulumi preview` without a config entry).
+    assert mandatory(analyze(policy, _previews_project())) == []
+    assert mandatory(analyze(policy, _previews_project(), {})) == []
+    # Any other project, server, pattern or field stays refused.
+    (message,) = mandatory(analyze(policy, _previews_project("platform")))
+    assert "A destination's namespace has a wildcard: 'preview-*'." in message
+    assert mandatory(analyze(policy, _previews_project(server="https://elsewhere.example.com")))
+    assert mandatory(analyze(policy, _previews_project(namespace="*")))
+    assert mandatory(analyze(policy, _previews_project(namespace="prev*")))
+    messages = mandatory(analyze(policy, _previews_project(server="*")))
+    assert len(messages) == 2  # the server's wildcard, and so the namespace's too
+    assert "A destination's server has a wildcard: '*'." in messages[0]
+    # A destination that also names a cluster is no exception: both wildcards count.
+    messages = mandatory(analyze(policy, _previews_project(name="in-*")))
+    assert len(messages) == 2
+    assert "A destination's name has a wildcard: 'in-*'." in messages[0]
+    # Its sources stay exact.
+    wild = changed(_previews_project().props, "spec/sourceRepos", ["*"])
+    assert mandatory(analyze(policy, Resource(argocd.APP_PROJECT, wild)))
+    # `[]` allows none (production's configuration); another entry allows only itself.
+    none: dict[str, Any] = {"allowed_destination_patterns": []}
+    assert mandatory(analyze(policy, _previews_project(), none))
+    other = {
+        "allowed_destination_patterns": [
+            {"project": "reviews", "server": IN_CLUSTER, "namespace": "review-*"}
+        ]
+    }
+    assert mandatory(analyze(policy, _previews_project(), other))
+    assert (
+        mandatory(analyze(policy, _previews_project("reviews", namespace="review-*"), other)) == []
+    )
+
+
+def test_the_wildcard_exception_cannot_be_configured_wide_open() -> None:
+    servicer = _PolicyAnalyzerServicer(
+        "p", "0.0.1", [argocd.argocd_project_no_wildcards], EnforcementLevel.MANDATORY, None
+    )
+    info = servicer.GetAnalyzerInfo(None, None)
+
+    def problems(entry: dict[str, Any]) -> list[str]:
+        options = {"allowed_destination_patterns": [entry]}
+        return config_problems({"argocd-project-no-wildcards": options}, info)
+
+    assert problems({"project": "previews", "server": IN_CLUSTER, "namespace": "preview-*"}) == []
+    for entry in (
+        {"project": "previews", "server": IN_CLUSTER, "namespace": "*"},
+        {"project": "previews", "server": "*", "namespace": "preview-*"},
+        {"project": "previews", "server": IN_CLUSTER, "namespace": "preview-*-x"},
+        {"project": "previews", "namespace": "preview-*"},
+    ):
+        assert problems(entry), entry
 
 
 def test_rules_ignore_other_resource_types() -> None:
