@@ -102,6 +102,16 @@ class Previews(pulumi.ComponentResource):
             string_data={TOKEN_KEY: value},
             opts=after_argocd,
         )
+        # The label a merge request gets for a preview, so that it is there to pick; made
+        # with the group's token (Reporter can label, Maintainer manages project labels).
+        gitlab.ProjectLabel(
+            f"{name}-label",
+            project=repository.project_id,
+            name=args.config.label,
+            color="#1f75cb",
+            description="A preview of this merge request in preview-<iid> (gitops-platform)",
+            opts=pulumi.ResourceOptions(parent=self, provider=repository.automation),
+        )
         own = len(args.applications.applications)
         quota = k8s.core.v1.ResourceQuota(
             f"{name}-quota",

@@ -197,7 +197,7 @@ def test_root_token_does_only_what_needs_an_administrator(dev_plan: Plan) -> Non
             "Application",
             "ApplicationSettings",
         },
-        automation["urn"]: {"Project", "RepositoryFile", "ProjectHook"},
+        automation["urn"]: {"Project", "RepositoryFile", "ProjectHook", "ProjectLabel"},
     }
 
 

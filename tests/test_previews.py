@@ -353,7 +353,7 @@ def test_previews_off_makes_none_of_it(prod_plan: Plan) -> None:
     assert _committed(prod_plan, NAMESPACE_CHART) == {}
     prod = stack_file_config("prod")
     on = plan_for(with_changes(prod, previews={"enabled": True}), stack="prod")
-    assert len(_previews_resources(on)) == 6
+    assert len(_previews_resources(on)) == 7
 
 
 # --- the configuration --------------------------------------------------------------------
@@ -509,3 +509,14 @@ def test_make_charts_pulls_what_the_previews_path_depends_on() -> None:
     assert "gitops/minio/Chart.yaml" not in {
         where for _, where in stack_pins(settings_from_config(PROJECT, "dev", off))
     }
+
+
+def test_gitlab_has_the_label_a_merge_request_takes_for_a_preview(dev_plan: Plan) -> None:
+    label = one(dev_plan, "gitlab:index/projectLabel:ProjectLabel", "-previews-label")
+    set_spec = one(dev_plan, APPLICATION_SET)["inputs"]["spec"]
+    (generator,) = set_spec["generators"]
+    assert generator["pullRequest"]["gitlab"]["labels"] == [label["inputs"]["name"]]
+    project = one(dev_plan, "gitlab:index/project:Project")
+    assert label["property_dependencies"]["project"] == [project["urn"]]
+    automation = one(dev_plan, "pulumi:providers:gitlab", "-gitops-automation")
+    assert label["provider"] == automation["urn"]
