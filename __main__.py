@@ -210,6 +210,7 @@ def main() -> None:
         GitOpsLoopArgs(
             repository=repository,
             config=config.gitops,
+            webhook_secret=argocd.webhook_secret,
             argocd=[argocd.release],
             settings=[settings.settings],
         ),

@@ -31,10 +31,15 @@ from components.alb import (
     tls_nlb_annotations,
 )
 from components.config import ArgoCdConfig, ChartConfig, GroupRole, PlatformConfig
-from components.helm import HelmReleaseArgs, helm_release
-from components.notifications import WEBHOOK_SECRET_REFERENCE, notifications_values
+from components.helm import HelmReleaseArgs, helm_release, namespace
+from components.notifications import (
+    WEBHOOK_SECRET_KEY,
+    WEBHOOK_SECRET_NAME,
+    WEBHOOK_SECRET_REFERENCE,
+    notifications_values,
+)
 from components.security_groups import EndpointAccess
-from components.sign_in import BREAK_GLASS_ANNOTATION, oidc_config, rbac
+from components.sign_in import BREAK_GLASS_ANNOTATION, PART_OF_ARGOCD, oidc_config, rbac
 
 NAMESPACE = "argocd"
 RELEASE = "argocd"
@@ -110,6 +115,8 @@ class ArgoCdArgs:
 class ArgoCd(pulumi.ComponentResource):
     url: str
     admin_password: pulumi.Output[str]
+    webhook_secret: pulumi.Output[str]
+    """What GitLab's hooks must send as X-Gitlab-Token (components/gitops_loop.py)."""
     login_command: str
     release: k8s.helm.v3.Release
 
@@ -142,14 +149,29 @@ class ArgoCd(pulumi.ComponentResource):
         # argocd_admin_password`), which on the command line process listings would show.
         how = "--sso" if args.sign_in.gitlab_url is not None else "--username admin"
         self.login_command = f"argocd login {host} {how}{grpc_web}"
+        # argocd-server's pods are the load balancer's targets, by IP.
+        space = namespace(name, NAMESPACE, self, args.depends_on, TARGETS_READINESS_GATE)
+        # In place before Argo CD starts: the ApplicationSet controller resolves it once, as it
+        # starts (argo-cd v3.4.4 applicationset/webhook/webhook.go NewWebhookHandler), and
+        # would compare every hook's token with the unresolved `$...` text.
+        webhook = random.RandomPassword(
+            f"{name}-webhook", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.webhook_secret = pulumi.Output.secret(webhook.result)
+        webhook_secret = k8s.core.v1.Secret(
+            f"{name}-webhook",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=WEBHOOK_SECRET_NAME, namespace=space.metadata.name, labels=PART_OF_ARGOCD
+            ),
+            string_data={WEBHOOK_SECRET_KEY: self.webhook_secret},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.release = helm_release(
             name,
             HelmReleaseArgs(
                 chart="argo-cd",
                 source=args.chart,
-                namespace=NAMESPACE,
-                # argocd-server's pods are the load balancer's targets, by IP.
-                namespace_labels=TARGETS_READINESS_GATE,
+                namespace=space,
                 release_name=RELEASE,
                 values={
                     "global": {"domain": host},
@@ -184,7 +206,7 @@ class ArgoCd(pulumi.ComponentResource):
                     },
                 },
                 timeout_seconds=600,
-                depends_on=args.depends_on,
+                depends_on=[*args.depends_on, webhook_secret],
             ),
             parent=self,
         )

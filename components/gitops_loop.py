@@ -13,8 +13,12 @@ status reaches GitLab (Argo CD's side: components/notifications.py).
   sets them), and a hook is checked against the list when it is saved, so the hooks wait for
   the settings.
 - Argo CD's notifications post commit statuses with a project access token of role
-  Developer, the least that may (GitLab app/policies/project_policy.rb: `developer_access`
-  enables `create_commit_status`), scope `api` (`read_api` cannot write).
+  Maintainer, scope `api` (`read_api` cannot write). Developer may create a commit status
+  (GitLab app/policies/project_policy.rb: `developer_access` enables `create_commit_status`)
+  but the status also updates the commit's pipeline, which on a protected branch needs who
+  may push or merge there (app/services/ci/create_commit_status_service.rb,
+  `update_pipeline`; app/policies/ci/pipeline_policy.rb `protected_ref`), and `main` is
+  protected for Maintainers by GitLab's default.
 """
 
 from __future__ import annotations
@@ -23,20 +27,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_command as command
 import pulumi_gitlab as gitlab
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components.argocd import NAMESPACE, SERVER_SERVICE
 from components.config import GitOpsConfig
 from components.gitlab_tokens import rotation
 from components.gitops_repository import GitOpsRepository
-from components.notifications import (
-    SECRET_NAME,
-    TOKEN_KEY,
-    WEBHOOK_SECRET_KEY,
-    WEBHOOK_SECRET_NAME,
-)
+from components.notifications import SECRET_NAME, TOKEN_KEY
 from components.sign_in import PART_OF_ARGOCD
 
 # The chart's Services for release `argocd` (argo-cd chart 10.1.1 templates/argocd-server/
@@ -48,14 +47,20 @@ LOCAL_HOSTS = (SERVER_HOST, APPLICATIONSET_HOST)
 PUSH_HOOK_URL = f"http://{SERVER_HOST}/api/webhook"
 MERGE_REQUEST_HOOK_URL = f"http://{APPLICATIONSET_HOST}:7000/api/webhook"
 STATUS_TOKEN = "argocd-commit-status"
+# Each GitLab process caches the application settings for 60 s
+# (https://docs.gitlab.com/administration/application_settings_cache/), and a hook's URL is
+# checked against the cached allow-list as it is saved.
+SETTINGS_CACHE = "sleep 65"
 
 
 @dataclass
 class GitOpsLoopArgs:
     repository: GitOpsRepository
     config: GitOpsConfig
+    webhook_secret: pulumi.Output[str]
+    """Argo CD's (components/argocd.py makes it, before Argo CD starts)."""
     argocd: Sequence[pulumi.Resource]
-    """The Argo CD release: its namespace holds the Secrets."""
+    """The Argo CD release: its namespace holds the Secret, its Services answer the hooks."""
     settings: Sequence[pulumi.Resource]
     """GitLab's settings that admit `LOCAL_HOSTS`."""
 
@@ -67,21 +72,19 @@ class GitOpsLoop(pulumi.ComponentResource):
         super().__init__("gitops-platform:gitops:GitOpsLoop", name, None, opts)
         repository = args.repository
         in_argocd = pulumi.ResourceOptions(parent=self, depends_on=list(args.argocd))
-        value = random.RandomPassword(
-            f"{name}-webhook", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+        secret = args.webhook_secret
+        settled = command.local.Command(
+            f"{name}-allow-list-cached",
+            create=SETTINGS_CACHE,
+            triggers=list(LOCAL_HOSTS),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.settings)),
         )
-        secret: pulumi.Output[str] = pulumi.Output.secret(value.result)
-        k8s.core.v1.Secret(
-            f"{name}-webhook",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=WEBHOOK_SECRET_NAME, namespace=NAMESPACE, labels=PART_OF_ARGOCD
-            ),
-            string_data={WEBHOOK_SECRET_KEY: secret},
-            opts=in_argocd,
-        )
-        # Hooks need Maintainer: the group's own token, after the allow-list.
+        # Hooks need Maintainer: the group's own token, once GitLab admits their URLs and
+        # Argo CD answers them.
         hooks = pulumi.ResourceOptions(
-            parent=self, provider=repository.automation, depends_on=list(args.settings)
+            parent=self,
+            provider=repository.automation,
+            depends_on=[*args.settings, settled, *args.argocd],
         )
         gitlab.ProjectHook(
             f"{name}-push",
@@ -111,7 +114,7 @@ class GitOpsLoop(pulumi.ComponentResource):
             name=STATUS_TOKEN,
             description="Argo CD notifications: commit statuses of the GitOps project",
             scopes=["api"],
-            access_level="developer",
+            access_level="maintainer",
             rotation_configuration=rotation(args.config),
             opts=pulumi.ResourceOptions(parent=self, provider=repository.admin),
         )

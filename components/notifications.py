@@ -38,17 +38,26 @@ TRIGGERS = {
         "failed",
         "The sync failed",
     ),
-    "on-health-degraded": ("app.status.health.status == 'Degraded'", "failed", "Degraded"),
+    # Only once a sync ran: a status needs its commit.
+    "on-health-degraded": (
+        "app.status.operationState != nil and app.status.health.status == 'Degraded'",
+        "failed",
+        "Degraded",
+    ),
 }
 """Each trigger: when it fires (the conditions of argo-cd v3.4.4 notifications_catalog/
 triggers/<name>.yaml), the commit status it
 posts (POST /projects/:id/statuses/:sha takes running, success, failed: GitLab
 lib/api/commit_statuses.rb) and its description."""
-ONCE_PER = "app.status.operationState?.startedAt"
-"""Each trigger fires once per sync operation. (The catalog's `syncResult?.revision` is unset
-while a sync runs and for multi-source Applications, whose result lists `revisions`.) GitLab
-refuses only a repeat of the state a status already holds: a new state after a final one is
-a new status."""
+ONCE_PER = (
+    '(app.status.operationState?.operation?.sync?.revision ?? "") + '
+    'join(app.status.operationState?.operation?.sync?.revisions ?? [], ",")'
+)
+"""Each trigger fires once per commit, as the catalog's do (`oncePer`), keyed on the sync
+operation's revision, or a multi-source Application's revisions (the catalog's
+`syncResult?.revision` is unset while a sync runs and for multi-source Applications). expr
+v1.16.9 (notifications-engine's, go.mod) has `??` and `join`. GitLab refuses only a repeated
+`running` (a running status job cannot run again); a repeated final state is a new job."""
 SUBSCRIBE = {f"notifications.argoproj.io/subscribe.{t}.{SERVICE}": "" for t in TRIGGERS}
 """The annotations that subscribe an Application to every trigger."""
 SECRET_NAME = "argocd-notifications-secret"
@@ -61,16 +70,24 @@ WEBHOOK_SECRET_REFERENCE = f"${WEBHOOK_SECRET_NAME}:{WEBHOOK_SECRET_KEY}"
 """argocd-secret's `webhook.gitlab.secret`: Argo CD resolves a `$<secret>:<key>` there
 (argo-cd v3.4.4 util/settings/settings.go, GetWebhookGitLabSecret → ReplaceStringSecret), from
 a Secret labelled app.kubernetes.io/part-of: argocd, so the value is no Helm value."""
-# The commit the status is for: the sync operation's revision, or a multi-source
-# Application's first source's (argo-cd v3.4.4 pkg/apis/application/v1alpha1/types.go,
-# SyncOperation Revision / Revisions).
-REVISION = (
-    "{{ with .app.status.operationState.operation.sync }}"
-    "{{ or .revision (index .revisions 0) }}{{ end }}"
-)
+# The commit a status is for: while a sync runs, its operation's revision; once it ran, the
+# revision it synced (resolved to a commit), or a multi-source Application's first source's
+# (argo-cd v3.4.4 pkg/apis/application/v1alpha1/types.go, SyncOperation and
+# SyncOperationResult Revision / Revisions). Go's `or` stops at the first non-empty argument.
+REVISION = {
+    "operation": (
+        "{{ with .app.status.operationState.operation.sync }}"
+        "{{ or .revision (index .revisions 0) }}{{ end }}"
+    ),
+    "result": (
+        "{{ with .app.status.operationState.syncResult }}"
+        "{{ or .revision (index .revisions 0) }}{{ end }}"
+    ),
+}
 
 
 def _template(state: str, description: str, project_path: str) -> str:
+    revision = REVISION["operation" if state == "running" else "result"]
     body = {
         "state": state,
         "name": "argocd/{{.app.metadata.name}}",
@@ -82,7 +99,7 @@ def _template(state: str, description: str, project_path: str) -> str:
             "webhook": {
                 SERVICE: {
                     "method": "POST",
-                    "path": f"/projects/{quote(project_path, safe='')}/statuses/{REVISION}",
+                    "path": f"/projects/{quote(project_path, safe='')}/statuses/{revision}",
                     "body": json.dumps(body),
                 }
             }

@@ -41,8 +41,14 @@ def test_pushes_and_merge_requests_reach_argo_cd_inside_the_cluster(dev_plan: Pl
         assert hook["inputs"]["token"] == SECRET
         assert hook["property_dependencies"]["project"] == [project["urn"]]
         assert hook["provider"] == automation["urn"]
-        # GitLab checks a hook's URL against its allow-list when the hook is saved.
+        # GitLab checks a hook's URL against its (cached) allow-list when the hook is saved,
+        # and the hook calls Argo CD's Services.
         assert depends_on(hook, one(dev_plan, SETTINGS))
+        assert depends_on(hook, one(dev_plan, "command:local:Command", "-allow-list-cached"))
+        assert depends_on(hook, one(dev_plan, RELEASE, "-argocd"))
+    wait = one(dev_plan, "command:local:Command", "-allow-list-cached")
+    assert wait["inputs"]["create"] == "sleep 65"
+    assert depends_on(wait, one(dev_plan, SETTINGS))
 
 
 def test_gitlab_may_call_exactly_the_two_in_cluster_hosts(dev_plan: Plan) -> None:
@@ -55,20 +61,25 @@ def test_gitlab_may_call_exactly_the_two_in_cluster_hosts(dev_plan: Plan) -> Non
 
 
 def test_argo_cd_checks_pushes_against_a_secret_it_reads_by_reference(dev_plan: Plan) -> None:
-    secret = one(dev_plan, SECRET_TYPE, "-loop-webhook")["inputs"]
+    webhook = one(dev_plan, SECRET_TYPE, "-argocd-webhook")
+    secret = webhook["inputs"]
     assert secret["metadata"]["name"] == "argocd-webhook-gitlab"
     assert secret["metadata"]["labels"] == {"app.kubernetes.io/part-of": "argocd"}
     assert secret["stringData"] == SECRET
-    value = one(dev_plan, "random:index/randomPassword:RandomPassword", "-loop-webhook")
+    # There before Argo CD starts: the ApplicationSet controller reads it only then.
+    assert depends_on(one(dev_plan, RELEASE, "-argocd"), webhook)
+    value = one(dev_plan, "random:index/randomPassword:RandomPassword", "-argocd-webhook")
     for hook in dev_plan.of_type(HOOK):
         assert value["urn"] in hook["property_dependencies"]["token"]
     values = argocd_values(dev_plan)["configs"]["secret"]
     assert values["gitlabSecret"] == "$argocd-webhook-gitlab:secret"
 
 
-def test_argo_cd_posts_commit_statuses_with_a_developer_token(dev_plan: Plan) -> None:
+def test_argo_cd_posts_commit_statuses_with_a_maintainer_token(dev_plan: Plan) -> None:
+    """Maintainer: a status updates the commit's pipeline, which on the protected `main`
+    needs who may push there."""
     token = one(dev_plan, "gitlab:index/projectAccessToken:ProjectAccessToken", "-commit-status")
-    assert (token["inputs"]["scopes"], token["inputs"]["accessLevel"]) == (["api"], "developer")
+    assert (token["inputs"]["scopes"], token["inputs"]["accessLevel"]) == (["api"], "maintainer")
     assert token["inputs"]["rotationConfiguration"] == {
         "expirationDays": 90,
         "rotateBeforeDays": 60,
@@ -90,9 +101,8 @@ def test_every_application_is_subscribed_to_every_trigger(dev_plan: Plan) -> Non
     for application in applications:
         annotations = application["inputs"]["metadata"]["annotations"]
         assert annotations == SUBSCRIBE
-    assert sorted(SUBSCRIBE) == sorted(
-        f"notifications.argoproj.io/subscribe.{t}.gitlab" for t in TRIGGERS
-    )
+    # Each annotation names a trigger the rendered notifications define (below).
+    assert {key.split(".")[-2] for key in SUBSCRIBE} == set(TRIGGERS)
 
 
 def test_the_rendered_notifications_post_gitlab_commit_statuses(dev_plan: Plan) -> None:
@@ -115,6 +125,11 @@ def test_the_rendered_notifications_post_gitlab_commit_statuses(dev_plan: Plan) 
         webhook = yaml.safe_load(data[f"template.{template_name}"])["webhook"]["gitlab"]
         assert webhook["method"] == "POST"
         assert webhook["path"].startswith("/projects/platform%2Ftest-stg/statuses/{{")
+        # Running: the operation's revision; after: the commit it synced.
+        source = "operation.sync" if state == "running" else "syncResult"
+        assert f".app.status.operationState.{source} }}}}" in webhook["path"]
+        assert "operation?.sync?.revision" in rule["oncePer"]
+        assert rule["when"].startswith("app.status.operationState != nil")
         body = webhook["body"]
         assert f'"state": "{state}"' in body
         assert "/applications/{{.app.metadata.name}}" in body
