@@ -90,6 +90,40 @@ def group_rotation(config: GitOpsConfig) -> gitlab.GroupAccessTokenRotationConfi
     )
 
 
+@dataclass(frozen=True)
+class ProjectToken:
+    """A project access token of the GitOps project: who uses it, for what."""
+
+    name: str
+    description: str
+    scopes: list[str]
+    access_level: str
+
+
+def project_token(
+    name: str,
+    token: ProjectToken,
+    project: pulumi.Input[str],
+    config: GitOpsConfig,
+    admin: gitlab.Provider,
+    parent: pulumi.Resource,
+) -> pulumi.Output[str]:
+    """The token's value (a secret): made with root's token (a bot cannot create tokens),
+    rotated as `rotation(config)` says."""
+    made = gitlab.ProjectAccessToken(
+        name,
+        project=project,
+        name=token.name,
+        description=token.description,
+        scopes=token.scopes,
+        access_level=token.access_level,
+        rotation_configuration=rotation(config),
+        opts=pulumi.ResourceOptions(parent=parent, provider=admin),
+    )
+    value: pulumi.Output[str] = pulumi.Output.secret(made.token)
+    return value
+
+
 @dataclass
 class BootstrapArgs:
     config: GitOpsConfig

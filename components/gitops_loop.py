@@ -33,7 +33,7 @@ import pulumi_kubernetes as k8s
 
 from components.argocd import NAMESPACE, SERVER_SERVICE
 from components.config import GitOpsConfig
-from components.gitlab_tokens import rotation
+from components.gitlab_tokens import ProjectToken, project_token
 from components.gitops_repository import GitOpsRepository
 from components.notifications import SECRET_NAME, TOKEN_KEY
 from components.sign_in import PART_OF_ARGOCD
@@ -108,17 +108,19 @@ class GitOpsLoop(pulumi.ComponentResource):
             merge_requests_events=True,
             opts=hooks,
         )
-        token = gitlab.ProjectAccessToken(
+        status_token = project_token(
             f"{name}-commit-status",
-            project=repository.project_id,
-            name=STATUS_TOKEN,
-            description="Argo CD notifications: commit statuses of the GitOps project",
-            scopes=["api"],
-            access_level="maintainer",
-            rotation_configuration=rotation(args.config),
-            opts=pulumi.ResourceOptions(parent=self, provider=repository.admin),
+            ProjectToken(
+                STATUS_TOKEN,
+                "Argo CD notifications: commit statuses of the GitOps project",
+                ["api"],
+                "maintainer",
+            ),
+            repository.project_id,
+            args.config,
+            repository.admin,
+            self,
         )
-        status_token: pulumi.Output[str] = pulumi.Output.secret(token.token)
         k8s.core.v1.Secret(
             f"{name}-notifications",
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -24,10 +24,11 @@ import yaml
 from components.config import GITOPS_DIR, ApplicationConfig, ChartConfig, GitOpsConfig
 from components.gitlab_tokens import (
     BootstrapArgs,
+    ProjectToken,
     bootstrap_token,
     group_rotation,
+    project_token,
     renewal,
-    rotation,
 )
 
 BRANCH = "main"
@@ -174,20 +175,22 @@ class GitOpsRepository(pulumi.ComponentResource):
                 config.minio_chart, args.applications, args.folders
             ).items()
         ]
-        read_token = gitlab.ProjectAccessToken(
+        self.read_token = project_token(
             f"{name}-argocd",
-            project=project.id,
-            name=ARGOCD_TOKEN,
-            description="Argo CD: clones the GitOps repository",
-            scopes=["read_repository"],
-            access_level="reporter",
-            rotation_configuration=rotation(config),
-            opts=as_admin,
+            ProjectToken(
+                ARGOCD_TOKEN,
+                "Argo CD: clones the GitOps repository",
+                ["read_repository"],
+                "reporter",
+            ),
+            project.id,
+            config,
+            self.admin,
+            self,
         )
         self.clone_url = pulumi.Output.concat(
             args.gitlab_url, "/", project.path_with_namespace, ".git"
         )
-        self.read_token = _secret(read_token.token)
         self.project_id = project.id
         self.register_outputs({"clone_url": self.clone_url})
 

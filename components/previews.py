@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 
 from components.applications import ARGOCD_NAMESPACE, FINALIZER, IN_CLUSTER, RETRY, Applications
 from components.config import GitOpsConfig, PlatformConfig, PreviewsConfig
-from components.gitlab_tokens import rotation
+from components.gitlab_tokens import ProjectToken, project_token
 from components.gitops_repository import GitOpsRepository
 from components.notifications import SUBSCRIBE
 
@@ -83,17 +83,19 @@ class Previews(pulumi.ComponentResource):
         # reads the merge requests of a private project (gitlab-org/gitlab
         # app/policies/project_policy.rb: `read_merge_request` is in the `reporter_access`
         # rule; a Guest gets it only for its own). Made as root: a bot cannot create tokens.
-        token = gitlab.ProjectAccessToken(
+        value = project_token(
             f"{name}-token",
-            project=repository.project_id,
-            name=TOKEN_NAME,
-            description="Argo CD: lists the merge requests labelled for a preview",
-            scopes=["read_api"],
-            access_level="reporter",
-            rotation_configuration=rotation(args.gitops),
-            opts=pulumi.ResourceOptions(parent=self, provider=repository.admin),
+            ProjectToken(
+                TOKEN_NAME,
+                "Argo CD: lists the merge requests labelled for a preview",
+                ["read_api"],
+                "reporter",
+            ),
+            repository.project_id,
+            args.gitops,
+            repository.admin,
+            self,
         )
-        value: pulumi.Output[str] = pulumi.Output.secret(token.token)
         secret = k8s.core.v1.Secret(
             f"{name}-token",
             metadata=k8s.meta.v1.ObjectMetaArgs(
