@@ -7,6 +7,7 @@ shows each resource's duration) when they differ.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 DURATIONS: dict[str, float] = {
@@ -35,7 +36,7 @@ SOURCES: dict[str, str] = {
     "aws:elasticache/replicationGroup:ReplicationGroup": "a TLS-enabled replication group "
     "takes about 12 minutes",
     "command:local:Command": "kubectl exec of gitlab-rails runner (Rails boot); a Command "
-    "with nothing to do on create (the destroy-time DNS wait) takes none",
+    "with nothing to do on create (the destroy-time DNS wait) takes none, a `sleep N` N",
     "kubernetes:batch/v1:Job": "the registry database Job: an image pull and a few SQL statements",
 }
 # Helm releases: the chart's pods must start (and GitLab migrates its database).
@@ -50,6 +51,7 @@ SOURCES["kubernetes:helm.sh/v3:Release"] = (
     "aws-load-balancer-controller 60, external-dns 30"
 )
 DEFAULT = 2.0
+SLEEP = re.compile(r"^sleep (\d+)$")
 
 
 def duration_of(resource: dict[str, Any]) -> float:
@@ -57,6 +59,10 @@ def duration_of(resource: dict[str, Any]) -> float:
         return 0.0  # components are bookkeeping
     if resource["type"] == "kubernetes:helm.sh/v3:Release":
         return RELEASES.get(str(resource["inputs"].get("chart")), 60)
-    if resource["type"] == "command:local:Command" and not resource["inputs"].get("create"):
-        return 0.0
+    if resource["type"] == "command:local:Command":
+        create = str(resource["inputs"].get("create") or "")
+        if not create:
+            return 0.0
+        if wait := SLEEP.match(create):  # a fixed wait, e.g. for GitLab's settings cache
+            return float(wait.group(1))
     return DURATIONS.get(resource["type"], DEFAULT)
