@@ -1,6 +1,6 @@
 """The loop between GitLab and Argo CD: a push reaches Argo CD at once through project hooks on
 in-cluster URLs, with a generated shared secret, and Argo CD posts commit statuses back with a
-Developer token. Each test removes one link if it fails."""
+Maintainer token. Each test removes one link if it fails."""
 
 from __future__ import annotations
 
