@@ -120,8 +120,13 @@ def project_token(
         rotation_configuration=rotation(config),
         opts=pulumi.ResourceOptions(parent=parent, provider=admin),
     )
-    value: pulumi.Output[str] = pulumi.Output.secret(made.token)
-    return value
+    return secret(made.token)
+
+
+def secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """`value` as a Pulumi secret, typed (the SDK's `Output.secret` is not)."""
+    made: pulumi.Output[str] = pulumi.Output.secret(value)
+    return made
 
 
 @dataclass

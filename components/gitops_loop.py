@@ -86,28 +86,27 @@ class GitOpsLoop(pulumi.ComponentResource):
             provider=repository.automation,
             depends_on=[*args.settings, settled, *args.argocd],
         )
-        gitlab.ProjectHook(
-            f"{name}-push",
-            project=repository.project_id,
-            name="Argo CD",
-            description="Argo CD refreshes what the push changed (gitops-platform)",
-            url=PUSH_HOOK_URL,
-            token=secret,
-            push_events=True,
-            merge_requests_events=False,
-            opts=hooks,
-        )
-        gitlab.ProjectHook(
-            f"{name}-merge-requests",
-            project=repository.project_id,
-            name="Argo CD previews",
-            description="Argo CD regenerates the merge-request previews (gitops-platform)",
-            url=MERGE_REQUEST_HOOK_URL,
-            token=secret,
-            push_events=False,
-            merge_requests_events=True,
-            opts=hooks,
-        )
+        for suffix, hook, description, url, push in (
+            ("push", "Argo CD", "Argo CD refreshes what the push changed", PUSH_HOOK_URL, True),
+            (
+                "merge-requests",
+                "Argo CD previews",
+                "Argo CD regenerates the merge-request previews",
+                MERGE_REQUEST_HOOK_URL,
+                False,
+            ),
+        ):
+            gitlab.ProjectHook(
+                f"{name}-{suffix}",
+                project=repository.project_id,
+                name=hook,
+                description=f"{description} (gitops-platform)",
+                url=url,
+                token=secret,
+                push_events=push,
+                merge_requests_events=not push,
+                opts=hooks,
+            )
         status_token = project_token(
             f"{name}-commit-status",
             ProjectToken(

@@ -29,6 +29,7 @@ from components.gitlab_tokens import (
     group_rotation,
     project_token,
     renewal,
+    secret,
 )
 
 BRANCH = "main"
@@ -142,7 +143,7 @@ class GitOpsRepository(pulumi.ComponentResource):
         self.automation = automation = gitlab.Provider(
             f"{name}-automation",
             base_url=api,
-            token=_secret(automation_token.token),
+            token=secret(automation_token.token),
             opts=pulumi.ResourceOptions(parent=self),
         )
         as_automation = pulumi.ResourceOptions(parent=self, provider=automation)
@@ -227,11 +228,6 @@ def subgroup_paths(root: str, groups: Sequence[str]) -> list[str]:
         for n in range(2, len(parts) + 1)
     }
     return sorted(paths, key=lambda path: (path.count("/"), path))
-
-
-def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
-    secret: pulumi.Output[str] = pulumi.Output.secret(value)
-    return secret
 
 
 def repository_content(

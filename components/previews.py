@@ -105,7 +105,7 @@ class Previews(pulumi.ComponentResource):
             opts=after_argocd,
         )
         # The label a merge request gets for a preview, so that it is there to pick; made
-        # with the group's token (Reporter can label, Maintainer manages project labels).
+        # with the group's token.
         gitlab.ProjectLabel(
             f"{name}-label",
             project=repository.project_id,

@@ -37,6 +37,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.config import GroupRole
+from components.gitlab_tokens import secret
 
 SECRET_NAME = "argocd-sso-gitlab"
 CLIENT_ID, CLIENT_SECRET, CLI_CLIENT_ID = "clientID", "clientSecret", "cliClientID"
@@ -131,7 +132,7 @@ def project_roles(project: str, group_roles: Sequence[GroupRole]) -> list[dict[s
 class SignInArgs:
     argocd_url: str
     admin: gitlab.Provider
-    """GitLab's API as an administrator: instance-wide applications and settings."""
+    """GitLab's API as an administrator: the applications are instance-wide."""
     renewal: pulumi.Input[str]
     """The renewal period: the web application (and so its secret) is replaced in each."""
     argocd_namespace: str
@@ -174,14 +175,9 @@ class SignIn(pulumi.ComponentResource):
             ),
             string_data={
                 CLIENT_ID: web.application_id,
-                CLIENT_SECRET: _secret(web.secret),
+                CLIENT_SECRET: secret(web.secret),
                 CLI_CLIENT_ID: cli.application_id,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.argocd)),
         )
         self.register_outputs({})
-
-
-def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
-    secret: pulumi.Output[str] = pulumi.Output.secret(value)
-    return secret

@@ -11,7 +11,7 @@ import yaml
 from plans import depends_on, one
 from upstream import chart_archive, helm_template
 
-from components.gitops_loop import LOCAL_HOSTS, MERGE_REQUEST_HOOK_URL, PUSH_HOOK_URL
+from components.gitops_loop import LOCAL_HOSTS
 from components.notifications import SUBSCRIBE, TRIGGERS
 from offline.plan import SECRET, Plan
 
@@ -56,8 +56,10 @@ def test_gitlab_may_call_exactly_the_two_in_cluster_hosts(dev_plan: Plan) -> Non
     assert settings["outboundLocalRequestsWhitelists"] == list(LOCAL_HOSTS)
     assert settings["allowLocalRequestsFromWebHooksAndServices"] is False
     assert settings["allowLocalRequestsFromSystemHooks"] is False
-    hosts = {url.split("/")[2].split(":")[0] for url in (PUSH_HOOK_URL, MERGE_REQUEST_HOOK_URL)}
-    assert hosts == set(LOCAL_HOSTS)
+    assert set(LOCAL_HOSTS) == {
+        "argocd-server.argocd.svc.cluster.local",
+        "argocd-applicationset-controller.argocd.svc.cluster.local",
+    }
 
 
 def test_argo_cd_checks_pushes_against_a_secret_it_reads_by_reference(dev_plan: Plan) -> None:
