@@ -21,7 +21,18 @@ from components.config import (
 )
 from components.naming import Naming
 
-__all__ = ["ClusterFoundation", "ClusterOutputs", "create_cluster"]
+__all__ = ["ClusterFoundation", "ClusterOutputs", "cluster_name", "create_cluster"]
+
+
+def cluster_name(config: PlatformConfig, naming: Naming) -> str:
+    """The cluster's name: the configured one, else `<project>-<stack>` (EKS) or
+    `<stack>.k8s.local` (kOps, gossip DNS). The controllers tag what they make with it."""
+    mode = config.cluster
+    if isinstance(mode, EksClusterConfig):
+        return mode.name or naming.prefix
+    if isinstance(mode, KopsClusterConfig):
+        return mode.name or f"{config.stack}.k8s.local"
+    return mode.name
 
 
 def create_cluster(
@@ -41,7 +52,7 @@ def create_cluster(
                 cluster=mode,
                 network=config.network,
                 nodes=config.nodes,
-                cluster_name=mode.name or naming.prefix,
+                cluster_name=cluster_name(config, naming),
                 region=config.region,
                 admin_cidrs=config.access.admin_cidrs,
                 protect=config.production,
@@ -57,7 +68,7 @@ def create_cluster(
                 cluster=mode,
                 network=config.network,
                 nodes=config.nodes,
-                cluster_name=mode.name or f"{config.stack}.k8s.local",
+                cluster_name=cluster_name(config, naming),
                 region=config.region,
                 admin_cidrs=config.access.admin_cidrs,
                 kubeconfig=secrets.kubeconfig,
