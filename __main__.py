@@ -106,7 +106,7 @@ def main() -> None:
     load_balancer_controller = LoadBalancerController(
         f"{naming.prefix}-alb",
         LoadBalancerControllerArgs(
-            chart=config.charts.aws_load_balancer_controller, cluster=cluster
+            chart=config.charts.aws_load_balancer_controller, cluster=cluster, tags=naming.tags
         ),
         in_cluster,
     )
@@ -126,8 +126,8 @@ def main() -> None:
     )
     # Both wait for the controllers, never for each other: they install in parallel. A
     # destroy removes them (and so their load balancers and records) while both still run,
-    # and holds ExternalDNS until their records are gone.
-    edge = [load_balancer_controller.release, *external_dns.publishers_wait_for]
+    # and holds each controller until what it made is gone (components/teardown.py).
+    edge = [*load_balancer_controller.publishers_wait_for, *external_dns.publishers_wait_for]
 
     # --- GitLab and Argo CD ----------------------------------------------------------------
     sso = config.argocd.sso
@@ -144,7 +144,8 @@ def main() -> None:
             sign_in=ArgoCdSignIn.of(config),
             gitlab_url=f"https://{config.gitlab.hostname}.{config.domain}",
             gitops_project=f"{config.gitops.group}/{config.gitops.project}",
-            depends_on=edge,
+            # Its volumes (if any) go while the volume driver still runs.
+            depends_on=[*edge, *cluster.storage_ready],
         ),
         in_cluster,
     )

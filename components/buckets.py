@@ -6,6 +6,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.teardown import RETAINED_TAG
+
 
 def private_bucket(
     name: str,
@@ -13,19 +15,26 @@ def private_bucket(
     *,
     versioned: bool,
     protect: bool,
+    kept_because: str | None = None,
     block_public_access: bool = True,
 ) -> aws.s3.Bucket:
     """A bucket with ACLs disabled and default encryption.
 
-    An unprotected (non-production) bucket may be deleted with its objects, so a destroy
-    completes; a protected one never is. Without `block_public_access` the caller must add
-    its own public access block (to allow a deliberate, narrow bucket policy).
+    With `kept_because`, a destroy keeps the bucket and its objects (Pulumi forgets it), and
+    a tag says why. Otherwise an unprotected (non-production) bucket is deleted with every
+    object version, so a destroy completes (`force_destroy`, which the provider reads from
+    the state: it takes effect after the `pulumi up` that sets it); a protected one never is.
+    Without `block_public_access` the caller must add its own public access block (to allow
+    a deliberate, narrow bucket policy).
     """
     child = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(
         name,
-        force_destroy=not protect,
-        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+        force_destroy=not protect and kept_because is None,
+        tags={RETAINED_TAG: kept_because} if kept_because else None,
+        opts=pulumi.ResourceOptions(
+            parent=parent, protect=protect, retain_on_delete=kept_because is not None
+        ),
     )
     aws.s3.BucketOwnershipControls(
         name,

@@ -138,9 +138,20 @@ class GitLabDataStores(pulumi.ComponentResource):
             opts=stateful,
         )
 
+        kept_because = (
+            "production"
+            if args.production
+            else "gitlab.buckets_on_destroy=keep"
+            if config.buckets_on_destroy == "keep"
+            else None
+        )
         self.buckets = {
             kind: private_bucket(
-                f"{name}-{kind}", self, versioned=kind == "backups", protect=args.production
+                f"{name}-{kind}",
+                self,
+                versioned=kind == "backups",
+                protect=args.production,
+                kept_because=kept_because,
             ).bucket
             for kind in (*OBJECT_TYPES, *OTHER_BUCKETS)
         }

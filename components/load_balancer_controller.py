@@ -7,6 +7,7 @@ deleted while the controller still runs, or their load balancers are left behind
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -16,6 +17,7 @@ from components.clusters.outputs import ClusterOutputs
 from components.config import ChartConfig
 from components.controller import ControllerArgs, controller
 from components.iam import Statement, partition_of, policy_document
+from components.teardown import load_balancers_gone
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -29,12 +31,17 @@ Condition = dict[str, dict[str, str | list[str]]]
 class LoadBalancerControllerArgs:
     chart: ChartConfig
     cluster: ClusterOutputs
+    tags: Mapping[str, str]
+    """The stack's tags: the controller puts them on every AWS resource it makes."""
 
 
 class LoadBalancerController(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
     role_arn: pulumi.Output[str]
     ingress_class: str = INGRESS_CLASS
+    publishers_wait_for: list[pulumi.Resource]
+    """What anything asking for a load balancer must depend on: the release, and the
+    destroy-time step that holds the controller until every load balancer is gone."""
 
     def __init__(
         self,
@@ -62,12 +69,18 @@ class LoadBalancerController(pulumi.ComponentResource):
                     "replicaCount": 2,
                     "ingressClass": INGRESS_CLASS,
                     "createIngressClassResource": True,
+                    # On every load balancer, target group and security group it makes
+                    # (chart values.yaml `defaultTags` → `--default-tags`), so that
+                    # `make orphans` finds one left behind by the stack's tags too.
+                    "defaultTags": {**args.tags, "managed-by": "aws-load-balancer-controller"},
                 },
             ),
             self,
         )
         self.role_arn = installed.role.role_arn
         self.release = installed.release
+        gone = load_balancers_gone(name, self.release, cluster.kubeconfig, INGRESS_CLASS, self)
+        self.publishers_wait_for = [self.release, gone]
         self.register_outputs({"role_arn": self.role_arn})
 
 

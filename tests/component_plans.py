@@ -174,7 +174,9 @@ def edge_controllers(config: PlatformConfig, secrets: PlatformSecrets) -> None:
     LoadBalancerController(
         f"{prefix}-alb",
         LoadBalancerControllerArgs(
-            chart=config.charts.aws_load_balancer_controller, cluster=cluster
+            chart=config.charts.aws_load_balancer_controller,
+            cluster=cluster,
+            tags=Naming.for_stack(config).tags,
         ),
         opts,
     )

@@ -222,6 +222,7 @@ def test_the_argo_cd_objects_have_the_types_the_rules_read(dev_plan: Plan) -> No
     types = {r["type"] for r in dev_plan.resources}
     assert argocd.APPLICATION in types
     assert argocd.APP_PROJECT in types
+    assert argocd.APPLICATION_SET in types
 
 
 def test_the_private_subnets_carry_the_tag_the_rules_read(dev_plan: Plan) -> None:
@@ -269,7 +270,12 @@ TYPE_TOKEN = re.compile(
     r"^(aws:[a-z0-9]+/\w+|kubernetes:[\w.]+/\w+|command:local|gitlab:index/\w+|pulumi:providers)"
     r":\w+$"
 )
-CUSTOM_RESOURCES = {argocd.APPLICATION, argocd.APP_PROJECT, rendered.INGRESS_CLASS_PARAMS}
+CUSTOM_RESOURCES = {
+    argocd.APPLICATION,
+    argocd.APP_PROJECT,
+    argocd.APPLICATION_SET,
+    rendered.INGRESS_CLASS_PARAMS,
+}
 """Argo CD's kinds (checked on the plan above) and the load balancer controller's
 IngressClassParams, which the Kubernetes SDK has no class for."""
 

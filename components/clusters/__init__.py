@@ -56,6 +56,7 @@ def create_cluster(
                 region=config.region,
                 admin_cidrs=config.access.admin_cidrs,
                 protect=config.production,
+                tags=naming.tags,
             ),
             opts,
         ).outputs

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from components import iam
 from components.clusters.eks_access import grant_admins, kubeconfig_for
 from components.clusters.eks_nodes import NodeGroupArgs, node_group
+from components.clusters.eks_storage import default_storage
 from components.clusters.outputs import (
     ClusterOutputs,
     kubernetes_provider,
@@ -53,6 +53,8 @@ class EksClusterArgs:
     """The only ranges that reach the public API endpoint."""
     protect: bool
     """Protect stateful resources (the cluster, its secrets key) from deletion."""
+    tags: Mapping[str, str]
+    """The stack's tags, for what AWS resources the cluster's drivers make (its volumes)."""
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -180,7 +182,9 @@ class EksCluster(pulumi.ComponentResource):
             # Workloads need cluster DNS, and a destroy must keep it until they are gone: the
             # controllers still call AWS to delete load balancers and records then.
             workloads_ready=[nodes, coredns],
-            storage_ready=self._create_storage(name, args, cluster, nodes, identity, kubernetes),
+            storage_ready=self._create_storage(
+                name, args, cluster, nodes, identity, kubernetes, kubeconfig
+            ),
             identity=identity,
         )
         grant_admins(name, cluster, args.cluster.admin_principal_arns, args.region, self)
@@ -194,6 +198,7 @@ class EksCluster(pulumi.ComponentResource):
         nodes: aws.eks.NodeGroup,
         identity: WorkloadIdentity,
         kubernetes: pulumi.ProviderResource,
+        kubeconfig: pulumi.Input[str],
     ) -> list[pulumi.Resource]:
         """EKS has no volume driver and no default StorageClass: GitLab's Gitaly needs both."""
         role = ServiceAccountRole(
@@ -216,20 +221,7 @@ class EksCluster(pulumi.ComponentResource):
             [nodes, *role.ready],
             service_account_role_arn=role.role_arn if identity.mechanism == "irsa" else None,
         )
-        default_class = k8s.storage.v1.StorageClass(
-            f"{name}-gp3",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="gp3",
-                annotations={"storageclass.kubernetes.io/is-default-class": "true"},
-            ),
-            provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true"},
-            volume_binding_mode="WaitForFirstConsumer",
-            reclaim_policy="Delete",
-            allow_volume_expansion=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=kubernetes, depends_on=[driver]),
-        )
-        return [driver, default_class]
+        return default_storage(name, driver, kubernetes, kubeconfig, args.tags, self)
 
     def _addon(
         self,

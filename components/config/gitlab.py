@@ -5,9 +5,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, ValidationInfo
 
 from components.config.values import AdminCidr, DnsLabel, _matching, _Strict, across
+
+
+def _kept_in_production(value: str, info: ValidationInfo) -> str:
+    if (info.context or {}).get("production") and value != "keep":
+        raise ValueError(
+            "expected 'keep' in a production stack, whose buckets are protected and kept; to "
+            "delete them, set production: false and run `pulumi up` first (README, Destroying "
+            "a stack)"
+        )
+    return value
 
 
 class GitLabConfig(_Strict):
@@ -54,6 +64,16 @@ class GitLabConfig(_Strict):
     ] = Field(default="db.t4g.medium", description="RDS instance class of GitLab's database.")
     database_storage_gib: int = Field(
         default=50, ge=20, le=65536, description="RDS storage (grows automatically up to 4x)."
+    )
+    buckets_on_destroy: Annotated[
+        Literal["keep", "delete"], AfterValidator(_kept_in_production)
+    ] = Field(
+        default="keep",
+        description="What `pulumi destroy` does with GitLab's buckets (repositories' LFS "
+        "objects, artifacts, uploads, packages, the registry, backups): `keep` them, tagged "
+        "`gitops-platform/retained-on-destroy` (the stack forgets them; `make orphans` reports "
+        "them as kept), or `delete` them with every object version. Run `pulumi up` after "
+        "changing it, before the destroy. Production stacks keep them.",
     )
     cache_node_type: Annotated[
         str,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
 
 import pulumi
 from pydantic import Field
@@ -15,7 +14,7 @@ from components.config.edge import AccessConfig, DnsConfig, TlsConfig
 from components.config.gitlab import GitLabConfig
 from components.config.gitops import DEFAULT_APPLICATIONS, ApplicationConfig, GitOpsConfig
 from components.config.previews import PreviewsConfig
-from components.config.values import DnsLabel, DnsName, Region, TagValue, _Strict
+from components.config.values import DnsLabel, DnsName, Region, TagKey, TagValue, _Strict
 
 
 class PlatformConfig(_Strict):
@@ -51,7 +50,7 @@ class PlatformConfig(_Strict):
         description="Argo CD Applications deployed from the GitOps repository.",
     )
     previews: PreviewsConfig = PreviewsConfig()
-    tags: dict[Annotated[str, Field(min_length=1, max_length=128)], TagValue] = Field(
+    tags: dict[TagKey, TagValue] = Field(
         default={}, description="Extra tags on every AWS resource."
     )
 

@@ -138,7 +138,29 @@ ChartRepository = Annotated[
         "a Helm repository URL (https:// or oci://)",
     ),
 ]
-TagValue = Annotated[str, Field(min_length=1, max_length=256)]
+# AWS tags allow letters, digits, spaces and `_ . : / = + - @`, and no `aws:` prefix (e.g. the
+# EFS API's Tag: `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`,
+# https://docs.aws.amazon.com/efs/latest/ug/API_Tag.html).
+# The controllers pass the stack's tags on in formats that the other characters would break:
+# the load balancer controller as `--default-tags=k=v,k=v` (aws-load-balancer-controller
+# v3.5.0 helm chart `convertMapToCsv`), the EBS CSI driver through a Go template per tag
+# (aws-ebs-csi-driver v1.64.0 pkg/util/template/template.go: `{{` would be evaluated).
+_TAG_PUNCTUATION = frozenset(" _.:/=+-@")
+
+
+def _tag_text(value: str) -> str:
+    if bad := sorted({c for c in value if not (c.isalnum() or c in _TAG_PUNCTUATION)}):
+        raise ValueError(
+            f"expected letters, digits, spaces and _ . : / = + - @ only (AWS tag characters), "
+            f"not {' '.join(repr(c) for c in bad)}"
+        )
+    if value.lower().startswith("aws:"):
+        raise ValueError("expected no 'aws:' prefix: AWS reserves it")
+    return value
+
+
+TagKey = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag_text)]
+TagValue = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_tag_text)]
 
 
 class _Strict(BaseModel):

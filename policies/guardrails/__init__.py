@@ -18,6 +18,7 @@ from guardrails import (
     rendered,
     storage,
     tags,
+    teardown,
     tls,
 )
 from guardrails._registry import REGISTRY
@@ -39,6 +40,7 @@ MODULES = (
     storage,
     tags,
     graph,
+    teardown,
 )
 """Each concern's module, in the order the pack lists their rules."""
 ALL_POLICIES = REGISTRY.pack(MODULES)

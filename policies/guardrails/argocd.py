@@ -15,6 +15,7 @@ from guardrails._common import dig, resource_rule
 
 APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
+APPLICATION_SET = "kubernetes:argoproj.io/v1alpha1:ApplicationSet"
 SECRET = "kubernetes:core/v1:Secret"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
