@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.durations import DURATIONS, SOURCES, duration_of  # noqa: E402
+from bench.durations import (  # noqa: E402
+    DELETE_DURATIONS,
+    DELETE_SOURCES,
+    DURATIONS,
+    SOURCES,
+    delete_duration_of,
+    duration_of,
+)
 
 PYTHON = sys.executable
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -127,18 +135,37 @@ def scaled_stack(directory: Path, count: int) -> Path:
     return path
 
 
-def critical_path(plan: dict[str, Any]) -> tuple[float, float, list[tuple[str, str, float]]]:
+Chain = list[tuple[str, str, float]]
+
+
+def critical_path(plan: dict[str, Any]) -> tuple[float, float, Chain]:
     """Longest chain of create durations through the dependency graph (a resource also waits
     for its provider), against the sum of all of them (a fully serialised `pulumi up`)."""
+    return _longest(plan, duration_of, reverse=False)
+
+
+def destroy_path(plan: dict[str, Any]) -> tuple[float, float, Chain]:
+    """The same for `pulumi destroy`: a resource is deleted once everything depending on it
+    is gone, so the graph is walked the other way, with delete durations."""
+    return _longest(plan, delete_duration_of, reverse=True)
+
+
+def _longest(
+    plan: dict[str, Any], duration: Callable[[dict[str, Any]], float], *, reverse: bool
+) -> tuple[float, float, Chain]:
     resources = {r["urn"]: r for r in plan["resources"]}
-    edges: dict[str, set[str]] = {}
+    edges: dict[str, set[str]] = {urn: set() for urn in resources}
     for urn, r in resources.items():
         deps = set(r["dependencies"])
         for prop_deps in r["property_dependencies"].values():
             deps |= set(prop_deps)
         if r["provider"] in resources:
             deps.add(r["provider"])
-        edges[urn] = {d for d in deps if d in resources}
+        for dep in deps & resources.keys():
+            if reverse:
+                edges[dep].add(urn)  # `dep` is deleted after `urn`
+            else:
+                edges[urn].add(dep)
 
     finish: dict[str, float] = {}
     via: dict[str, str | None] = {}
@@ -148,7 +175,7 @@ def critical_path(plan: dict[str, Any]) -> tuple[float, float, list[tuple[str, s
             # sorted: ties resolve the same way in every run (set order follows str hashing)
             before = max(sorted(edges[urn]), key=done, default=None)
             via[urn] = before
-            own = duration_of(resources[urn])
+            own = duration(resources[urn])
             finish[urn] = own + (finish[before] if before else 0.0)
         return finish[urn]
 
@@ -158,9 +185,9 @@ def critical_path(plan: dict[str, Any]) -> tuple[float, float, list[tuple[str, s
     chain = []
     while last:
         r = resources[last]
-        chain.append((r["type"], r["name"], duration_of(r)))
+        chain.append((r["type"], r["name"], duration(r)))
         last = via[last]
-    total = sum(duration_of(r) for r in resources.values())
+    total = sum(duration(r) for r in resources.values())
     return finish[max(finish, key=lambda u: finish[u])], total, list(reversed(chain))
 
 
@@ -216,6 +243,7 @@ def main() -> None:
         )
         dev_plan = json.loads(dev_json.read_text())
     estimate, serial, chain = critical_path(dev_plan)
+    destroy_estimate, destroy_serial, destroy_chain = destroy_path(dev_plan)
 
     print("test suite ...", flush=True)
 
@@ -259,6 +287,9 @@ def main() -> None:
         estimate=estimate,
         serial=serial,
         chain=chain,
+        destroy_estimate=destroy_estimate,
+        destroy_serial=destroy_serial,
+        destroy_chain=destroy_chain,
         suite=suite,
         summary_line=summary_line,
         serial_suite=serial_suite,
@@ -282,6 +313,14 @@ def write_report(**f: Any) -> None:
     chain_rows = [f"| {t} | {n} | {d:.0f} |" for t, n, d in f["chain"]]
     table = [
         f"| `{t}` | {d:.0f} | {SOURCES.get(t, 'estimate')} |" for t, d in sorted(DURATIONS.items())
+    ]
+    destroy_rows = [f"| {t} | {n} | {d:.0f} |" for t, n, d in f["destroy_chain"]]
+    delete_table = [
+        f"| `{t}` | {d:.0f} | {DELETE_SOURCES.get(t, 'estimate')} |"
+        for t, d in sorted(DELETE_DURATIONS.items())
+    ] + [
+        f"| `{t}` | per chart or step | {DELETE_SOURCES[t]} |"
+        for t in ("kubernetes:helm.sh/v3:Release", "command:local:Command")
     ]
     text = f"""# Benchmarks
 
@@ -333,6 +372,23 @@ Typical create durations used (per resource type; anything else counts 2 s):
 | Type | s | Where the figure comes from |
 |---|---|---|
 {chr(10).join(table)}
+
+## Destroy critical path (dev, estimated)
+
+Estimated `pulumi destroy` wall time: **{f["destroy_estimate"] / 60:.0f} min**, against
+{f["destroy_serial"] / 60:.0f} min if every delete ran one after another. A resource is
+deleted once everything that depends on it is gone; the destroy-time waits
+(docs/teardown.md) sit on this path by design. The critical path, first deletion first:
+
+| Type | Resource | Typical delete s |
+|---|---|---|
+{chr(10).join(destroy_rows)}
+
+Typical delete durations used (per resource type; anything else counts 2 s):
+
+| Type | s | Where the figure comes from |
+|---|---|---|
+{chr(10).join(delete_table)}
 
 ## Test suite
 

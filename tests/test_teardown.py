@@ -3,6 +3,7 @@ steps' scripts do what they say when run with the real kubectl against a cluster
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -265,3 +266,27 @@ def test_an_unreadable_cluster_is_tried_again_then_reported(dev_plan: Plan, tmp_
         failed = run_step(dev_plan, "-load-balancers-gone", kubeconfig, timeout=1)
     assert failed.returncode == 1
     assert "(the cluster could not be read:" in failed.stderr
+
+
+# --- the destroy's critical path (make bench) -------------------------------------------------
+
+
+def test_the_destroy_path_runs_from_dependents_to_what_they_depend_on(dev_plan: Plan) -> None:
+    from bench.bench import destroy_path
+
+    plan = {"resources": dev_plan.resources}
+    estimate, serial, chain = destroy_path(plan)
+    assert 0 < estimate < serial
+    names = [name for _, name, _ in chain]
+    by_key = {(r["type"], r["name"]): r for r in dev_plan.resources}
+    steps = [by_key[(type_, name)] for type_, name, _ in chain]
+    for dependent, then in itertools.pairwise(steps):
+        # `then` is deleted after `dependent` because `dependent` depends on it.
+        needs = {*dependent["dependencies"], dependent["provider"]}
+        for urns in dependent["property_dependencies"].values():
+            needs |= set(urns)
+        assert then["urn"] in needs, (dependent["name"], then["name"])
+    assert names.index("gitops-platform-dev-external-dns-records-gone") < names.index(
+        "gitops-platform-dev-external-dns"
+    )
+    assert names[-1] == "gitops-platform-dev-aws"
