@@ -27,7 +27,9 @@ def private_bucket(
     Without `block_public_access` the caller must add its own public access block (to allow
     a deliberate, narrow bucket policy).
     """
-    child = pulumi.ResourceOptions(parent=parent)
+    # A kept bucket keeps its settings too: deleting BucketVersioning would suspend versioning,
+    # deleting the public access block or the ownership controls would lift them.
+    child = pulumi.ResourceOptions(parent=parent, retain_on_delete=kept_because is not None)
     bucket = aws.s3.Bucket(
         name,
         force_destroy=not protect and kept_because is None,

@@ -79,7 +79,7 @@ class LoadBalancerController(pulumi.ComponentResource):
         )
         self.role_arn = installed.role.role_arn
         self.release = installed.release
-        gone = load_balancers_gone(name, self.release, cluster.kubeconfig, INGRESS_CLASS, self)
+        gone = load_balancers_gone(name, self.release, cluster.kubeconfig, self)
         self.publishers_wait_for = [self.release, gone]
         self.register_outputs({"role_arn": self.role_arn})
 

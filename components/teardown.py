@@ -21,6 +21,7 @@ import pulumi
 import pulumi_command as command
 
 GONE_TIMEOUT_SECONDS = 600
+EBS_CSI_DRIVER = "ebs.csi.aws.com"
 RETAINED_TAG = "gitops-platform/retained-on-destroy"
 """Tag on what a destroy keeps on purpose (its value says why): `make orphans` reports those
 as kept, not as left over."""
@@ -42,6 +43,7 @@ while :; do
   if left=$(leftovers 2>"$errors"); then
     if [ -z "$left" ]; then
       echo "$WHAT: none left"
+      finished
       exit 0
     fi
   else
@@ -57,29 +59,46 @@ while :; do
 done
 """
 
-# The controller finalizes an Ingress (group.ingress.k8s.aws/<group> or ingress.k8s.aws/
-# resources), a Service (service.k8s.aws/resources) and a TargetGroupBinding
-# (elbv2.k8s.aws/resources) only after deleting their load balancers, listeners, target groups
-# and security groups, and the shared backend security group once no Ingress or Service needs
-# it (aws-load-balancer-controller v3.5.0 controllers/ingress/group_controller.go: the model is
-# deployed and `backendSGProvider.Release` called before `RemoveFinalizers`; pkg/networking/
-# backend_sg_provider.go `releaseSG`). So none of these objects left means none of those
-# resources left. The in-tree cloud provider's Classic Load Balancers count too: every
-# LoadBalancer Service is waited for. Nothing is deleted here: what is still there was not
-# made by this stack (its releases and Applications are gone by now), and may serve someone.
+# The controller lifts its finalizer from an Ingress (`ingress.k8s.aws/resources`, or
+# `group.ingress.k8s.aws/<group>`), a Service (`service.k8s.aws/resources`), a
+# TargetGroupBinding (`elbv2.k8s.aws/resources`) and a Gateway (`gateway.k8s.aws/alb|nlb`)
+# only after deleting its load balancers, listeners, target groups and security groups, and
+# the shared backend security group once nothing needs it (aws-load-balancer-controller v3.5.0
+# pkg/shared_constants/finalizers.go; controllers/ingress/group_controller.go deploys the
+# model and calls `backendSGProvider.Release` before `RemoveFinalizers`;
+# pkg/networking/backend_sg_provider.go `releaseSG`). So no object carrying one of these
+# finalizers means none of those resources left, whatever the object's class. The in-tree
+# cloud provider's Classic Load Balancers count too: its finalizer is
+# `service.kubernetes.io/load-balancer-cleanup` (k8s.io/cloud-provider
+# controllers/service/controller.go). Gateways are listed only where their CRD is installed.
+# Nothing is deleted: what is still there was not made by this stack (its releases and
+# Applications are gone by now), and may serve someone.
+LOAD_BALANCER_FINALIZERS = (
+    "ingress.k8s.aws/resources",
+    "group.ingress.k8s.aws/",
+    "service.k8s.aws/resources",
+    "elbv2.k8s.aws/resources",
+    "gateway.k8s.aws/alb",
+    "gateway.k8s.aws/nlb",
+    "service.kubernetes.io/load-balancer-cleanup",
+)
 WAIT_FOR_LOAD_BALANCERS_GONE = (
     KUBECTL
     + r"""k() { kubectl --kubeconfig "$kubeconfig" "$@"; }
+gateways=gateways.gateway.networking.k8s.io
 leftovers() {
-  ingresses=$(k get ingress --all-namespaces -o jsonpath="$INGRESSES") || return 1
-  services=$(k get service --all-namespaces -o jsonpath="$SERVICES") || return 1
-  bindings=$(k get targetgroupbindings.elbv2.k8s.aws --all-namespaces -o jsonpath="$BINDINGS") \
-    || return 1
-  printf '%s\n' "$ingresses" \
-    | awk -F'|' -v class="$INGRESS_CLASS" '$2 == class || $3 == class { print "Ingress " $1 }'
-  printf '%s\n' "$services" | awk -F'|' '$2 == "LoadBalancer" { print "Service " $1 }'
-  printf '%s\n' "$bindings" | awk 'NF { print "TargetGroupBinding " $1 }'
+  kinds="ingresses.networking.k8s.io services targetgroupbindings.elbv2.k8s.aws"
+  known=$(k api-resources --api-group=gateway.networking.k8s.io -o name) || return 1
+  if printf '%s\n' "$known" | grep -qx "$gateways"; then kinds="$kinds $gateways"; fi
+  for kind in $kinds; do
+    rows=$(k get "$kind" --all-namespaces -o jsonpath="$ROWS") || return 1
+    # A finalizer matches by prefix, quoted as kubectl prints the list: ["a","b"].
+    printf '%s\n' "$rows" | awk -F'|' -v kind="$kind" -v finalizers="$FINALIZERS" '
+      NF { n = split(finalizers, f, " ")
+           for (i = 1; i <= n; i++) if (index($2, "\"" f[i])) { print kind " " $1; next } }'
+  done
 }
+finished() { :; }
 """
     + _WAIT
 )
@@ -90,27 +109,29 @@ leftovers() {
 # EBS volume (kubernetes-csi/external-provisioner v5.3.0, vendored
 # sig-storage-lib-external-provisioner/v11 controller.go `deleteVolumeOperation`:
 # `provisioner.Delete`, then the object, then the finalizer), so the PersistentVolume's
-# disappearance is the volume's. StatefulSets keep their
-# claims when they are deleted (`persistentVolumeClaimRetentionPolicy` defaults to Retain,
-# Kubernetes StatefulSet docs), so claims of the stack's own StorageClass still there are
-# deleted: the cluster is deleted next. A volume whose reclaim policy was changed to Retain is
-# kept, and reported.
+# disappearance is the volume's. StatefulSets keep their claims when they are deleted
+# (`persistentVolumeClaimRetentionPolicy` defaults to Retain, Kubernetes StatefulSet docs), so
+# claims of the stack's own StorageClass still there are deleted: the cluster is deleted next.
+# Every volume of the driver is waited for, whatever its class. A volume whose reclaim policy
+# is Retain (production's, or one set by hand) is kept, and reported.
 WAIT_FOR_VOLUMES_GONE = (
     KUBECTL
     + r"""k() { kubectl --kubeconfig "$kubeconfig" "$@"; }
-claims=$(k get pvc --all-namespaces -o jsonpath="$CLAIMS")
-printf '%s\n' "$claims" | awk -F'|' -v class="$STORAGE_CLASS" '$3 == class { print $1, $2 }' \
-  | while read -r namespace claim; do
-      k delete pvc --namespace "$namespace" "$claim" --wait=false
-    done
-# What is kept: volumes whose reclaim policy someone set to Retain.
-kept=$(k get pv -o jsonpath="$VOLUMES")
-printf '%s\n' "$kept" | awk -F'|' -v class="$STORAGE_CLASS" \
-  '$2 == class && $3 == "Retain" { print "kept (reclaim policy Retain): " $1 " of " $4 }'
 leftovers() {
+  claims=$(k get pvc --all-namespaces -o jsonpath="$CLAIMS") || return 1
+  printf '%s\n' "$claims" | awk -F'|' -v class="$STORAGE_CLASS" '$3 == class { print $1, $2 }' \
+    | while read -r namespace claim; do
+        k delete pvc --namespace "$namespace" "$claim" --ignore-not-found --wait=false \
+          >/dev/null || exit 1
+      done || return 1
   found=$(k get pv -o jsonpath="$VOLUMES") || return 1
-  printf '%s\n' "$found" | awk -F'|' -v class="$STORAGE_CLASS" \
-    '$2 == class && $3 != "Retain" { print "PersistentVolume " $1 " of " $4 " (" $5 ")" }'
+  printf '%s\n' "$found" | awk -F'|' -v driver="$DRIVER" \
+    '$2 == driver && $3 != "Retain" { print "PersistentVolume " $1 " of " $4 " (" $5 ")" }'
+}
+finished() {
+  kept=$(k get pv -o jsonpath="$VOLUMES") || return 0
+  printf '%s\n' "$kept" | awk -F'|' -v driver="$DRIVER" \
+    '$2 == driver && $3 == "Retain" { print "kept (reclaim policy Retain): " $1 " of " $4 }'
 }
 """
     + _WAIT
@@ -121,7 +142,6 @@ def load_balancers_gone(
     name: str,
     controller: pulumi.Resource,
     kubeconfig: pulumi.Input[str],
-    ingress_class: str,
     parent: pulumi.Resource,
 ) -> command.local.Command:
     """The step between the load balancer controller and what asks it for load balancers:
@@ -129,19 +149,13 @@ def load_balancers_gone(
     return _wait(
         f"{name}-load-balancers-gone",
         WAIT_FOR_LOAD_BALANCERS_GONE,
-        what="Ingresses of class alb, LoadBalancer Services or TargetGroupBindings",
+        what="objects holding a load balancer (the controller's finalizers)",
         advice="Each holds a load balancer the controller has not deleted yet. Find out what "
         "made it (kubectl describe; the controller's logs in kube-system), delete it, and run "
         "the destroy again.",
         extra={
-            "INGRESS_CLASS": ingress_class,
-            "INGRESSES": _rows(
-                "{.metadata.namespace}/{.metadata.name}",
-                "{.spec.ingressClassName}",
-                r"{.metadata.annotations.kubernetes\.io/ingress\.class}",
-            ),
-            "SERVICES": _rows("{.metadata.namespace}/{.metadata.name}", "{.spec.type}"),
-            "BINDINGS": _rows("{.metadata.namespace}/{.metadata.name}"),
+            "FINALIZERS": " ".join(LOAD_BALANCER_FINALIZERS),
+            "ROWS": _rows("{.metadata.namespace}/{.metadata.name}", "{.metadata.finalizers}"),
         },
         kubeconfig=kubeconfig,
         depends_on=[controller],
@@ -161,19 +175,22 @@ def volumes_gone(
     return _wait(
         f"{name}-volumes-gone",
         WAIT_FOR_VOLUMES_GONE,
-        what=f"PersistentVolumes of StorageClass {storage_class}",
+        what=f"PersistentVolumes of the EBS CSI driver ({EBS_CSI_DRIVER})",
         advice="Their EBS volumes are not deleted yet. A claim still used by a pod is deleted "
         "only once the pod is gone: `kubectl get pods --all-namespaces` shows what still runs. "
-        "The driver's logs: kubectl -n kube-system logs deploy/ebs-csi-controller. Then run "
-        "the destroy again.",
+        "The driver deletes only Released volumes whose reclaim policy is Delete: one in phase "
+        "Failed or Available stays; delete its EBS volume (spec.csi.volumeHandle) and the "
+        "PersistentVolume by hand. The driver's logs: kubectl -n kube-system logs "
+        "deploy/ebs-csi-controller. Then run the destroy again.",
         extra={
             "STORAGE_CLASS": storage_class,
+            "DRIVER": EBS_CSI_DRIVER,
             "CLAIMS": _rows(
                 "{.metadata.namespace}", "{.metadata.name}", "{.spec.storageClassName}"
             ),
             "VOLUMES": _rows(
                 "{.metadata.name}",
-                "{.spec.storageClassName}",
+                "{.spec.csi.driver}",
                 "{.spec.persistentVolumeReclaimPolicy}",
                 "{.spec.claimRef.namespace}/{.spec.claimRef.name}",
                 "{.status.phase}",

@@ -25,7 +25,9 @@ KINDS = (
     ("", "v1", "persistentvolumes", "PersistentVolume", False, ["pv"]),
     ("networking.k8s.io", "v1", "ingresses", "Ingress", True, ["ing"]),
     ("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding", True, []),
+    ("gateway.networking.k8s.io", "v1", "gateways", "Gateway", True, []),
 )
+GATEWAY_API = "gateway.networking.k8s.io"
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Cluster:
     """Lists of persistentvolumes after which a released volume is gone."""
     failing_lists: int = 0
     """The next this many list calls answer 500."""
+    gateway_api: bool = False
+    """Whether the Gateway API's CRDs are installed (else its group is not discovered)."""
     deleted: list[str] = field(default_factory=list)
     """`plural namespace/name` of each DELETE received."""
     _releasing: dict[str, int] = field(default_factory=dict)
@@ -46,9 +50,10 @@ class Cluster:
         name: str,
         namespace: str | None = None,
         annotations: dict[str, str] | None = None,
+        metadata_extra: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
-        metadata: dict[str, Any] = {"name": name}
+        metadata: dict[str, Any] = {"name": name, **(metadata_extra or {})}
         if namespace:
             metadata["namespace"] = namespace
         if annotations:
@@ -59,11 +64,11 @@ class Cluster:
         return [o["metadata"]["name"] for o in self.objects.get(plural, [])]
 
 
-def _discovery(path: str) -> dict[str, Any] | None:
+def _discovery(path: str, kinds: tuple[tuple[Any, ...], ...]) -> dict[str, Any] | None:
     if path == "/api":
         return {"kind": "APIVersions", "versions": ["v1"]}
     if path == "/apis":
-        groups = sorted({(g, v) for g, v, *_ in KINDS if g})
+        groups = sorted({(g, v) for g, v, *_ in kinds if g})
         return {
             "kind": "APIGroupList",
             "apiVersion": "v1",
@@ -76,7 +81,7 @@ def _discovery(path: str) -> dict[str, Any] | None:
                 for g, v in groups
             ],
         }
-    for group, version in {(g, v) for g, v, *_ in KINDS}:
+    for group, version in {(g, v) for g, v, *_ in kinds}:
         prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
         if path == prefix:
             return {
@@ -92,7 +97,7 @@ def _discovery(path: str) -> dict[str, Any] | None:
                         "verbs": ["get", "list", "delete"],
                         "shortNames": short,
                     }
-                    for g, v, plural, kind, namespaced, short in KINDS
+                    for g, v, plural, kind, namespaced, short in kinds
                     if (g, v) == (group, version)
                 ],
             }
@@ -125,7 +130,8 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0].rstrip("/")
-            if (document := _discovery(path)) is not None:
+            kinds = tuple(k for k in KINDS if cluster.gateway_api or k[0] != GATEWAY_API)
+            if (document := _discovery(path, kinds)) is not None:
                 return self._send(200, document)
             route = self._route()
             if route is None:

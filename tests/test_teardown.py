@@ -112,6 +112,52 @@ def test_production_keeps_and_protects_gitlabs_buckets(prod_plan: Plan) -> None:
         assert bucket["inputs"]["tags"] == {RETAINED_TAG: "production"}
 
 
+def test_a_kept_bucket_keeps_its_settings(dev_plan: Plan) -> None:
+    kept = {b["urn"] for b in dev_plan.of_type(BUCKET) if b["retain_on_delete"]}
+    children = [
+        r
+        for r in dev_plan.resources
+        if r["type"].startswith("aws:s3/bucket")
+        and r["type"] != BUCKET
+        and r["parent"]
+        and any(r["name"] == b["name"] for b in dev_plan.of_type(BUCKET) if b["urn"] in kept)
+    ]
+    assert {r["type"] for r in children} >= {
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    }
+    assert all(r["retain_on_delete"] for r in children)
+
+
+def test_production_volumes_outlive_their_claims(prod_plan: Plan, dev_plan: Plan) -> None:
+    storage = one(prod_plan, "kubernetes:storage.k8s.io/v1:StorageClass")["inputs"]
+    assert storage["reclaimPolicy"] == "Retain"
+    assert f"{RETAINED_TAG}=production" in storage["parameters"].values()
+    dev = one(dev_plan, "kubernetes:storage.k8s.io/v1:StorageClass")["inputs"]
+    assert dev["reclaimPolicy"] == "Delete"
+    assert not any(RETAINED_TAG in v for v in dev["parameters"].values())
+
+
+def test_what_talks_to_the_cluster_keeps_its_access_until_it_is_gone() -> None:
+    dev = stack_file_config("dev")
+    ci = "arn:aws:iam::123456789012:role/gitlab-ci-deployer"
+    cluster = {**dev[f"{PROJECT}:cluster"], "admin_principal_arns": [ci]}
+    plan = plan_for(with_changes(dev, cluster=cluster), stack="dev")
+    provider = one(plan, "pulumi:providers:kubernetes", "-k8s")
+    granted = {
+        r["urn"]
+        for r in plan.resources
+        if r["type"]
+        in (
+            "aws:eks/accessEntry:AccessEntry",
+            "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        )
+    }
+    assert len(granted) == 2
+    assert granted <= set(provider["dependencies"])
+
+
 def test_production_refuses_to_delete_its_buckets(tmp_path: Path) -> None:
     document = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
     document["config"][f"{PROJECT}:gitlab"]["buckets_on_destroy"] = "delete"
@@ -125,18 +171,46 @@ def test_production_refuses_to_delete_its_buckets(tmp_path: Path) -> None:
     assert "expected 'keep' in a production stack" in problem
 
 
-@pytest.mark.parametrize("value", ["a,b", "{{ .PVCName }}", "x;y", "aws:thing"])
-def test_tags_the_controllers_cannot_carry_are_refused(tmp_path: Path, value: str) -> None:
+def with_tags(tmp_path: Path, tags: dict[str, str]) -> Path:
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    document["config"][f"{PROJECT}:tags"] = tags
     stack_file = tmp_path / "Pulumi.dev.yaml"
-    stack_file.write_text(
-        (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
-        + f"  gitops-platform:tags:\n    cost-centre: {value!r}\n"
-    )
+    stack_file.write_text(yaml.safe_dump(document))
+    return stack_file
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("cost-centre", "a,b", "AWS tag characters"),
+        ("cost-centre", "{{ .PVCName }}", "AWS tag characters"),
+        ("cost-centre", "aws:thing", "'aws:' prefix"),
+        ("cost-centre", "team: a", "no ': '"),
+        ("cost-centre", "team:", "trailing ':'"),
+        ("a=b", "x", "no '=' in a tag key"),
+        ("elbv2.k8s.aws/cluster", "x", "reserved"),
+        ("kubernetes.io/cluster/x", "owned", "reserved"),
+        ("gitops-platform/retained-on-destroy", "x", "reserved"),
+        ("CSIVolumeName", "x", "reserved"),
+    ],
+)
+def test_tags_the_controllers_cannot_carry_are_refused(
+    tmp_path: Path, key: str, value: str, expected: str
+) -> None:
     with pytest.raises(ConfigError) as error:
-        scope_of("dev", stack_file=stack_file)
+        scope_of("dev", stack_file=with_tags(tmp_path, {key: value}))
     (problem,) = error.value.problems
-    assert "tags.cost-centre" in problem
-    assert "expected" in problem
+    assert "tags" in problem
+    assert expected in problem
+
+
+def test_tags_are_counted_and_fine_ones_pass(tmp_path: Path) -> None:
+    fine = {"cost-centre": "R&D".replace("&", "+"), "team": "platform team @ example.org"}
+    assert scope_of("dev", stack_file=with_tags(tmp_path, fine)).tags["team"] == fine["team"]
+    with pytest.raises(ConfigError) as error:
+        scope_of("dev", stack_file=with_tags(tmp_path, {f"t{i}": "x" for i in range(36)}))
+    (problem,) = error.value.problems
+    assert "at most 35" in problem
 
 
 # --- the scripts, with the real kubectl ------------------------------------------------------
@@ -165,17 +239,39 @@ def run_step(
     )
 
 
-def claim(cluster: Cluster, namespace: str, name: str, storage_class: str = "gp3") -> None:
+def claim(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    storage_class: str = "gp3",
+    driver: str = "ebs.csi.aws.com",
+) -> None:
     cluster.add("persistentvolumeclaims", name, namespace, spec={"storageClassName": storage_class})
     cluster.add(
         "persistentvolumes",
         f"pvc-{name}",
         spec={
             "storageClassName": storage_class,
+            "csi": {"driver": driver},
             "persistentVolumeReclaimPolicy": "Delete",
             "claimRef": {"namespace": namespace, "name": name},
         },
         status={"phase": "Bound"},
+    )
+
+
+def volume(cluster: Cluster, name: str, claim: str, policy: str, phase: str) -> None:
+    namespace, claim_name = claim.split("/")
+    cluster.add(
+        "persistentvolumes",
+        name,
+        spec={
+            "storageClassName": "gp3",
+            "csi": {"driver": "ebs.csi.aws.com"},
+            "persistentVolumeReclaimPolicy": policy,
+            "claimRef": {"namespace": namespace, "name": claim_name},
+        },
+        status={"phase": phase},
     )
 
 
@@ -184,88 +280,97 @@ def test_volumes_left_by_statefulsets_are_deleted_and_waited_for(
 ) -> None:
     cluster = Cluster(volume_delay=2)
     claim(cluster, "minio", "data-minio-0")
-    claim(cluster, "other", "scratch", storage_class="someone-elses")
+    claim(cluster, "shared", "files", storage_class="efs", driver="efs.csi.aws.com")
+    volume(cluster, "pvc-kept", "minio/data", "Retain", "Released")
     with serving(cluster, tmp_path) as kubeconfig:
         done = run_step(dev_plan, "-volumes-gone", kubeconfig)
     assert done.returncode == 0, done.stderr
-    assert "PersistentVolumes of StorageClass gp3: none left" in done.stdout
+    assert "PersistentVolumes of the EBS CSI driver (ebs.csi.aws.com): none left" in done.stdout
+    assert "kept (reclaim policy Retain): pvc-kept of minio/data" in done.stdout
+    # Only the stack's own StorageClass's claims are deleted; another driver's stay.
     assert cluster.deleted == ["persistentvolumeclaims minio/data-minio-0"]
-    assert cluster.names("persistentvolumes") == ["pvc-scratch"]
+    assert sorted(cluster.names("persistentvolumes")) == ["pvc-files", "pvc-kept"]
 
 
 def test_a_volume_that_stays_stops_the_destroy_and_is_named(dev_plan: Plan, tmp_path: Path) -> None:
     cluster = Cluster()
-    cluster.add(
-        "persistentvolumes",
-        "pvc-stuck",
-        spec={
-            "storageClassName": "gp3",
-            "persistentVolumeReclaimPolicy": "Delete",
-            "claimRef": {"namespace": "gitlab", "name": "repo-data-gitlab-gitaly-0"},
-        },
-        status={"phase": "Released"},
-    )
-    cluster.add(
-        "persistentvolumes",
-        "pvc-kept",
-        spec={
-            "storageClassName": "gp3",
-            "persistentVolumeReclaimPolicy": "Retain",
-            "claimRef": {"namespace": "minio", "name": "data"},
-        },
-    )
+    volume(cluster, "pvc-failed", "gitlab/repo-data-gitlab-gitaly-0", "Delete", "Failed")
+    # Another StorageClass of the same driver: its claim is not the stack's to delete, but
+    # its volume would outlive the driver, so it is waited for.
+    claim(cluster, "apps", "cache", storage_class="io2")
     with serving(cluster, tmp_path) as kubeconfig:
         stuck = run_step(dev_plan, "-volumes-gone", kubeconfig, timeout=1)
     assert stuck.returncode == 1
-    assert "PersistentVolume pvc-stuck of gitlab/repo-data-gitlab-gitaly-0 (Released)" in (
+    assert "PersistentVolume pvc-failed of gitlab/repo-data-gitlab-gitaly-0 (Failed)" in (
         stuck.stderr
     )
-    assert "pvc-kept" not in stuck.stderr
-    assert "kept (reclaim policy Retain): pvc-kept of minio/data" in stuck.stdout
+    assert "PersistentVolume pvc-cache of apps/cache (Bound)" in stuck.stderr
+    assert "delete its EBS volume (spec.csi.volumeHandle)" in stuck.stderr
+    assert cluster.deleted == []
 
 
-def test_load_balancers_are_waited_for_and_nothing_is_deleted(
+LOAD_BALANCER_KINDS = ("ingresses.", "services", "targetgroupbindings.", "gateways.")
+
+
+def held(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return sorted(
+        line for line in result.stderr.splitlines() if line.startswith(LOAD_BALANCER_KINDS)
+    )
+
+
+def test_load_balancers_are_waited_for_by_finalizer_and_nothing_is_deleted(
     dev_plan: Plan, tmp_path: Path
 ) -> None:
     cluster = Cluster()
-    cluster.add("ingresses", "gitlab-webservice", "gitlab", spec={"ingressClassName": "alb"})
-    cluster.add("ingresses", "legacy", "web", {"kubernetes.io/ingress.class": "alb"})
-    cluster.add("ingresses", "other-class", "web", spec={"ingressClassName": "nginx"})
-    cluster.add("services", "argocd-server", "argocd", spec={"type": "LoadBalancer"})
-    cluster.add("services", "plain", "argocd", spec={"type": "ClusterIP"})
-    cluster.add("targetgroupbindings", "k8s-argocd-tgb", "argocd", spec={})
+    held_by = {"finalizers": ["ingress.k8s.aws/resources"]}
+    grouped = {"finalizers": ["example.com/x", "group.ingress.k8s.aws/gitops-platform-dev"]}
+    cluster.add("ingresses", "gitlab-webservice", "gitlab", metadata_extra=grouped)
+    cluster.add("ingresses", "implicit", "web", metadata_extra=held_by)
+    cluster.add("ingresses", "nginx", "web", spec={"ingressClassName": "nginx"})
+    nlb = {"finalizers": ["service.k8s.aws/resources"]}
+    cluster.add("services", "argocd-server", "argocd", metadata_extra=nlb)
+    classic = {"finalizers": ["service.kubernetes.io/load-balancer-cleanup"]}
+    cluster.add("services", "legacy", "web", metadata_extra=classic)
+    # Another controller's LoadBalancer Service holds nothing of this one's.
+    cluster.add("services", "metallb", "web", spec={"type": "LoadBalancer"})
+    tgb = {"finalizers": ["elbv2.k8s.aws/resources"]}
+    cluster.add("targetgroupbindings", "k8s-argocd-tgb", "argocd", metadata_extra=tgb)
+    cluster.add("gateways", "edge", "web", metadata_extra={"finalizers": ["gateway.k8s.aws/alb"]})
     with serving(cluster, tmp_path) as kubeconfig:
         stuck = run_step(dev_plan, "-load-balancers-gone", kubeconfig, timeout=1)
     assert stuck.returncode == 1
-    left = [
-        line
-        for line in stuck.stderr.splitlines()
-        if line.split(" ")[0] in ("Ingress", "Service", "TargetGroupBinding")
-    ]
-    assert sorted(left) == [
-        "Ingress gitlab/gitlab-webservice",
-        "Ingress web/legacy",
-        "Service argocd/argocd-server",
-        "TargetGroupBinding argocd/k8s-argocd-tgb",
+    # Without the Gateway API's CRDs, Gateways are not asked for.
+    assert held(stuck) == [
+        "ingresses.networking.k8s.io gitlab/gitlab-webservice",
+        "ingresses.networking.k8s.io web/implicit",
+        "services argocd/argocd-server",
+        "services web/legacy",
+        "targetgroupbindings.elbv2.k8s.aws argocd/k8s-argocd-tgb",
     ]
     assert cluster.deleted == []
-    empty = Cluster()
-    empty.add("ingresses", "other-class", "web", spec={"ingressClassName": "nginx"})
+    cluster.gateway_api = True
+    with serving(cluster, tmp_path) as kubeconfig:
+        stuck = run_step(dev_plan, "-load-balancers-gone", kubeconfig, timeout=1)
+    assert "gateways.gateway.networking.k8s.io web/edge" in held(stuck)
+    empty = Cluster(gateway_api=True)
+    empty.add("ingresses", "nginx", "web", spec={"ingressClassName": "nginx"})
+    empty.add("services", "metallb", "web", spec={"type": "LoadBalancer"})
     with serving(empty, tmp_path) as kubeconfig:
         done = run_step(dev_plan, "-load-balancers-gone", kubeconfig)
     assert done.returncode == 0, done.stderr
 
 
 def test_an_unreadable_cluster_is_tried_again_then_reported(dev_plan: Plan, tmp_path: Path) -> None:
-    flaky = Cluster(failing_lists=2)
-    with serving(flaky, tmp_path) as kubeconfig:
-        recovered = run_step(dev_plan, "-load-balancers-gone", kubeconfig)
-    assert recovered.returncode == 0, recovered.stderr
-    down = Cluster(failing_lists=10_000)
-    with serving(down, tmp_path) as kubeconfig:
-        failed = run_step(dev_plan, "-load-balancers-gone", kubeconfig, timeout=1)
-    assert failed.returncode == 1
-    assert "(the cluster could not be read:" in failed.stderr
+    for step in ("-load-balancers-gone", "-volumes-gone"):
+        flaky = Cluster(failing_lists=2)
+        with serving(flaky, tmp_path) as kubeconfig:
+            recovered = run_step(dev_plan, step, kubeconfig)
+        assert recovered.returncode == 0, recovered.stderr
+        down = Cluster(failing_lists=10_000)
+        with serving(down, tmp_path) as kubeconfig:
+            failed = run_step(dev_plan, step, kubeconfig, timeout=1)
+        assert failed.returncode == 1
+        assert "(the cluster could not be read:" in failed.stderr
 
 
 # --- the destroy's critical path (make bench) -------------------------------------------------

@@ -166,7 +166,8 @@ class EksCluster(pulumi.ComponentResource):
                 cluster.name, cluster.endpoint, cluster.certificate_authority.data
             ).apply(lambda parts: kubeconfig_for(parts[0], parts[1], parts[2], args.region))
         )
-        kubernetes = kubernetes_provider(f"{name}-k8s", kubeconfig, self)
+        admins = grant_admins(name, cluster, args.cluster.admin_principal_arns, args.region, self)
+        kubernetes = kubernetes_provider(f"{name}-k8s", kubeconfig, self, admins)
         self.outputs = ClusterOutputs(
             name=cluster.name,
             region=args.region,
@@ -187,7 +188,6 @@ class EksCluster(pulumi.ComponentResource):
             ),
             identity=identity,
         )
-        grant_admins(name, cluster, args.cluster.admin_principal_arns, args.region, self)
         register_cluster_outputs(self, self.outputs, kubeconfig=kubeconfig)
 
     def _create_storage(
@@ -221,7 +221,7 @@ class EksCluster(pulumi.ComponentResource):
             [nodes, *role.ready],
             service_account_role_arn=role.role_arn if identity.mechanism == "irsa" else None,
         )
-        return default_storage(name, driver, kubernetes, kubeconfig, args.tags, self)
+        return default_storage(name, driver, kubernetes, kubeconfig, args.tags, args.protect, self)
 
     def _addon(
         self,

@@ -17,10 +17,12 @@ def grant_admins(
     principal_arns: Sequence[str],
     region: str,
     parent: pulumi.Resource,
-) -> None:
+) -> list[pulumi.Resource]:
     """Cluster admin for the configured principals (CI roles, teammates, break-glass):
-    without them only the identity that created the cluster can reach it."""
+    without them only the identity that created the cluster can reach it. What talks to the
+    cluster depends on them, so a destroy run by one of them keeps its access to the end."""
     child = pulumi.ResourceOptions(parent=parent)
+    granted: list[pulumi.Resource] = []
     for i, principal in enumerate(principal_arns):
         entry = aws.eks.AccessEntry(
             f"{name}-admin-{i}",
@@ -29,7 +31,7 @@ def grant_admins(
             type="STANDARD",
             opts=child,
         )
-        aws.eks.AccessPolicyAssociation(
+        association = aws.eks.AccessPolicyAssociation(
             f"{name}-admin-{i}",
             cluster_name=cluster.name,
             principal_arn=entry.principal_arn,
@@ -38,6 +40,8 @@ def grant_admins(
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
             opts=child,
         )
+        granted += [entry, association]
+    return granted
 
 
 def kubeconfig_for(

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.teardown import volumes_gone
+from components.teardown import RETAINED_TAG, volumes_gone
 
 STORAGE_CLASS = "gp3"
 PROVISIONER = "ebs.csi.aws.com"
@@ -19,10 +19,12 @@ pkg/driver/controller.go takes every parameter with the prefix `tagSpecification
 pkg/util/template/template.go splits its value at the first `=`)."""
 
 
-def volume_tags(tags: Mapping[str, str]) -> dict[str, str]:
+def volume_tags(tags: Mapping[str, str], production: bool) -> dict[str, str]:
     """The stack's tags on its volumes, so `make orphans` finds one left behind; the driver,
-    not Pulumi, manages them."""
-    return {**tags, "managed-by": "aws-ebs-csi-driver"}
+    not Pulumi, manages them. A production stack keeps its volumes (GitLab's repositories are
+    on one), and says so."""
+    kept = {RETAINED_TAG: "production"} if production else {}
+    return {**tags, "managed-by": "aws-ebs-csi-driver", **kept}
 
 
 def default_storage(
@@ -31,11 +33,13 @@ def default_storage(
     kubernetes: pulumi.ProviderResource,
     kubeconfig: pulumi.Input[str],
     tags: Mapping[str, str],
+    production: bool,
     parent: pulumi.Resource,
 ) -> list[pulumi.Resource]:
     """What workloads with volumes wait for: the driver, the default StorageClass and the
     step that, on destroy, waits until their volumes are gone (it comes after them, so it
-    runs before either is deleted)."""
+    runs before either is deleted). In production the volumes outlive their claims (reclaim
+    policy Retain): a destroy, or a claim deleted by mistake, leaves the EBS volume."""
     default_class = k8s.storage.v1.StorageClass(
         f"{name}-gp3",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -48,11 +52,13 @@ def default_storage(
             "encrypted": "true",
             **{
                 TAG_PARAMETER.format(i): f"{key}={value}"
-                for i, (key, value) in enumerate(sorted(volume_tags(tags).items()), start=1)
+                for i, (key, value) in enumerate(
+                    sorted(volume_tags(tags, production).items()), start=1
+                )
             },
         },
         volume_binding_mode="WaitForFirstConsumer",
-        reclaim_policy="Delete",
+        reclaim_policy="Retain" if production else "Delete",
         allow_volume_expansion=True,
         opts=pulumi.ResourceOptions(parent=parent, provider=kubernetes, depends_on=[driver]),
     )

@@ -48,12 +48,17 @@ class ClusterOutputs(ClusterFoundation):
 
 
 def kubernetes_provider(
-    name: str, kubeconfig: pulumi.Input[str], parent: pulumi.Resource
+    name: str,
+    kubeconfig: pulumi.Input[str],
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
 ) -> k8s.Provider:
+    """The provider every in-cluster resource uses; `depends_on`: what grants access (a
+    destroy deletes it only after everything that used the provider)."""
     return k8s.Provider(
         name,
         kubeconfig=pulumi.Output.secret(kubeconfig),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
 
 

@@ -51,7 +51,12 @@ class PlatformConfig(_Strict):
     )
     previews: PreviewsConfig = PreviewsConfig()
     tags: dict[TagKey, TagValue] = Field(
-        default={}, description="Extra tags on every AWS resource."
+        default={},
+        # AWS allows 50 tags per resource; the stack adds 6 of its own and the EBS CSI
+        # driver about 8 more to a volume (aws-ebs-csi-driver v1.64.0 docs/tagging.md).
+        max_length=35,
+        description="Extra tags on every AWS resource (35 at most; the platform's own tags "
+        "win over extra tags of the same key).",
     )
 
     def argocd_local_admin(self) -> bool:

@@ -142,10 +142,26 @@ ChartRepository = Annotated[
 # EFS API's Tag: `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`,
 # https://docs.aws.amazon.com/efs/latest/ug/API_Tag.html).
 # The controllers pass the stack's tags on in formats that the other characters would break:
-# the load balancer controller as `--default-tags=k=v,k=v` (aws-load-balancer-controller
-# v3.5.0 helm chart `convertMapToCsv`), the EBS CSI driver through a Go template per tag
-# (aws-ebs-csi-driver v1.64.0 pkg/util/template/template.go: `{{` would be evaluated).
+# the load balancer controller's chart writes them unquoted into a YAML argument,
+# `- --default-tags=k=v,k=v` (aws-load-balancer-controller v3.5.0 helm chart
+# templates/deployment.yaml and `convertMapToCsv`: a `,` splits a pair, `: ` or a trailing `:`
+# makes the argument a YAML mapping, ` #` a comment), and the EBS CSI driver reads each tag
+# as `key=value` through a Go template (aws-ebs-csi-driver v1.64.0 pkg/util/template/
+# template.go: split at the first `=`, and `{{` evaluated).
 _TAG_PUNCTUATION = frozenset(" _.:/=+-@")
+RESERVED_TAG_PREFIXES = (
+    # The load balancer controller refuses to start with these among its default tags
+    # (v3.5.0 pkg/config/controller_config.go), the EBS CSI driver refuses volumes with them
+    # (v1.64.0 pkg/driver/validation.go), kOps and the stack use the others.
+    "elbv2.k8s.aws/",
+    "ingress.k8s.aws/",
+    "service.k8s.aws/",
+    "gateway.k8s.aws",
+    "kubernetes.io/",
+    "ebs.csi.aws.com/",
+    "gitops-platform/",
+)
+RESERVED_TAG_KEYS = ("CSIVolumeName", "CSIVolumeSnapshotName", "KubernetesCluster")
 
 
 def _tag_text(value: str) -> str:
@@ -156,10 +172,28 @@ def _tag_text(value: str) -> str:
         )
     if value.lower().startswith("aws:"):
         raise ValueError("expected no 'aws:' prefix: AWS reserves it")
+    if ": " in value or value.endswith(":"):
+        raise ValueError(
+            "expected no ': ' and no trailing ':': the load balancer controller's chart "
+            "writes tags unquoted into its YAML arguments"
+        )
     return value
 
 
-TagKey = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag_text)]
+def _tag_key(key: str) -> str:
+    if "=" in key:
+        raise ValueError("expected no '=' in a tag key: the controllers split `key=value` there")
+    if key.startswith(RESERVED_TAG_PREFIXES) or key in RESERVED_TAG_KEYS:
+        raise ValueError(
+            f"expected a key of your own: {key!r} is reserved for the load balancer "
+            "controller, the EBS CSI driver, Kubernetes, kOps or this stack"
+        )
+    return key
+
+
+TagKey = Annotated[
+    str, Field(min_length=1, max_length=128), AfterValidator(_tag_text), AfterValidator(_tag_key)
+]
 TagValue = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_tag_text)]
 
 

@@ -28,8 +28,13 @@ ARGO_CD_TYPES = (APPLICATION, APPLICATION_SET)
 
 
 def _upstream(resources: Iterable[PolicyResource]) -> dict[str, set[str]]:
-    """Each resource's URN → every URN it depends on, directly or through others."""
-    direct = {r.urn: {d.urn for d in r.dependencies} for r in resources}
+    """Each resource's URN → every URN it depends on, directly or through others. A parent
+    counts: the engine deletes children before their parent, and the parent before what it
+    depends on."""
+    direct = {
+        r.urn: {d.urn for d in r.dependencies} | ({r.parent.urn} if r.parent else set())
+        for r in resources
+    }
     closed: dict[str, set[str]] = {}
 
     def reach(urn: str, seen: set[str]) -> set[str]:
@@ -166,7 +171,8 @@ def volumes_gone_before_their_driver(args: StackValidationArgs) -> Iterator[tupl
     "Every S3 bucket is either deleted with its objects by a destroy (`forceDestroy`), kept "
     f"on purpose (tagged `{RETAINED_TAG}` with the reason, and retained by Pulumi), or "
     "protected. A bucket with none of these makes a destroy fail once it holds objects "
-    "(S3 DeleteBucket: BucketNotEmpty), halfway through.",
+    "(S3 DeleteBucket: BucketNotEmpty), halfway through. (The pack cannot see Pulumi's "
+    "`retainOnDelete`, which pulumi-policy's resource options lack; the tag stands for it.)",
     remediation="Create buckets with components/buckets.py `private_bucket`, which decides.",
 )
 def buckets_say_what_a_destroy_does(args: StackValidationArgs) -> Iterator[tuple[str, str]]:

@@ -89,6 +89,12 @@ def test_an_indirect_edge_counts_and_a_missing_one_is_named() -> None:
         "kubernetes:networking.k8s.io/v1:Ingress", {}, name="web", dependencies=[middle.urn]
     )
     assert violations(analyze_stack(policy, [controller, step, middle, ingress])) == []
+    # Ordered through its parent: the engine deletes children before their parent.
+    component = Resource("gitops-platform:x:Web", {}, name="web-c", dependencies=[step.urn])
+    child = Resource(
+        "kubernetes:networking.k8s.io/v1:Ingress", {}, name="child", parent=component.urn
+    )
+    assert violations(analyze_stack(policy, [controller, step, component, child])) == []
     loose = Resource("kubernetes:core/v1:Service", {"spec": {"type": "LoadBalancer"}}, name="svc")
     internal = Resource("kubernetes:core/v1:Service", {"spec": {"type": "ClusterIP"}}, name="i")
     (message,) = violations(analyze_stack(policy, [controller, step, loose, internal]))
