@@ -1,11 +1,14 @@
-"""The merge-request and deploy pipeline: its structure, and the comment it keeps updated."""
+"""The merge-request, deploy and rehearsal pipelines: their structure, which jobs each pipeline
+has, and the comment the merge-request pipeline keeps updated."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +17,17 @@ import yaml
 from plans import PROJECT, SHIPPED_STACKS, plan_for, stack_file_config, with_changes
 
 from ci.mr_comment import MARKER, MAX_CHANGES, MAX_ROWS, body, upsert
+from components.config.edge import TlsConfig
 from offline.diff import compare
 from offline.plan import PROJECT_DIR
 from offline.review import review
 
 MR = '$CI_PIPELINE_SOURCE == "merge_request_event"'
 DEFAULT_BRANCH = "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"
+REHEARSAL_STACK = "rehearsal"
+REHEARSAL_JOBS = ["rehearsal-up", "rehearsal-smoke", "rehearsal-destroy", "rehearsal-orphans"]
+PERSISTENT_STACKS = [stack for stack in SHIPPED_STACKS if stack != REHEARSAL_STACK]
+"""The stacks that exist between pipelines: the rehearsal's exists only while one runs."""
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +40,17 @@ def conditions(job: dict[str, Any]) -> list[str]:
     return [rule["if"] for rule in job["rules"]]
 
 
+def flat(lines: list[Any]) -> Iterator[str]:
+    """A script's commands: GitLab flattens the nested lists YAML anchors make."""
+    for line in lines:
+        if isinstance(line, list):
+            yield from flat(line)
+        else:
+            yield line
+
+
 def scripts(job: dict[str, Any]) -> str:
-    return "\n".join([*job.get("before_script", []), *job["script"]])
+    return "\n".join(flat([*job.get("before_script", []), *job["script"]]))
 
 
 def beside_stack_files(directory: Path, stand_in: str, command: str) -> str:
@@ -61,9 +78,11 @@ def test_merge_requests_plan_every_stack_offline_and_keep_the_verdicts(
 ) -> None:
     plan = pipeline["plan"]
     assert conditions(plan) == [MR]
-    # A matrix is static: it must name every stack file (README, "Adding an environment").
+    # A matrix is static: it must name every stack file (README, "Adding an environment"); the
+    # real preview every stack there is between pipelines (not the rehearsal's).
     assert plan["parallel"]["matrix"] == [{"STACK": SHIPPED_STACKS}]
-    assert pipeline["preview"]["parallel"]["matrix"] == [{"STACK": SHIPPED_STACKS}]
+    assert pipeline["preview"]["parallel"]["matrix"] == [{"STACK": PERSISTENT_STACKS}]
+    assert REHEARSAL_STACK in SHIPPED_STACKS
     assert "make plan STACK=$STACK PLAN_JSON=plan-$STACK.json" in scripts(plan)
     assert "set -o pipefail" in plan["script"]
     assert plan["artifacts"]["when"] == "always"
@@ -147,7 +166,8 @@ def test_dev_deploys_automatically_and_prod_behind_a_manual_gate(
 ) -> None:
     dev, prod = pipeline["deploy-dev"], pipeline["deploy-prod"]
     for job, stack in ((dev, "dev"), (prod, "prod")):
-        assert conditions(job) == [f"{DEFAULT_BRANCH} && $PULUMI_BACKEND_URL"]
+        # Never in a rehearsal (a scheduled pipeline of the default branch, below).
+        assert conditions(job)[-1] == f"{DEFAULT_BRANCH} && $PULUMI_BACKEND_URL"
         assert f"pulumi up --yes --stack {stack}" in scripts(job)
         assert f"--policy-pack-config policies/config.{stack}.json" in scripts(job)
         assert job["resource_group"] == f"pulumi-{stack}"
@@ -156,10 +176,425 @@ def test_dev_deploys_automatically_and_prod_behind_a_manual_gate(
         assert job["variables"] == {"AWS_ROLE_ARN": "$AWS_DEPLOY_ROLE_ARN"}
         assert "kubectl" in scripts(job)
         assert "awscli" in scripts(job)
-    assert "when" not in dev["rules"][0]
-    assert prod["rules"][0]["when"] == "manual"
-    assert prod["rules"][0]["allow_failure"] is False
+    assert "when" not in dev["rules"][-1]
+    assert prod["rules"][-1]["when"] == "manual"
+    assert prod["rules"][-1]["allow_failure"] is False
     assert prod["needs"] == ["deploy-dev"]
+
+
+# Which jobs each kind of pipeline has: GitLab's `rules:if` expressions, evaluated as GitLab
+# does (docs.gitlab.com/ci/jobs/job_rules/#cicd-variable-expressions) for the operators this
+# file uses; anything else is refused, so that a new operator cannot be misread.
+
+TOKEN = re.compile(r"\s*(?:(\$\w+)|\"([^\"]*)\"|'([^']*)'|(==|!=|&&|\|\||\(|\)))")
+
+
+def tokens(expression: str) -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    position, end = 0, len(expression.rstrip())
+    while position < end:
+        match = TOKEN.match(expression, position)
+        assert match, f"the rules evaluator cannot read {expression[position:]!r}"
+        variable, double, single, operator = match.groups()
+        if variable:
+            found.append(("variable", variable[1:]))
+        elif operator:
+            found.append((operator, None))
+        else:
+            found.append(("string", double if double is not None else single))
+        position = match.end()
+    return found
+
+
+def holds(expression: str, variables: dict[str, str]) -> bool:
+    """Whether a `rules:if` expression holds: `&&` binds tighter than `||`, a lone variable
+    holds when set and not empty, an unset variable compares as null."""
+    stream = tokens(expression)
+    position = 0
+
+    def peek() -> str | None:
+        return stream[position][0] if position < len(stream) else None
+
+    def take() -> tuple[str, str | None]:
+        nonlocal position
+        position += 1
+        return stream[position - 1]
+
+    def value() -> str | None:
+        kind, text = take()
+        assert kind in ("variable", "string"), f"{expression!r}: expected a value, got {kind}"
+        return variables.get(text or "") if kind == "variable" else text
+
+    def atom() -> bool:
+        if peek() == "(":
+            take()
+            result = either()
+            assert take()[0] == ")", f"{expression!r}: unbalanced parentheses"
+            return result
+        left = value()
+        if peek() in ("==", "!="):
+            operator = take()[0]
+            return (left == value()) == (operator == "==")
+        return bool(left)
+
+    def both() -> bool:
+        result = atom()
+        while peek() == "&&":
+            take()
+            result = atom() and result
+        return result
+
+    def either() -> bool:
+        result = both()
+        while peek() == "||":
+            take()
+            result = both() or result
+        return result
+
+    result = either()
+    assert position == len(stream), f"{expression!r}: left over {stream[position:]}"
+    return result
+
+
+def first_match(rules: list[dict[str, Any]], variables: dict[str, str]) -> dict[str, Any] | None:
+    for rule in rules:
+        if "if" not in rule or holds(rule["if"], variables):
+            return rule
+    return None
+
+
+NOT_JOBS = {"stages", "default", "workflow", "variables", "include"}
+
+
+def jobs_of(pipeline: dict[str, Any], variables: dict[str, str]) -> dict[str, str] | None:
+    """The jobs a pipeline with these variables has, each with its `when`; None when
+    `workflow: rules` makes no pipeline."""
+    admitted = first_match(pipeline["workflow"]["rules"], variables)
+    if admitted is None or admitted.get("when") == "never":
+        return None
+    jobs = {}
+    for name, job in pipeline.items():
+        if name in NOT_JOBS or name.startswith("."):
+            continue
+        # A job without rules would be in every pipeline, the rehearsal's included.
+        assert "rules" in job, f"{name} has no rules"
+        rule = first_match(job["rules"], variables)
+        if rule is not None and rule.get("when", job.get("when", "on_success")) != "never":
+            jobs[name] = rule.get("when", job.get("when", "on_success"))
+    return jobs
+
+
+PROJECT_VARIABLES = {
+    "CI_DEFAULT_BRANCH": "main",
+    "PULUMI_BACKEND_URL": "s3://state?region=eu-west-1",
+    "PULUMI_SECRETS_PROVIDER": "awskms://alias/gitops-platform-pulumi-secrets?region=eu-west-1",
+    "AWS_PREVIEW_ROLE_ARN": "arn:aws:iam::123456789012:role/preview",
+    "AWS_DEPLOY_ROLE_ARN": "arn:aws:iam::123456789012:role/deploy",
+    "AWS_REHEARSAL_ROLE_ARN": "arn:aws:iam::123456789012:role/rehearsal",
+    "GITLAB_API_TOKEN": "glpat-comment",
+}
+
+
+def pipeline_of(source: str, branch: str | None = "main", **variables: str) -> dict[str, str]:
+    """The variables of a pipeline: merge-request pipelines have no CI_COMMIT_BRANCH, branch
+    pipelines (schedules too) have (docs.gitlab.com/ci/jobs/job_rules/
+    #run-jobs-only-in-specific-pipeline-types)."""
+    branch_variables = {"CI_COMMIT_BRANCH": branch} if branch else {}
+    return {**PROJECT_VARIABLES, "CI_PIPELINE_SOURCE": source, **branch_variables, **variables}
+
+
+REHEARSALS = {
+    "scheduled": pipeline_of("schedule"),
+    "run-pipeline-with-rehearsal": pipeline_of("web", REHEARSAL="true"),
+    "api-with-rehearsal": pipeline_of("api", REHEARSAL="true"),
+}
+MERGE_REQUEST_JOBS = {"test", "plan", "charts", "preview", "mr-comment"}
+DEFAULT_BRANCH_JOBS = {"test", "deploy-dev", "deploy-prod"}
+NOT_REHEARSALS = {
+    "merge-request": (pipeline_of("merge_request_event", None), MERGE_REQUEST_JOBS),
+    "merge-request-with-rehearsal": (
+        pipeline_of("merge_request_event", None, REHEARSAL="true"),
+        MERGE_REQUEST_JOBS,
+    ),
+    "push": (pipeline_of("push"), DEFAULT_BRANCH_JOBS),
+    # "Run pipeline" on the default branch, to deploy again: still an ordinary pipeline.
+    "run-pipeline": (pipeline_of("web"), DEFAULT_BRANCH_JOBS),
+    "run-pipeline-rehearsal-false": (pipeline_of("web", REHEARSAL="false"), DEFAULT_BRANCH_JOBS),
+    "push-with-rehearsal": (pipeline_of("push", REHEARSAL="true"), DEFAULT_BRANCH_JOBS),
+}
+
+
+def test_the_rules_evaluator_reads_gitlab_expressions() -> None:
+    variables = {"A": "1", "B": "", "SOURCE": "web"}
+    assert holds("$A", variables)
+    assert not holds("$B", variables)  # set, but empty
+    assert not holds("$C", variables)  # unset
+    assert holds('$SOURCE == "web"', variables)
+    assert holds("$SOURCE != 'api'", variables)
+    assert holds("$C == $D", variables)  # both unset: null == null
+    assert holds("$B && $A || $A", variables)  # (B && A) || A
+    assert not holds("$B && ($A || $A)", variables)
+    with pytest.raises(AssertionError, match="cannot read"):
+        holds("$SOURCE =~ /web/", variables)
+
+
+@pytest.mark.parametrize("variables", REHEARSALS.values(), ids=REHEARSALS.keys())
+def test_a_rehearsal_pipeline_has_the_rehearsal_jobs_and_no_other(
+    pipeline: dict[str, Any], variables: dict[str, str]
+) -> None:
+    # Neither the tests nor a deploy: a scheduled pipeline is one of the default branch, which
+    # deploy-dev's own condition would admit.
+    assert holds(conditions(pipeline["deploy-dev"])[-1], variables)
+    assert jobs_of(pipeline, variables) == {
+        "rehearsal-up": "on_success",
+        "rehearsal-smoke": "on_success",  # only after an up that succeeded
+        "rehearsal-destroy": "always",  # after up and smoke, whatever they did
+        "rehearsal-orphans": "always",  # after the destroy, whatever it did
+    }
+
+
+@pytest.mark.parametrize(("variables", "jobs"), NOT_REHEARSALS.values(), ids=NOT_REHEARSALS.keys())
+def test_merge_request_and_default_branch_pipelines_have_no_rehearsal_job(
+    pipeline: dict[str, Any], variables: dict[str, str], jobs: set[str]
+) -> None:
+    assert set(jobs_of(pipeline, variables) or {}) == jobs
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [pipeline_of("schedule", "feature"), pipeline_of("web", "feature", REHEARSAL="true")],
+    ids=["scheduled", "run-pipeline-with-rehearsal"],
+)
+def test_other_branches_make_no_rehearsal_pipeline(
+    pipeline: dict[str, Any], variables: dict[str, str]
+) -> None:
+    # The rehearsal's role trusts the protected default branch only.
+    assert jobs_of(pipeline, variables) is None
+
+
+def needed(job: dict[str, Any]) -> dict[str, bool]:
+    """The jobs a job needs, each with whether it downloads their artifacts (default: yes)."""
+    return {
+        (need if isinstance(need, str) else need["job"]): (
+            True if isinstance(need, str) else need.get("artifacts", True)
+        )
+        for need in job["needs"]
+    }
+
+
+def test_the_rehearsal_runs_up_smoke_destroy_then_the_audit(pipeline: dict[str, Any]) -> None:
+    stages = pipeline["stages"]
+    positions = [stages.index(pipeline[job]["stage"]) for job in REHEARSAL_JOBS]
+    assert positions == sorted(set(positions)), "one stage each, in this order"
+    assert positions[0] > stages.index("deploy")
+    assert {job: needed(pipeline[job]) for job in REHEARSAL_JOBS} == {
+        "rehearsal-up": {},
+        # The stack file up leaves (its secrets provider) goes to the jobs that run Pulumi.
+        "rehearsal-smoke": {"rehearsal-up": True},
+        # A failed job's artifacts do not hold a job back (only expired or erased ones do).
+        "rehearsal-destroy": {"rehearsal-up": True, "rehearsal-smoke": False},
+        "rehearsal-orphans": {"rehearsal-destroy": False},
+    }
+    assert "Pulumi.rehearsal.yaml" in pipeline["rehearsal-up"]["artifacts"]["paths"]
+
+
+def minutes(timeout: str) -> float:
+    """A GitLab `timeout:` as written here ("2 hours", "30 minutes", "1h 30m"), in minutes."""
+    units = {"h": 60, "hour": 60, "hours": 60, "m": 1, "min": 1, "minute": 1, "minutes": 1}
+    parts = re.findall(r"(\d+)\s*([a-z]+)", timeout)
+    assert parts, timeout
+    assert "".join(f"{n}{u}" for n, u in parts) == re.sub(r"\s", "", timeout), timeout
+    return sum(int(number) * units[unit] for number, unit in parts)
+
+
+def test_every_rehearsal_job_holds_the_rehearsal_lock_and_has_a_time_limit(
+    pipeline: dict[str, Any],
+) -> None:
+    for name in REHEARSAL_JOBS:
+        job = pipeline[name]
+        assert job["resource_group"] == "rehearsal", name  # two rehearsals never overlap
+        assert job["interruptible"] is False, name  # a newer pipeline never stops a destroy
+        assert 0 < minutes(job["timeout"]) <= 180, name
+    # An up outlasts its estimated critical path plus the certificate's longest wait, so that
+    # Pulumi's own timeouts end a stuck step (and unlock the stack) before GitLab kills it.
+    benchmarks = (PROJECT_DIR / "docs" / "BENCHMARKS.md").read_text()
+    (critical_path,) = re.findall(r"Estimated `pulumi up` wall time: \*\*(\d+) min\*\*", benchmarks)
+    validation = TlsConfig.model_fields["validation_timeout_minutes"].default
+    assert minutes(pipeline["rehearsal-up"]["timeout"]) >= int(critical_path) + validation
+    assert minutes(pipeline["rehearsal-destroy"]["timeout"]) >= 60
+
+
+def test_the_rehearsal_signs_in_with_its_own_role_through_gitlabs_id_token(
+    pipeline: dict[str, Any],
+) -> None:
+    installs = pipeline[".pulumi-cli"]
+    for name in REHEARSAL_JOBS:
+        job = pipeline[name]
+        assert job["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}, name
+        assert job["variables"]["AWS_ROLE_ARN"] == "$AWS_REHEARSAL_ROLE_ARN", name
+        commands = list(flat(job["before_script"]))
+        assert commands[-len(installs) :] == installs, f"{name}: the CLIs as the deploys get them"
+    for name in ("preview", "deploy-dev", "deploy-prod"):
+        assert "$AWS_REHEARSAL_ROLE_ARN" not in json.dumps(pipeline[name]), name
+    text = (PROJECT_DIR / ".gitlab-ci.yml").read_text()
+    assert "AWS_ACCESS_KEY_ID" not in text
+    assert "AWS_SECRET_ACCESS_KEY" not in text
+
+
+@pytest.mark.parametrize(
+    "missing", ["PULUMI_BACKEND_URL", "AWS_REHEARSAL_ROLE_ARN", "PULUMI_SECRETS_PROVIDER"]
+)
+def test_a_rehearsal_without_its_variables_stops_first_and_says_which(
+    pipeline: dict[str, Any], missing: str
+) -> None:
+    before = pipeline[".rehearsal-job"]["before_script"]
+    (check,) = [line for line in before if isinstance(line, str)]
+    assert before[0] == check  # before the installs
+    environment = {**os.environ, **PROJECT_VARIABLES}
+    ran = subprocess.run(["bash", "-c", check], env=environment, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    del environment[missing]
+    ran = subprocess.run(["bash", "-c", check], env=environment, capture_output=True, text=True)
+    assert ran.returncode != 0
+    assert f"the rehearsal needs {missing}" in ran.stderr
+
+
+def run_script(job: dict[str, Any], directory: Path, stand_in: str, **env: str) -> Any:
+    """A job's script as the runner runs it: one shell, and a failing command ends the job
+    (docs.gitlab.com/ci/yaml/script/#ignore-non-zero-exit-codes), `stand_in` defining the
+    tools it calls (each appends what it was asked to calls.txt)."""
+    script = "\n".join(["set -e", stand_in, *flat(job["script"])])
+    ran = subprocess.run(
+        ["bash", "-c", script],
+        cwd=directory,
+        env={**os.environ, **PROJECT_VARIABLES, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    calls = directory / "calls.txt"
+    return ran, calls.read_text().splitlines() if calls.exists() else []
+
+
+STAND_INS = """
+pulumi() {
+    echo "pulumi $*" >> calls.txt
+    case "$1 $2" in
+        "stack output") echo "out-$3" ;;
+        "destroy --yes") [ -z "${FAIL_DESTROY:-}" ] || { echo "error: deleting" >&2; return 1; } ;;
+        "up --yes") [ -z "${FAIL_UP:-}" ] || return 1 ;;
+    esac
+}
+aws() { echo "aws $*" >> calls.txt; }
+make() { echo "make $*" >> calls.txt; [ -z "${FAIL_MAKE:-}" ] || return 1; }
+"""
+
+SELECT = (
+    "pulumi stack select --create rehearsal --secrets-provider "
+    + (PROJECT_VARIABLES["PULUMI_SECRETS_PROVIDER"])
+)
+
+
+def test_up_creates_the_stack_records_the_plan_then_applies_it_with_the_guardrails(
+    pipeline: dict[str, Any], tmp_path: Path
+) -> None:
+    job = pipeline["rehearsal-up"]
+    ran, calls = run_script(job, tmp_path, STAND_INS)
+    assert ran.returncode == 0, ran.stderr
+    assert calls == [
+        SELECT,
+        "pulumi preview --stack rehearsal --json",
+        "pulumi up --yes --stack rehearsal --policy-pack policies "
+        "--policy-pack-config policies/config.rehearsal.json",
+    ]
+    assert (tmp_path / "preview.json").exists()
+    assert (tmp_path / "up.txt").exists()
+    assert "--show-secrets" not in scripts(job)  # the JSON says "[secret]" for every secret
+    assert (PROJECT_DIR / "policies" / "config.rehearsal.json").exists()
+    ran, _ = run_script(job, tmp_path, STAND_INS, FAIL_UP="1")
+    assert ran.returncode != 0  # `| tee up.txt` does not hide a failed up
+
+
+def test_smoke_signs_in_to_the_cluster_the_stack_made_and_checks_it(
+    pipeline: dict[str, Any], tmp_path: Path
+) -> None:
+    ran, calls = run_script(pipeline["rehearsal-smoke"], tmp_path, STAND_INS)
+    assert ran.returncode == 0, ran.stderr
+    assert calls == [
+        "pulumi stack output cluster_name --stack rehearsal",
+        "pulumi stack output region --stack rehearsal",
+        "aws eks update-kubeconfig --name out-cluster_name --region out-region",
+        "make smoke STACK=rehearsal SMOKE_JSON=smoke.json",
+    ]
+    ran, _ = run_script(pipeline["rehearsal-smoke"], tmp_path, STAND_INS, FAIL_MAKE="1")
+    assert ran.returncode != 0  # a failed check fails the job, through `| tee`
+
+
+def test_a_destroy_that_succeeds_removes_the_stack(
+    pipeline: dict[str, Any], tmp_path: Path
+) -> None:
+    ran, calls = run_script(pipeline["rehearsal-destroy"], tmp_path, STAND_INS)
+    assert ran.returncode == 0, ran.stderr
+    assert calls == [
+        SELECT,
+        "pulumi destroy --yes --stack rehearsal --continue-on-error",
+        "pulumi stack rm --yes --preserve-config rehearsal",
+    ]
+    # Never forced: `stack rm` refuses a stack that still has resources.
+    assert "--force" not in scripts(pipeline["rehearsal-destroy"])
+
+
+def test_a_destroy_that_fails_keeps_the_stack_for_the_next_try(
+    pipeline: dict[str, Any], tmp_path: Path
+) -> None:
+    ran, calls = run_script(pipeline["rehearsal-destroy"], tmp_path, STAND_INS, FAIL_DESTROY="1")
+    assert ran.returncode != 0  # `| tee destroy.txt` does not hide it
+    assert calls[-1] == "pulumi destroy --yes --stack rehearsal --continue-on-error"
+    assert "error: deleting" in ran.stderr
+
+
+def test_the_audit_fails_the_pipeline_on_anything_left(
+    pipeline: dict[str, Any], tmp_path: Path
+) -> None:
+    job = pipeline["rehearsal-orphans"]
+    ran, calls = run_script(job, tmp_path, STAND_INS)
+    assert ran.returncode == 0, ran.stderr
+    assert calls == ["make orphans STACK=rehearsal ORPHANS_JSON=orphans.json"]
+    ran, _ = run_script(job, tmp_path, STAND_INS, FAIL_MAKE="1")
+    assert ran.returncode != 0
+    assert job.get("allow_failure") is not True
+
+
+def test_every_rehearsal_job_keeps_its_reports_also_when_it_fails(
+    pipeline: dict[str, Any],
+) -> None:
+    paths = {name: pipeline[name]["artifacts"]["paths"] for name in REHEARSAL_JOBS}
+    assert paths == {
+        "rehearsal-up": ["Pulumi.rehearsal.yaml", "preview.json", "up.txt"],
+        "rehearsal-smoke": ["smoke.json", "smoke.txt"],
+        "rehearsal-destroy": ["destroy.txt"],
+        "rehearsal-orphans": ["orphans.json", "orphans.txt"],
+    }
+    for name in REHEARSAL_JOBS:
+        artifacts = pipeline[name]["artifacts"]
+        assert artifacts["when"] == "always", name
+        assert artifacts["expire_in"], name
+
+
+def test_the_rehearsal_stack_is_dev_sized_and_collides_with_no_other_stack() -> None:
+    rehearsal = stack_file_config(REHEARSAL_STACK)
+    dev = stack_file_config("dev")
+    assert rehearsal[f"{PROJECT}:production"] is False  # nothing protected: all of it goes
+    assert rehearsal[f"{PROJECT}:environment"] == REHEARSAL_STACK
+    assert rehearsal[f"{PROJECT}:nodes"] == dev[f"{PROJECT}:nodes"]
+    assert rehearsal[f"{PROJECT}:network"]["nat_gateways"] == "single"
+    network = ipaddress.ip_network(rehearsal[f"{PROJECT}:network"]["vpc_cidr"])
+    for other in PERSISTENT_STACKS:
+        config = stack_file_config(other)
+        assert config[f"{PROJECT}:domain"] != rehearsal[f"{PROJECT}:domain"], other
+        assert not network.overlaps(
+            ipaddress.ip_network(config[f"{PROJECT}:network"]["vpc_cidr"])
+        ), other
 
 
 def write_plan(path: Path, stack: str, violations: list[dict[str, str]]) -> Path:
