@@ -64,6 +64,9 @@ class Plan:
     (offline.review)."""
     protected: list[dict[str, str]] | None = None
     """The resources with `protect: true`, written into its JSON when set (offline.review)."""
+    kept: list[dict[str, str]] | None = None
+    """The resources a destroy leaves in place (`retain_on_delete`), written into its JSON
+    when set (offline.review)."""
     diff: dict[str, Any] | None = None
     """What the plan changes against an earlier plan (offline.diff), written into its JSON
     when set (the CLI's `--base`)."""
@@ -90,6 +93,8 @@ class Plan:
             document["cost"] = self.cost
         if self.protected is not None:
             document["protected"] = self.protected
+        if self.kept is not None:
+            document["kept"] = self.kept
         if self.policy is not None:
             document["policy"] = self.policy
         if self.diff is not None:

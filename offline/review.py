@@ -39,6 +39,8 @@ class Review:
     exposure: list[dict[str, Any]]
     cost: dict[str, Any]
     protected: list[dict[str, str]]
+    kept: list[dict[str, str]]
+    """What a destroy leaves in place on purpose (docs/teardown.md, "What a destroy keeps")."""
     load_balancers: list[LoadBalancer]
     seen: Deployed
     clusters: int
@@ -47,9 +49,10 @@ class Review:
     def record(self, plan: Plan) -> None:
         """Into the plan's JSON."""
         plan.exposure, plan.cost, plan.protected = self.exposure, self.cost, self.protected
+        plan.kept = self.kept
 
     def summary(self) -> str:
-        return "\n\n".join([self._exposure(), self._cost(), self._protected()])
+        return "\n\n".join([self._exposure(), self._cost(), self._protected(), self._kept()])
 
     def _exposure(self) -> str:
         lines = [
@@ -120,6 +123,14 @@ class Review:
         lines += [f"    {p['type']}  {p['name']}" for p in self.protected] or ["    none"]
         return "\n".join(lines)
 
+    def _kept(self) -> str:
+        lines = [
+            f"Kept by a destroy ({len(self.kept)}; Pulumi forgets them, they stay in AWS, "
+            "`make orphans` reports them as kept):"
+        ]
+        lines += [f"    {p['type']}  {p['name']}" for p in self.kept] or ["    none"]
+        return "\n".join(lines)
+
 
 def _component_total(cost: dict[str, Any], component: str, total: float) -> str:
     """A component's sum, said to be of its priced items when some have no price."""
@@ -153,10 +164,16 @@ def review(plan: Plan, rendering: Rendering | None) -> Review:
         for r in sorted(plan.resources, key=lambda r: r["urn"])
         if r["protect"]
     ]
+    kept = [
+        {"type": r["type"], "name": r["name"], "urn": r["urn"]}
+        for r in sorted(plan.resources, key=lambda r: r["urn"])
+        if r.get("retain_on_delete")
+    ]
     return Review(
         exposure=found.entries,
         cost=estimate(plan, seen, found.load_balancers),
         protected=protected,
+        kept=kept,
         load_balancers=found.load_balancers,
         seen=seen,
         clusters=len(plan.of_type(CLUSTER)),

@@ -552,6 +552,18 @@ def test_prod_lists_its_protected_stateful_resources_by_urn(
     assert review(dev_plan, None).protected == []
 
 
+def test_the_review_lists_what_a_destroy_keeps(dev_plan: Plan, prod_plan: Plan) -> None:
+    for plan in (dev_plan, prod_plan):
+        kept = review(plan, None).kept
+        assert kept == sorted(kept, key=lambda p: p["urn"])
+        retained = [r for r in plan.resources if r["retain_on_delete"]]
+        assert len(kept) == len(retained) > 0
+        assert "aws:s3/bucket:Bucket" in {p["type"] for p in kept}
+    text = review(dev_plan, None).summary()
+    assert "Kept by a destroy (" in text
+    assert "gitops-platform-dev-gitlab-data-backups" in text.split("Kept by a destroy")[1]
+
+
 def test_the_summary_lists_each_components_resources_by_name(dev_plan: Plan) -> None:
     text = summary(dev_plan)
     gitlab = text.split("gitops-platform:gitops:GitLab  gitops-platform-dev-gitlab")[1]
@@ -579,7 +591,7 @@ def test_the_review_is_printed_as_an_estimate_and_written_into_the_plan_json(
 
 def test_a_plan_without_a_review_writes_no_review_keys(dev_plan: Plan) -> None:
     document = json.loads(Plan(dev_plan.project, dev_plan.stack, dev_plan.resources).to_json())
-    assert not {"exposure", "cost", "protected"} & set(document)
+    assert not {"exposure", "cost", "protected", "kept"} & set(document)
     plan = Plan(dev_plan.project, dev_plan.stack, dev_plan.resources)
     review(plan, None).record(plan)
-    assert {"exposure", "cost", "protected"} <= set(json.loads(plan.to_json()))
+    assert {"exposure", "cost", "protected", "kept"} <= set(json.loads(plan.to_json()))
