@@ -722,6 +722,33 @@ def page_ec2_as_aws_does(session: boto3.session.Session) -> Counter[str]:
     return served
 
 
+def page_zones_by_name_as_route53_does(session: boto3.session.Session) -> list[int]:
+    """moto 5.2.5 answers ListHostedZonesByName with every zone of the name at once (its
+    response reads no MaxItems); Route 53 returns MaxItems zones, with IsTruncated and the
+    NextDNSName and NextHostedZoneId to go on from. This pages moto's answer so. Returns the
+    size of each page served."""
+    served: list[int] = []
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["zones"] = (int(params.get("MaxItems") or 100), params.get("HostedZoneId"))
+
+    def split(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        size, after = context["zones"]
+        zones = parsed["HostedZones"]
+        ids = [z["Id"].rsplit("/", 1)[-1] for z in zones]
+        start = ids.index(after) if after else 0
+        parsed["HostedZones"] = zones[start : start + size]
+        parsed["IsTruncated"] = start + size < len(zones)
+        if parsed["IsTruncated"]:
+            parsed["NextDNSName"] = zones[start + size]["Name"]
+            parsed["NextHostedZoneId"] = ids[start + size]
+        served.append(len(parsed["HostedZones"]))
+
+    session.events.register("provide-client-params.route53.ListHostedZonesByName", remember)
+    session.events.register("after-call.route53.ListHostedZonesByName", split)
+    return served
+
+
 def largest_request(session: boto3.session.Session, event: str, parameter: str) -> list[int]:
     """The sizes of `parameter` in every request of `event` (AWS caps some; moto does not)."""
     sizes: list[int] = []
@@ -735,6 +762,7 @@ def largest_request(session: boto3.session.Session, event: str, parameter: str) 
 
 def test_every_page_of_every_list_is_read(aws: boto3.session.Session, dev: StackScope) -> None:
     ec2_pages = page_ec2_as_aws_does(aws)
+    zone_pages = page_zones_by_name_as_route53_does(aws)
     elbv2_tags = largest_request(aws, "elastic-load-balancing-v2.DescribeTags", "ResourceArns")
     many = 23
     ec2, iam, logs = aws.client("ec2"), aws.client("iam"), aws.client("logs")
@@ -788,6 +816,7 @@ def test_every_page_of_every_list_is_read(aws: boto3.session.Session, dev: Stack
     assert min(ec2_pages.values()) > 1
     assert set(ec2_pages) == set(PAGED_EC2)
     assert max(elbv2_tags) <= 20  # ELBv2 DescribeTags takes at most 20 ARNs
+    assert zone_pages == [5, 2]
 
 
 def test_record_sets_past_route53s_default_page_are_read(
