@@ -13,7 +13,7 @@ STACK_FILE ?=
 POLICY_CONFIG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools plan charts chart-keys test lint typecheck pytest fmt docs bench clean
+.PHONY: help venv tools plan charts chart-keys test lint typecheck pytest fmt docs bench orphans clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,13 @@ docs: $(STAMP) ## Regenerate docs/configuration.md, docs/policies.md and the REA
 	$(PY) tools/config_reference.py
 	$(PY) policies/reference.py
 	$(PY) -m tools.readme_facts
+
+# After a destroy: exit 1 while anything is left (docs/teardown.md). DELETE=1 asks for the
+# stack's name at a terminal; CONFIRM=<stack> confirms without one (a pipeline job).
+orphans: $(STAMP) ## AWS resources left for STACK (or STACK_FILE) after a destroy; ORPHANS_JSON=file, DELETE=1 removes them (CONFIRM=<stack> without a terminal)
+	$(if $(and $(STACK_FILE),$(filter-out file,$(origin STACK))),$(error STACK=$(STACK) and STACK_FILE=$(STACK_FILE): give one, the file's name gives the stack))
+	$(if $(filter-out 1,$(DELETE)),$(error DELETE=$(DELETE): DELETE=1 deletes, leave it unset to only audit))
+	$(PY) -m ops.orphans $(if $(STACK_FILE),--stack-file $(STACK_FILE),--stack $(STACK)) $(if $(ORPHANS_JSON),--json $(ORPHANS_JSON)) $(if $(DELETE),--delete) $(if $(CONFIRM),--yes-i-mean-it $(CONFIRM))
 
 fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .
