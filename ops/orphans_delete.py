@@ -320,4 +320,4 @@ ORDER: dict[str, Deleter] = {
     "iam:oidc-provider": oidc_providers,
 }
 """The kinds `--delete` removes, in the order it removes them. KMS keys are not among them: a
-key may still encrypt what is kept (a final snapshot); schedule their deletion by hand."""
+key may still encrypt what is kept (a retained volume); schedule their deletion by hand."""

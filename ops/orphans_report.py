@@ -12,9 +12,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-RETAINED_TAG = "gitops-platform/retained-on-destroy"
-"""Set by the stack on what a destroy keeps on purpose (buckets it retains, production's final
-database snapshot); the value says why. The audit reports those as kept, never deletes them."""
+# Set by the stack on what a destroy keeps on purpose (the buckets it retains, production's
+# volumes); the value says why. The audit reports those as kept, never deletes them.
+from components.teardown import RETAINED_TAG as RETAINED_TAG
 
 GLOBAL = "global"
 """The region shown for IAM and Route 53, which have none."""
