@@ -14,6 +14,7 @@ import fnmatch
 import json
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -411,6 +412,16 @@ def test_fails_when_the_sign_in_page_is_not_there(platform: Platform) -> None:
     assert f"https://{GITLAB}/users/sign_in: 503, expected 200" in run.detail("gitlab.sign-in")
 
 
+def test_fails_when_the_sign_in_page_is_something_else(platform: Platform) -> None:
+    page = fakes.Answer(200, fakes.HTML, b"<title>Welcome to nginx!</title>")
+    platform.gitlab = FakeServer(http1=lambda seen: page, cert=platform.cert(GITLAB))
+    run = platform.run()
+    assert run.statuses["gitlab.sign-in"] == "fail"
+    assert "200, but not GitLab's sign-in page (title 'Welcome to nginx!')" in run.detail(
+        "gitlab.sign-in"
+    )
+
+
 def test_fails_when_http_is_not_redirected_to_https(platform: Platform) -> None:
     platform.gitlab_http = FakeServer(http1=gitlab())
     run = platform.run()
@@ -632,13 +643,43 @@ def silent() -> Iterator[int]:
         listener.close()
 
 
+def within(seconds: float, call: Callable[[], Run]) -> Run:
+    """`call()`'s run, failing the test (not hanging it) when it takes longer."""
+    done: list[Run] = []
+    worker = threading.Thread(target=lambda: done.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert done, f"still running after {seconds}s: a network call without a timeout"
+    return done[0]
+
+
 def test_a_silent_server_fails_within_the_timeout(platform: Platform, silent: int) -> None:
     platform.gitlab = None
-    started = time.monotonic()
-    run = platform.run("--connect-to", f"{GITLAB}:443:127.0.0.1:{silent}", "--timeout", "0.5")
-    assert time.monotonic() - started < 10
+    args = ("--connect-to", f"{GITLAB}:443:127.0.0.1:{silent}", "--timeout", "0.5")
+    run = within(10, lambda: platform.run(*args))
     assert run.statuses["gitlab.sign-in"] == "fail"
     assert run.detail("gitlab.sign-in") == f"TLS: no handshake with {GITLAB} within 0.5s"
+
+
+def slow(seconds: float) -> fakes.Handler:
+    def answer(seen: fakes.Seen) -> fakes.Answer:
+        time.sleep(seconds)
+        return fakes.Answer(200)
+
+    return answer
+
+
+def test_an_answer_that_never_comes_fails_within_the_timeout(platform: Platform) -> None:
+    platform.argocd = FakeServer(
+        http1=slow(1.5), h2=slow(1.5), cert=platform.cert(ARGOCD), alpn=("http/1.1", "h2")
+    )
+    run = within(10, lambda: platform.run("--timeout", "0.5"))
+    assert (
+        run.detail("argocd.ui-http1") == f"{ARGOCD}: no answer to GET / over HTTP/1.1 within 0.5s"
+    )
+    assert run.detail("argocd.grpc") == (
+        f"{ARGOCD}: no answer to POST /version.VersionService/Version over HTTP/2 within 0.5s"
+    )
 
 
 def test_a_silent_resolver_fails_within_the_timeout(platform: Platform) -> None:
@@ -648,7 +689,7 @@ def test_a_silent_resolver_fails_within_the_timeout(platform: Platform) -> None:
         time.sleep(3)
         return ["192.0.2.11"]
 
-    run = platform.run("--timeout", "0.3", lookup=lookup)
+    run = within(10, lambda: platform.run("--timeout", "0.3", lookup=lookup))
     assert run.detail(f"dns:{REGISTRY}") == (f"{REGISTRY}: no answer from the resolver within 0.3s")
 
 
