@@ -99,32 +99,51 @@ def applications(kubectl: Kubectl, expected: Sequence[str]) -> str:
     return f"{len(found)} {SYNCED} and {HEALTHY}: {', '.join(sorted(found))}"
 
 
-def load_balancers(kubectl: Kubectl) -> dict[str, str]:
+class LoadBalancers:
     """The load balancers' DNS names (or addresses), each with the object it serves: what the
     controller wrote into the `status.loadBalancer` of Ingresses and Services, and what
-    ExternalDNS publishes the names as."""
-    found: dict[str, str] = {}
-    for kind in ("ingress", "service"):
-        for item in kubectl.get(kind, "-A"):
-            meta = item.get("metadata", {})
-            owner = f"{kind} {meta.get('namespace')}/{meta.get('name')}"
-            status = (item.get("status") or {}).get("loadBalancer") or {}
-            for entry in status.get("ingress") or []:
-                if name := entry.get("hostname") or entry.get("ip"):
-                    found.setdefault(str(name), owner)
-    return found
+    ExternalDNS publishes the names as. Asked once for all the names, and again after a name
+    failed (it may pass once a load balancer appears)."""
+
+    def __init__(self, kubectl: Kubectl) -> None:
+        self.kubectl = kubectl
+        self.found: dict[str, str] | None = None
+
+    def names(self) -> dict[str, str]:
+        if self.found is None:
+            self.found = {}
+            for kind in ("ingress", "service"):
+                for item in self.kubectl.get(kind, "-A"):
+                    meta = item.get("metadata", {})
+                    owner = f"{kind} {meta.get('namespace')}/{meta.get('name')}"
+                    status = (item.get("status") or {}).get("loadBalancer") or {}
+                    for entry in status.get("ingress") or []:
+                        if name := entry.get("hostname") or entry.get("ip"):
+                            self.found.setdefault(str(name), owner)
+        return self.found
+
+    def forget(self) -> None:
+        self.found = None
 
 
-def published_name(net: Network, kubectl: Kubectl, host: str) -> str:
+def published_name(net: Network, balancers: LoadBalancers, host: str) -> str:
     """`host` resolves, and to (some of) the addresses of one of the load balancers."""
+    try:
+        return _published_name(net, balancers, host)
+    except CheckError:
+        balancers.forget()
+        raise
+
+
+def _published_name(net: Network, balancers: LoadBalancers, host: str) -> str:
     addresses = set(net.addresses(host))
-    balancers = load_balancers(kubectl)
-    if not balancers:
+    names = balancers.names()
+    if not names:
         raise CheckError(
             "no Ingress or Service has a load balancer yet (status.loadBalancer is empty)"
         )
     seen = []
-    for name, owner in balancers.items():
+    for name, owner in names.items():
         try:
             theirs = {name} if is_address(name) else set(net.addresses(name))
         except CheckError as failed:

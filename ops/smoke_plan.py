@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from ops.scope import StackScope
-from ops.smoke_cluster import Kubectl, applications, current_context, published_name
+from ops.smoke_cluster import (
+    Kubectl,
+    LoadBalancers,
+    applications,
+    current_context,
+    published_name,
+)
 from ops.smoke_net import Network
 from ops.smoke_web import (
     BROWSER,
@@ -121,42 +128,25 @@ def plan(scope: StackScope, net: Network, kubectl: Kubectl | None) -> list[Check
 
 
 def _cluster_checks(scope: StackScope, net: Network, kubectl: Kubectl | None) -> list[Check]:
-    skipped = (
-        "from outside: the Kubernetes API admits access.admin_cidrs only" if not kubectl else ""
-    )
-
-    def needs(run: Callable[[Kubectl], str]) -> Callable[[], str] | None:
-        if kubectl is None:
-            return None
-        cluster = kubectl
-        return lambda: run(cluster)
-
-    def published(host: str) -> Callable[[Kubectl], str]:
-        return lambda cluster: published_name(net, cluster, host)
-
+    """What the cluster says: its context, the Applications, where the names lead."""
+    hosts = scope.published_hosts
+    titles = [
+        ("kubectl.context", "kubectl points at the stack's cluster"),
+        ("argocd.applications", "every Argo CD Application Synced and Healthy"),
+        *((f"dns:{host}", f"{host} published to a load balancer") for host in hosts),
+    ]
+    if kubectl is None:
+        why = "from outside: the Kubernetes API admits access.admin_cidrs only"
+        return [Check(id, title, None, why) for id, title in titles]
+    balancers = LoadBalancers(kubectl)
     expected = [app.name for app in scope.config.applications]
+    # (run, converges): the Applications and the DNS records come some time after `pulumi up`.
+    runs: list[tuple[Callable[[], str], bool]] = [
+        (partial(current_context, kubectl, scope.cluster_name), False),
+        (partial(applications, kubectl, expected), True),
+        *((partial(published_name, net, balancers, host), True) for host in hosts),
+    ]
     return [
-        check(
-            "kubectl.context",
-            "kubectl points at the stack's cluster",
-            needs(lambda cluster: current_context(cluster, scope.cluster_name)),
-            skipped,
-        ),
-        check(
-            "argocd.applications",
-            "every Argo CD Application Synced and Healthy",
-            needs(lambda cluster: applications(cluster, expected)),
-            skipped,
-            converges=True,
-        ),
-        *(
-            check(
-                f"dns:{host}",
-                f"{host} published to a load balancer",
-                needs(published(host)),
-                skipped,
-                converges=True,
-            )
-            for host in scope.published_hosts
-        ),
+        Check(id, title, run, converges=converges)
+        for (id, title), (run, converges) in zip(titles, runs, strict=True)
     ]

@@ -12,8 +12,8 @@ from ops.smoke_net import CheckError, Network, Request, Response
 
 HTTPS, HTTP = 443, 80
 SIGN_IN_PATH = "/users/sign_in"
-# GitLab titles the page "Sign in · GitLab" (devise/sessions/new sets `page_title` "Sign in";
-# the layout appends "GitLab").
+# The page's title on GitLab instances, "Sign in · GitLab" ("Sign in | GitLab" in old ones):
+# the page, then the product. Taken from served pages, not from GitLab's source.
 SIGN_IN_TITLE = re.compile(r"<title>\s*Sign in\b[^<]*GitLab\s*</title>", re.IGNORECASE)
 ARGOCD_TITLE = "<title>Argo CD</title>"
 """The UI's marker: argo-cd v3.4.4 ui/src/app/index.html, which argocd-server serves for `/`

@@ -630,6 +630,27 @@ def test_fails_when_no_load_balancer_has_an_address(platform: Platform) -> None:
     assert "no Ingress or Service has a load balancer yet" in run.detail(f"dns:{GITLAB}")
 
 
+def kubectl_calls(platform: Platform, command: str) -> int:
+    log = (platform.tmp / "kubectl.log").read_text().splitlines()
+    return sum(" ".join(json.loads(line)["args"]).startswith(command) for line in log)
+
+
+def test_the_load_balancers_are_asked_once_for_every_name(platform: Platform) -> None:
+    assert platform.run().code == 0
+    assert kubectl_calls(platform, "get ingress -A") == 1
+    assert kubectl_calls(platform, "get service -A") == 1
+
+
+def test_waits_for_the_load_balancers_to_appear(platform: Platform) -> None:
+    for command in ("get ingress -A -o json", "get service -A -o json"):
+        platform.kubectl[command] = [listing(), platform.kubectl[command]]
+    run = platform.run("--wait", "5")
+    assert run.code == 0, run.out
+    assert "(attempt 2, after" in run.detail(f"dns:{GITLAB}")
+    assert run.detail(f"dns:{REGISTRY}").startswith(f"{REGISTRY} -> 192.0.2.11: {ALB}")
+    assert kubectl_calls(platform, "get ingress -A") == 2
+
+
 # Timeouts: a dropped packet fails a check, it does not hang the run.
 
 
