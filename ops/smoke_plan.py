@@ -48,15 +48,11 @@ class Check:
 def check(
     id: str,
     title: str,
-    run: Callable[[], str] | None,
+    run: Callable[[], str],
     skipped: str = "",
-    converges: bool = False,
 ) -> Check:
-    """A check; skipped when there is a reason to skip it."""
-    if skipped:
-        return Check(id, title, None, skipped)
-    assert run is not None, f"{id}: neither run nor skipped"
-    return Check(id, title, run, converges=converges)
+    """A check, skipped when there is a reason to skip it."""
+    return Check(id, title, None, skipped) if skipped else Check(id, title, run)
 
 
 def plan(scope: StackScope, net: Network, kubectl: Kubectl | None) -> list[Check]:
