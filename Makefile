@@ -13,7 +13,7 @@ STACK_FILE ?=
 POLICY_CONFIG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools plan charts chart-keys test lint typecheck pytest fmt docs bench orphans clean
+.PHONY: help venv tools plan charts chart-keys smoke test lint typecheck pytest fmt docs bench orphans clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ chart-keys: charts ## Check the Helm values of STACKS against the charts they pi
 	mkdir -p $(VENV)/chart-keys
 	$(foreach s,$(STACKS),$(PY) -m offline --stack $(s) --no-policy --no-render --json $(VENV)/chart-keys/plan-$(s).json > /dev/null && ) true
 	$(PY) -m tools.chart_keys $(foreach s,$(STACKS),--plan $(VENV)/chart-keys/plan-$(s).json) --charts $(CHARTS)
+
+# From the pipeline's runners (inside access.admin_cidrs): kubectl from PATH, KUBECONFIG set.
+smoke: $(STAMP) ## Smoke-test STACK's live platform (network, kubectl, KUBECONFIG); SMOKE_JSON=report, SMOKE_ARGS=options
+	$(PY) -m ops.smoke --stack $(STACK) $(if $(SMOKE_JSON),--json $(SMOKE_JSON)) $(SMOKE_ARGS)
 
 test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)
 

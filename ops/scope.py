@@ -3,7 +3,8 @@
 After a destroy the stack has no outputs left, so the orphan audit cannot ask Pulumi which
 resources were its own; the names and tags below are derived from the configuration exactly
 as the program derives them (components/naming.py, components/clusters/__init__.py), and
-tests/test_ops_scope.py holds the two together against the plan.
+tests/test_teardown.py (`test_the_scope_names_what_the_plan_names`) holds the two together
+against the plan.
 """
 
 from __future__ import annotations

@@ -1,0 +1,158 @@
+"""The smoke tests that ask the cluster: is kubectl pointed at the stack's cluster, is every
+Argo CD Application Synced and Healthy, and does every published name lead to one of the
+stack's load balancers.
+
+kubectl comes from PATH (or `--kubectl`) and finds the cluster as it always does, through
+KUBECONFIG or ~/.kube/config; nothing here reads or prints a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from components.applications import ARGOCD_NAMESPACE
+from ops.smoke_net import CheckError, Network, is_address
+
+SYNCED, HEALTHY = "Synced", "Healthy"
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    path: str
+    timeout: float
+
+    def run(self, *args: str) -> str:
+        # --request-timeout bounds each API request; the process gets more, for the exec
+        # credential plugin (`aws eks get-token`) to sign in first.
+        command = [self.path, *args, f"--request-timeout={math.ceil(self.timeout)}s"]
+        shown = " ".join(["kubectl", *args])
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=3 * self.timeout + 10, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise CheckError(
+                f"`{shown}` did not finish within {3 * self.timeout + 10:g}s"
+            ) from None
+        except OSError as error:
+            raise CheckError(f"`{shown}`: {error.strerror or error}") from None
+        if done.returncode != 0:
+            said = done.stderr.strip().splitlines()
+            raise CheckError(f"`{shown}` failed ({done.returncode}): {said[-1] if said else ''}")
+        return done.stdout
+
+    def get(self, *args: str) -> list[dict[str, Any]]:
+        """The items of `kubectl get ARGS -o json`."""
+        out = self.run("get", *args, "-o", "json")
+        try:
+            items = json.loads(out)["items"]
+        except (ValueError, KeyError, TypeError):
+            raise CheckError(
+                f"`kubectl get {' '.join(args)} -o json`: not a list of objects"
+            ) from None
+        if not isinstance(items, list):
+            raise CheckError(f"`kubectl get {' '.join(args)} -o json`: not a list of objects")
+        return [item for item in items if isinstance(item, dict)]
+
+
+def current_context(kubectl: Kubectl, cluster_name: str) -> str:
+    """kubectl's current context names the stack's cluster: as the stack's kubeconfig does
+    (components/clusters/eks_access.py: the context is the cluster's name), or as
+    `aws eks update-kubeconfig` does (the cluster's ARN, `.../<name>`)."""
+    context = kubectl.run("config", "current-context").strip()
+    if context != cluster_name and not context.endswith(f"/{cluster_name}"):
+        raise CheckError(
+            f"kubectl's current context is {context!r}, not the stack's cluster "
+            f"{cluster_name!r}: the checks below would look at another cluster (set KUBECONFIG "
+            "to the stack's kubeconfig)"
+        )
+    return f"current context {context!r}"
+
+
+def applications(kubectl: Kubectl, expected: Sequence[str]) -> str:
+    """Every Application in Argo CD's namespace Synced and Healthy, the stack's among them."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for item in kubectl.get("applications.argoproj.io", "-n", ARGOCD_NAMESPACE):
+        status = item.get("status") or {}
+        sync, health = status.get("sync") or {}, status.get("health") or {}
+        found[str(item.get("metadata", {}).get("name"))] = (
+            str(sync.get("status") or "no sync status"),
+            str(health.get("status") or "no health status"),
+            str(health.get("message") or ""),
+        )
+    problems = [
+        f"{name}: {sync}/{health}" + (f" ({message})" if message else "")
+        for name, (sync, health, message) in sorted(found.items())
+        if (sync, health) != (SYNCED, HEALTHY)
+    ]
+    if missing := [name for name in expected if name not in found]:
+        problems.append(f"missing: {', '.join(missing)}")
+    if not found:
+        raise CheckError(f"no Applications in namespace {ARGOCD_NAMESPACE}")
+    if problems:
+        raise CheckError(f"not {SYNCED}/{HEALTHY}: {'; '.join(problems)}")
+    return f"{len(found)} {SYNCED} and {HEALTHY}: {', '.join(sorted(found))}"
+
+
+class LoadBalancers:
+    """The load balancers' DNS names (or addresses), each with the object it serves: what the
+    controller wrote into the `status.loadBalancer` of Ingresses and Services, and what
+    ExternalDNS publishes the names as. Asked once for all the names, and again after a name
+    failed (it may pass once a load balancer appears)."""
+
+    def __init__(self, kubectl: Kubectl) -> None:
+        self.kubectl = kubectl
+        self.found: dict[str, str] | None = None
+
+    def names(self) -> dict[str, str]:
+        if self.found is None:
+            self.found = {}
+            for kind in ("ingress", "service"):
+                for item in self.kubectl.get(kind, "-A"):
+                    meta = item.get("metadata", {})
+                    owner = f"{kind} {meta.get('namespace')}/{meta.get('name')}"
+                    status = (item.get("status") or {}).get("loadBalancer") or {}
+                    for entry in status.get("ingress") or []:
+                        if name := entry.get("hostname") or entry.get("ip"):
+                            self.found.setdefault(str(name), owner)
+        return self.found
+
+    def forget(self) -> None:
+        self.found = None
+
+
+def published_name(net: Network, balancers: LoadBalancers, host: str) -> str:
+    """`host` resolves, and to (some of) the addresses of one of the load balancers."""
+    try:
+        return _published_name(net, balancers, host)
+    except CheckError:
+        balancers.forget()
+        raise
+
+
+def _published_name(net: Network, balancers: LoadBalancers, host: str) -> str:
+    addresses = set(net.addresses(host))
+    names = balancers.names()
+    if not names:
+        raise CheckError(
+            "no Ingress or Service has a load balancer yet (status.loadBalancer is empty)"
+        )
+    seen = []
+    for name, owner in names.items():
+        try:
+            theirs = {name} if is_address(name) else set(net.addresses(name))
+        except CheckError as failed:
+            seen.append(f"{name} ({owner}): {failed}")
+            continue
+        if shared := addresses & theirs:
+            return f"{host} -> {', '.join(sorted(shared))}: {name} ({owner})"
+        seen.append(f"{name} ({owner}): {', '.join(sorted(theirs))}")
+    raise CheckError(
+        f"{host} resolves to {', '.join(sorted(addresses))}, no load balancer's address: "
+        + "; ".join(seen)
+    )

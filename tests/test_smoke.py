@@ -1,0 +1,800 @@
+"""`make smoke` against local fakes of the dev stack's platform (tests/fakes.py): every
+connection goes to 127.0.0.1 through `--connect-to`, every name resolves through `--resolve`,
+TLS is checked against a test CA (`--ca-file`) with the real host names, and kubectl is a
+script printing fixtures. No network, no cluster.
+
+The fakes' load balancers agree ALPN as the AWS ALPN policies do (fakes.ALPN_POLICIES); the
+working platform's NLB is `HTTP2Optional` (components/argocd.py ALPN_POLICY)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fnmatch
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fakes
+import pytest
+import trustme
+from fakes import (
+    ALPN_POLICIES,
+    FakeServer,
+    SelfSigned,
+    application,
+    argocd_grpc,
+    argocd_http,
+    fake_kubectl,
+    gitlab,
+    listing,
+    ssl_redirect,
+    with_load_balancer,
+)
+
+from components.gitlab_edge import ADMIN_AREA_CLOSED_TO
+from ops.smoke import main
+from ops.smoke_web import ADMIN_PROBES
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+GITLAB = "gitlab.dev.gitops.example.com"
+REGISTRY = "registry.dev.gitops.example.com"
+ARGOCD = "argocd.dev.gitops.example.com"
+ALB = "k8s-gitopsplatformdev-0123456789.eu-west-1.elb.amazonaws.com"
+NLB = "k8s-argocd-argocdse-0123456789.elb.eu-west-1.amazonaws.com"
+ALB_ADDRESSES, NLB_ADDRESSES = "192.0.2.10,192.0.2.11", "192.0.2.20"
+# Only what the DNS checks see: connections go to the fakes (--connect-to).
+DNS = {
+    GITLAB: ALB_ADDRESSES,
+    REGISTRY: "192.0.2.11",
+    ARGOCD: NLB_ADDRESSES,
+    ALB: ALB_ADDRESSES,
+    NLB: NLB_ADDRESSES,
+}
+APPLICATIONS = [application("minio-helm"), application("my-app")]
+LOAD_BALANCERS = {
+    "get ingress -A -o json": listing(
+        with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB),
+        with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB),
+    ),
+    "get service -A -o json": listing(
+        {"kind": "Service", "metadata": {"namespace": "default", "name": "kubernetes"}},
+        with_load_balancer("Service", "argocd", "argocd-server", NLB),
+    ),
+}
+# The verdicts for a working dev stack, from inside the admin ranges.
+WORKING = {
+    "gitlab.sign-in": "pass",
+    "gitlab.http-redirect": "pass",
+    "gitlab.admin-closed": "skipped",
+    "argocd.ui-http1": "pass",
+    "argocd.ui-browser": "pass",
+    "argocd.grpc": "pass",
+    "argocd.grpc-web": "skipped",
+    "kubectl.context": "pass",
+    "argocd.applications": "pass",
+    f"dns:{GITLAB}": "pass",
+    f"dns:{REGISTRY}": "pass",
+    f"dns:{ARGOCD}": "pass",
+}
+
+
+def no_dns(host: str) -> list[str]:
+    raise AssertionError(f"a real DNS lookup of {host}")
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+    report: dict[str, Any]
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        return {c["id"]: c["status"] for c in self.report["checks"]}
+
+    def detail(self, check: str) -> str:
+        (found,) = [c["detail"] for c in self.report["checks"] if c["id"] == check]
+        return str(found)
+
+
+@dataclass
+class Platform:
+    """The dev stack's endpoints as fakes; change any before `run`."""
+
+    ca: trustme.CA
+    ca_file: Path
+    tmp: Path
+    capsys: pytest.CaptureFixture[str]
+    gitlab: FakeServer | None = None
+    gitlab_http: FakeServer | None = None
+    argocd: FakeServer | None = None
+    kubectl: dict[str, Any] = field(default_factory=dict)
+    dns: dict[str, str] = field(default_factory=lambda: dict(DNS))
+
+    def cert(self, *hosts: str, **kwargs: Any) -> trustme.LeafCert:
+        return self.ca.issue_cert(*hosts, **kwargs)
+
+    def args(self, *extra: str, stack: tuple[str, ...] = ("--stack", "dev")) -> list[str]:
+        routes = [
+            (GITLAB, 443, self.gitlab),
+            (GITLAB, 80, self.gitlab_http),
+            (ARGOCD, 443, self.argocd),
+        ]
+        args = [*stack, "--ca-file", str(self.ca_file), "--timeout", "2", "--interval", "0.05"]
+        if self.kubectl:
+            args += ["--kubectl", str(fake_kubectl(self.tmp, self.kubectl))]
+        for host, port, server in routes:
+            if server is not None:
+                args += ["--connect-to", f"{host}:{port}:127.0.0.1:{server.port}"]
+        for host, addresses in self.dns.items():
+            args += ["--resolve", f"{host}:443:{addresses}"]
+        return [*args, *extra]
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for server in (self.gitlab, self.gitlab_http, self.argocd):
+                if server is not None:
+                    stack.enter_context(server)
+            yield
+
+    def run(
+        self,
+        *extra: str,
+        stack: tuple[str, ...] = ("--stack", "dev"),
+        lookup: Callable[[str], list[str]] = no_dns,
+    ) -> Run:
+        report_file = self.tmp / "smoke.json"
+        args = self.args("--json", str(report_file), *extra, stack=stack)
+        with self.serving():
+            code = main(args, lookup=lookup)
+        out, err = self.capsys.readouterr()
+        report = json.loads(report_file.read_text()) if report_file.exists() else {}
+        return Run(code, out, err, report)
+
+
+@pytest.fixture
+def platform(
+    ca: trustme.CA, ca_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Platform:
+    """A working dev stack: GitLab on the ALB, Argo CD on an HTTP2Optional NLB, every
+    Application Synced and Healthy, every name on a load balancer."""
+    return Platform(
+        ca=ca,
+        ca_file=ca_file,
+        tmp=tmp_path,
+        capsys=capsys,
+        gitlab=FakeServer(http1=gitlab(), cert=ca.issue_cert(GITLAB), alpn=("h2", "http/1.1")),
+        gitlab_http=FakeServer(http1=ssl_redirect()),
+        argocd=argocd_nlb(ca, "HTTP2Optional"),
+        kubectl={
+            "config current-context": "gitops-platform-dev",
+            "get applications.argoproj.io -n argocd -o json": listing(*APPLICATIONS),
+            **LOAD_BALANCERS,
+        },
+    )
+
+
+def argocd_nlb(ca: trustme.CA, policy: str, h2: fakes.Handler | None = None) -> FakeServer:
+    """argocd-server's plain listener behind an NLB ending TLS with `policy`: HTTP/1.1 for
+    the UI and gRPC-web, HTTP/2 only as gRPC (argo-cd v3.4.4 server/server.go, cmux)."""
+    return FakeServer(
+        http1=argocd_http(),
+        h2=h2 or argocd_grpc(),
+        cert=ca.issue_cert(ARGOCD),
+        alpn=ALPN_POLICIES[policy],
+    )
+
+
+# The whole platform.
+
+
+def test_a_working_platform_passes_and_says_what_it_skipped(platform: Platform) -> None:
+    run = platform.run()
+    assert run.code == 0, run.out
+    assert run.statuses == WORKING
+    assert "from inside access.admin_cidrs" in run.detail("gitlab.admin-closed")
+    assert "--from outside" in run.detail("gitlab.admin-closed")
+    assert "exposure is loadbalancer" in run.detail("argocd.grpc-web")
+    assert "10 passed, 0 failed, 2 skipped" in run.out
+
+
+def test_the_report_has_stable_keys_for_the_pipeline(platform: Platform) -> None:
+    report = platform.run().report
+    assert set(report) == {"version", "stack", "from", "result", "counts", "checks"}
+    assert (report["version"], report["stack"], report["from"]) == (1, "dev", "inside")
+    assert (report["result"], report["counts"]) == ("pass", {"pass": 10, "fail": 0, "skipped": 2})
+    for entry in report["checks"]:
+        assert set(entry) == {"id", "title", "status", "detail", "seconds"}
+
+
+def test_one_line_per_check_then_a_summary(platform: Platform) -> None:
+    platform.argocd = argocd_nlb(platform.ca, "HTTP1Only")
+    lines = platform.run().out.splitlines()
+    assert lines[0] == "smoke tests of stack dev (from inside):"
+    assert [line.split()[:2] for line in lines[1:-1]] == [
+        [{"pass": "pass", "fail": "FAIL", "skipped": "skipped"}[s], check]
+        for check, s in {**WORKING, "argocd.grpc": "fail"}.items()
+    ]
+    assert lines[-1] == "9 passed, 1 failed, 2 skipped: argocd.grpc"
+
+
+# Argo CD: the UI as browsers reach it, the API as the CLI does.
+
+
+def test_fails_when_argocd_serves_http1_but_not_grpc_over_http2(platform: Platform) -> None:
+    # HTTP1Only: the NLB never agrees h2, so the CLI's gRPC cannot get through.
+    platform.argocd = argocd_nlb(platform.ca, "HTTP1Only")
+    run = platform.run()
+    assert run.code == 1
+    assert run.statuses == {**WORKING, "argocd.grpc": "fail"}
+    assert "ALPN agreed no protocol with a client offering only h2" in run.detail("argocd.grpc")
+    assert run.report["result"] == "fail"
+
+
+def test_fails_when_http2_carries_no_grpc(platform: Platform) -> None:
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Optional", h2=lambda seen: None)
+    run = platform.run()
+    assert run.statuses == {**WORKING, "argocd.grpc": "fail"}
+    assert "closed the connection without answering POST" in run.detail("argocd.grpc")
+
+
+def test_reports_the_grpc_status_and_message_of_a_failed_call(platform: Platform) -> None:
+    failing = argocd_grpc(status=14, message="connection%20refused")
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Optional", h2=failing)
+    run = platform.run()
+    assert run.code == 1
+    assert "grpc-status 14 (UNAVAILABLE): connection refused" in run.detail("argocd.grpc")
+
+
+def test_the_grpc_call_is_a_unary_call_as_grpc_frames_it(platform: Platform) -> None:
+    run = platform.run()
+    assert run.detail("argocd.grpc").endswith("grpc-status 0, Argo CD v3.4.4")
+    assert platform.argocd is not None
+    (call,) = [s for s in platform.argocd.seen if s.protocol == "h2"]
+    assert (call.method, call.path) == ("POST", "/version.VersionService/Version")
+    assert call.headers["content-type"] == "application/grpc"
+    assert call.headers["te"] == "trailers"
+    assert call.body == b"\x00\x00\x00\x00\x00"  # not compressed, length 0: an Empty
+
+
+def test_fails_when_browsers_get_http2_that_only_takes_grpc(platform: Platform) -> None:
+    # The historical regression: the NLB agreed h2 with browsers (HTTP2Preferred), and
+    # argocd-server's plain listener takes HTTP/2 only as gRPC. HTTP/1.1 and the CLI work.
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Preferred")
+    run = platform.run()
+    assert run.code == 1
+    assert run.statuses == {**WORKING, "argocd.ui-browser": "fail"}
+    detail = run.detail("argocd.ui-browser")
+    assert "closed the connection without answering GET / over HTTP/2" in detail
+    assert "ALPN agreed h2: argocd-server's plain listener takes HTTP/2 only as gRPC" in detail
+
+
+def test_fails_when_http1_is_broken(platform: Platform) -> None:
+    # HTTP2Only: every client gets HTTP/2, which argocd-server takes only as gRPC.
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Only")
+    run = platform.run()
+    assert run.statuses == {**WORKING, "argocd.ui-http1": "fail", "argocd.ui-browser": "fail"}
+    assert "no answer to GET / over HTTP/1.1" in run.detail("argocd.ui-http1")
+
+
+def test_fails_when_the_ui_is_not_argo_cds(platform: Platform) -> None:
+    page = fakes.Answer(200, fakes.HTML, b"<title>502 Bad Gateway</title>")
+    platform.argocd = FakeServer(
+        http1=lambda seen: page,
+        h2=argocd_grpc(),
+        cert=platform.cert(ARGOCD),
+        alpn=ALPN_POLICIES["HTTP2Optional"],
+    )
+    run = platform.run()
+    assert run.statuses["argocd.ui-http1"] == "fail"
+    assert "not Argo CD's UI (title '502 Bad Gateway')" in run.detail("argocd.ui-http1")
+
+
+def test_a_browser_speaks_http2_when_it_is_agreed(platform: Platform) -> None:
+    # As through the ALB of the `ingress` exposure: h2 with browsers, the UI answered.
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Preferred", h2=argocd_grpc(ui=True))
+    run = platform.run()
+    assert run.code == 0, run.out
+    assert "200 over h2 (ALPN: h2)" in run.detail("argocd.ui-browser")
+    assert "200 over HTTP/1.1 (ALPN: http/1.1)" in run.detail("argocd.ui-http1")
+
+
+def ingress_stack(tmp: Path, **settings: str) -> tuple[str, ...]:
+    """The dev stack file with `argocd.exposure: ingress`, or other settings."""
+    text = (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
+    for key, value in {"argocd": "{exposure: ingress}", **settings}.items():
+        text += f"  gitops-platform:{key}: {value}\n"
+    path = tmp / "Pulumi.dev.yaml"
+    path.write_text(text)
+    return ("--stack-file", str(path))
+
+
+def test_the_ingress_exposure_is_checked_over_grpc_web(platform: Platform) -> None:
+    # The shared ALB: h2 or HTTP/1.1 with clients, HTTP/1.1 to argocd-server.
+    platform.argocd = FakeServer(
+        http1=argocd_http(),
+        h2=argocd_grpc(ui=True),
+        cert=platform.cert(ARGOCD),
+        alpn=("h2", "http/1.1"),
+    )
+    run = platform.run(stack=ingress_stack(platform.tmp))
+    assert run.code == 0, run.out
+    assert run.statuses == {**WORKING, "argocd.grpc": "skipped", "argocd.grpc-web": "pass"}
+    assert "exposure is ingress" in run.detail("argocd.grpc")
+    assert "over HTTP/1.1: grpc-status 0, Argo CD v3.4.4" in run.detail("argocd.grpc-web")
+
+
+def test_fails_the_ingress_exposure_without_grpc_web(platform: Platform) -> None:
+    platform.argocd = FakeServer(
+        http1=argocd_http(grpc_web=False),
+        h2=argocd_grpc(ui=True),
+        cert=platform.cert(ARGOCD),
+        alpn=("h2", "http/1.1"),
+    )
+    run = platform.run(stack=ingress_stack(platform.tmp))
+    assert run.statuses["argocd.grpc-web"] == "fail"
+    assert "405, expected 200 with content-type application/grpc-web+proto" in run.detail(
+        "argocd.grpc-web"
+    )
+
+
+# GitLab.
+
+
+@pytest.mark.parametrize(
+    ("certificate", "said"),
+    [
+        ("self-signed", "self-signed certificate"),
+        ("other CA", "unable to get local issuer certificate"),
+        ("wrong name", f"Hostname mismatch, certificate is not valid for '{GITLAB}'"),
+        ("expired", "certificate has expired"),
+    ],
+)
+def test_fails_gitlab_with_an_invalid_certificate(
+    platform: Platform, certificate: str, said: str
+) -> None:
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+    cert: fakes.ServerCert = {
+        "self-signed": lambda: SelfSigned(GITLAB, platform.tmp),
+        "other CA": lambda: trustme.CA().issue_cert(GITLAB),
+        "wrong name": lambda: platform.cert("gitlab.example.org"),
+        "expired": lambda: platform.cert(
+            GITLAB, not_before=past - datetime.timedelta(days=9), not_after=past
+        ),
+    }[certificate]()
+    platform.gitlab = FakeServer(http1=gitlab(), cert=cert, alpn=("http/1.1",))
+    run = platform.run()
+    assert run.code == 1
+    assert run.statuses == {**WORKING, "gitlab.sign-in": "fail"}
+    detail = run.detail("gitlab.sign-in")
+    assert f"TLS: the certificate {GITLAB} presents is not valid: {said}" in detail
+    assert f"(trusting --ca-file {platform.ca_file})" in detail
+
+
+def test_tls_names_the_real_host_whatever_the_address(platform: Platform) -> None:
+    run = platform.run()
+    assert run.code == 0
+    assert platform.gitlab is not None
+    assert platform.argocd is not None
+    assert set(platform.gitlab.server_names) == {GITLAB}
+    assert set(platform.argocd.server_names) == {ARGOCD}
+    assert {s.headers["host"] for s in platform.gitlab.seen} == {GITLAB}
+
+
+def test_fails_when_the_sign_in_page_is_not_there(platform: Platform) -> None:
+    platform.gitlab = FakeServer(
+        http1=lambda seen: fakes.Answer(503, fakes.HTML, b"<title>503</title>"),
+        cert=platform.cert(GITLAB),
+    )
+    run = platform.run()
+    assert run.statuses["gitlab.sign-in"] == "fail"
+    assert f"https://{GITLAB}/users/sign_in: 503, expected 200" in run.detail("gitlab.sign-in")
+
+
+def test_fails_when_the_sign_in_page_is_something_else(platform: Platform) -> None:
+    page = fakes.Answer(200, fakes.HTML, b"<title>Welcome to nginx!</title>")
+    platform.gitlab = FakeServer(http1=lambda seen: page, cert=platform.cert(GITLAB))
+    run = platform.run()
+    assert run.statuses["gitlab.sign-in"] == "fail"
+    assert "200, but not GitLab's sign-in page (title 'Welcome to nginx!')" in run.detail(
+        "gitlab.sign-in"
+    )
+
+
+def test_fails_when_http_is_not_redirected_to_https(platform: Platform) -> None:
+    platform.gitlab_http = FakeServer(http1=gitlab())
+    run = platform.run()
+    assert run.statuses == {**WORKING, "gitlab.http-redirect": "fail"}
+    assert "200, expected 301 to https://" in run.detail("gitlab.http-redirect")
+
+
+def test_fails_when_http_is_redirected_elsewhere(platform: Platform) -> None:
+    platform.gitlab_http = FakeServer(http1=ssl_redirect(f"https://{GITLAB}/"))
+    run = platform.run()
+    assert run.statuses["gitlab.http-redirect"] == "fail"
+    expected = f"301 to https://{GITLAB}/, expected https://{GITLAB}:443/users/sign_in?smoke=1"
+    assert expected in run.detail("gitlab.http-redirect")
+
+
+def test_the_admin_probes_cover_every_pattern_the_alb_closes() -> None:
+    for pattern in ADMIN_AREA_CLOSED_TO:
+        assert any(fnmatch.fnmatchcase(probe, pattern) for probe in ADMIN_PROBES), pattern
+
+
+def outside(platform: Platform, **kwargs: Any) -> Run:
+    """From outside the admin ranges: no kubectl there, or needed."""
+    platform.kubectl = {}
+    return platform.run("--from", "outside", **kwargs)
+
+
+OUTSIDE = {
+    "gitlab.sign-in": "pass",
+    "gitlab.http-redirect": "pass",
+    "gitlab.admin-closed": "pass",
+    **{check: "skipped" for check in list(WORKING)[3:]},
+}
+
+
+def test_from_outside_the_admin_area_answered_403_passes(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(platform.tmp))  # no kubectl
+    run = outside(platform)
+    assert run.code == 0, run.out + run.err
+    assert run.statuses == OUTSIDE
+    assert "403 for /admin, /admin/users, /admin.json, //admin" in run.detail("gitlab.admin-closed")
+    assert run.detail("argocd.ui-browser") == "from outside: Argo CD admits access.admin_cidrs only"
+    assert "Kubernetes API admits access.admin_cidrs only" in run.detail("argocd.applications")
+    assert run.report["from"] == "outside"
+
+
+@pytest.mark.parametrize("admin", [200, 302])
+def test_from_outside_an_open_admin_area_fails(platform: Platform, admin: int) -> None:
+    platform.gitlab = FakeServer(http1=gitlab(admin=admin), cert=platform.cert(GITLAB))
+    run = outside(platform)
+    assert run.code == 1
+    assert run.statuses == {**OUTSIDE, "gitlab.admin-closed": "fail"}
+    detail = run.detail("gitlab.admin-closed")
+    assert f"/admin: {admin}" in detail
+    assert "expected 403 from the ALB to anyone outside access.admin_cidrs" in detail
+
+
+def test_the_admin_area_open_to_everyone_is_not_checked(platform: Platform) -> None:
+    stack = ingress_stack(platform.tmp, gitlab="{admin_area: everyone}")
+    platform.argocd = None
+    run = outside(platform, stack=stack)
+    assert run.statuses["gitlab.admin-closed"] == "skipped"
+    assert "gitlab.admin_area is everyone" in run.detail("gitlab.admin-closed")
+
+
+# The Applications.
+
+
+@pytest.mark.parametrize(
+    ("app", "said"),
+    [
+        (application("my-app", sync="OutOfSync"), "my-app: OutOfSync/Healthy"),
+        (
+            application("my-app", health="Degraded", message="Deployment exceeded its deadline"),
+            "my-app: Synced/Degraded (Deployment exceeded its deadline)",
+        ),
+        ({"metadata": {"name": "my-app"}}, "my-app: no sync status/no health status"),
+    ],
+)
+def test_fails_when_an_application_is_not_synced_and_healthy(
+    platform: Platform, app: dict[str, Any], said: str
+) -> None:
+    platform.kubectl["get applications.argoproj.io -n argocd -o json"] = listing(
+        application("minio-helm"), app
+    )
+    run = platform.run()
+    assert run.code == 1
+    assert run.statuses == {**WORKING, "argocd.applications": "fail"}
+    assert run.detail("argocd.applications") == f"not Synced/Healthy: {said}"
+
+
+def test_fails_when_one_of_the_stacks_applications_is_missing(platform: Platform) -> None:
+    platform.kubectl["get applications.argoproj.io -n argocd -o json"] = listing(
+        application("minio-helm")
+    )
+    run = platform.run()
+    assert run.detail("argocd.applications") == "not Synced/Healthy: missing: my-app"
+
+
+def test_waits_for_the_applications_to_converge(platform: Platform) -> None:
+    platform.kubectl["get applications.argoproj.io -n argocd -o json"] = [
+        listing(application("minio-helm", health="Progressing"), application("my-app")),
+        listing(application("minio-helm", sync="OutOfSync"), application("my-app")),
+        listing(*APPLICATIONS),
+    ]
+    run = platform.run("--wait", "5")
+    assert run.code == 0, run.out
+    assert "2 Synced and Healthy: minio-helm, my-app (attempt 3, after" in run.detail(
+        "argocd.applications"
+    )
+
+
+def test_stops_waiting_when_the_time_is_up(platform: Platform) -> None:
+    platform.kubectl["get applications.argoproj.io -n argocd -o json"] = listing(
+        application("minio-helm"), application("my-app", sync="OutOfSync")
+    )
+    started = time.monotonic()
+    run = platform.run("--wait", "0.3")
+    assert time.monotonic() - started < 10
+    assert run.statuses["argocd.applications"] == "fail"
+    assert "my-app: OutOfSync/Healthy (attempt " in run.detail("argocd.applications")
+
+
+def test_without_wait_a_check_is_tried_once(platform: Platform) -> None:
+    platform.kubectl["get applications.argoproj.io -n argocd -o json"] = [
+        listing(application("minio-helm", sync="OutOfSync"), application("my-app")),
+        listing(*APPLICATIONS),
+    ]
+    run = platform.run()
+    assert run.detail("argocd.applications") == "not Synced/Healthy: minio-helm: OutOfSync/Healthy"
+
+
+def test_kubectl_finds_the_cluster_through_kubeconfig(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(platform.tmp / "dev.kubeconfig"))
+    assert platform.run().code == 0
+    calls = [json.loads(line) for line in (platform.tmp / "kubectl.log").read_text().splitlines()]
+    assert {c["KUBECONFIG"] for c in calls} == {str(platform.tmp / "dev.kubeconfig")}
+    assert all("--request-timeout=2s" in c["args"] for c in calls)
+
+
+def test_fails_when_kubectl_points_at_another_cluster(platform: Platform) -> None:
+    platform.kubectl["config current-context"] = "gitops-platform-rehearsal"
+    run = platform.run()
+    assert run.statuses == {**WORKING, "kubectl.context": "fail"}
+    assert "not the stack's cluster 'gitops-platform-dev'" in run.detail("kubectl.context")
+
+
+def test_an_eks_context_arn_names_the_cluster(platform: Platform) -> None:
+    arn = "arn:aws:eks:eu-west-1:123456789012:cluster/gitops-platform-dev"
+    platform.kubectl["config current-context"] = arn
+    assert platform.run().statuses["kubectl.context"] == "pass"
+
+
+def test_fails_when_kubectl_fails(platform: Platform) -> None:
+    del platform.kubectl["get applications.argoproj.io -n argocd -o json"]
+    run = platform.run()
+    assert run.statuses["argocd.applications"] == "fail"
+    assert "`kubectl get applications.argoproj.io -n argocd -o json` failed (1)" in run.detail(
+        "argocd.applications"
+    )
+
+
+# DNS.
+
+
+def test_fails_when_a_name_resolves_elsewhere_than_the_load_balancers(platform: Platform) -> None:
+    platform.dns[REGISTRY] = "203.0.113.9"
+    run = platform.run()
+    assert run.code == 1
+    assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
+    detail = run.detail(f"dns:{REGISTRY}")
+    assert detail.startswith(f"{REGISTRY} resolves to 203.0.113.9, no load balancer's address")
+    assert f"{ALB} (ingress gitlab/gitlab-webservice-default): 192.0.2.10, 192.0.2.11" in detail
+
+
+def test_a_name_passes_on_the_load_balancer_it_shares_an_address_with(platform: Platform) -> None:
+    run = platform.run()
+    assert (
+        run.detail(f"dns:{ARGOCD}")
+        == f"{ARGOCD} -> 192.0.2.20: {NLB} (service argocd/argocd-server)"
+    )
+
+
+def test_fails_when_a_name_does_not_resolve(platform: Platform) -> None:
+    del platform.dns[REGISTRY]
+
+    def lookup(host: str) -> list[str]:
+        assert host == REGISTRY
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    run = platform.run(lookup=lookup)
+    assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
+    assert run.detail(f"dns:{REGISTRY}") == (
+        f"{REGISTRY} does not resolve: Name or service not known"
+    )
+
+
+def test_fails_when_no_load_balancer_has_an_address(platform: Platform) -> None:
+    platform.kubectl["get ingress -A -o json"] = listing()
+    platform.kubectl["get service -A -o json"] = listing()
+    run = platform.run()
+    assert all(run.statuses[f"dns:{host}"] == "fail" for host in (GITLAB, REGISTRY, ARGOCD))
+    assert "no Ingress or Service has a load balancer yet" in run.detail(f"dns:{GITLAB}")
+
+
+def kubectl_calls(platform: Platform, command: str) -> int:
+    log = (platform.tmp / "kubectl.log").read_text().splitlines()
+    return sum(" ".join(json.loads(line)["args"]).startswith(command) for line in log)
+
+
+def test_the_load_balancers_are_asked_once_for_every_name(platform: Platform) -> None:
+    assert platform.run().code == 0
+    assert kubectl_calls(platform, "get ingress -A") == 1
+    assert kubectl_calls(platform, "get service -A") == 1
+
+
+def test_waits_for_the_load_balancers_to_appear(platform: Platform) -> None:
+    for command in ("get ingress -A -o json", "get service -A -o json"):
+        platform.kubectl[command] = [listing(), platform.kubectl[command]]
+    run = platform.run("--wait", "5")
+    assert run.code == 0, run.out
+    assert "(attempt 2, after" in run.detail(f"dns:{GITLAB}")
+    assert run.detail(f"dns:{REGISTRY}").startswith(f"{REGISTRY} -> 192.0.2.11: {ALB}")
+    assert kubectl_calls(platform, "get ingress -A") == 2
+
+
+# Timeouts: a dropped packet fails a check, it does not hang the run.
+
+
+@pytest.fixture
+def silent() -> Iterator[int]:
+    """A port that accepts connections and never says anything."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def within(seconds: float, call: Callable[[], Run]) -> Run:
+    """`call()`'s run, failing the test (not hanging it) when it takes longer."""
+    done: list[Run] = []
+    worker = threading.Thread(target=lambda: done.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert done, f"still running after {seconds}s: a network call without a timeout"
+    return done[0]
+
+
+def test_a_silent_server_fails_within_the_timeout(platform: Platform, silent: int) -> None:
+    platform.gitlab = None
+    args = ("--connect-to", f"{GITLAB}:443:127.0.0.1:{silent}", "--timeout", "0.5")
+    run = within(10, lambda: platform.run(*args))
+    assert run.statuses["gitlab.sign-in"] == "fail"
+    assert run.detail("gitlab.sign-in") == f"TLS: no handshake with {GITLAB} within 0.5s"
+
+
+def slow(seconds: float) -> fakes.Handler:
+    def answer(seen: fakes.Seen) -> fakes.Answer:
+        time.sleep(seconds)
+        return fakes.Answer(200)
+
+    return answer
+
+
+def test_an_answer_that_never_comes_fails_within_the_timeout(platform: Platform) -> None:
+    platform.argocd = FakeServer(
+        http1=slow(1.5), h2=slow(1.5), cert=platform.cert(ARGOCD), alpn=("http/1.1", "h2")
+    )
+    run = within(10, lambda: platform.run("--timeout", "0.5"))
+    assert (
+        run.detail("argocd.ui-http1") == f"{ARGOCD}: no answer to GET / over HTTP/1.1 within 0.5s"
+    )
+    assert run.detail("argocd.grpc") == (
+        f"{ARGOCD}: no answer to POST /version.VersionService/Version over HTTP/2 within 0.5s"
+    )
+
+
+def test_a_silent_resolver_fails_within_the_timeout(platform: Platform) -> None:
+    del platform.dns[REGISTRY]
+
+    def lookup(host: str) -> list[str]:
+        time.sleep(3)
+        return ["192.0.2.11"]
+
+    run = within(10, lambda: platform.run("--timeout", "0.3", lookup=lookup))
+    assert run.detail(f"dns:{REGISTRY}") == (f"{REGISTRY}: no answer from the resolver within 0.3s")
+
+
+def test_a_refused_connection_fails_the_check(platform: Platform, silent: int) -> None:
+    platform.argocd = None
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    run = platform.run("--connect-to", f"{ARGOCD}:443:127.0.0.1:{port}")
+    assert run.statuses["argocd.ui-http1"] == "fail"
+    assert run.detail("argocd.ui-http1") == (
+        f"cannot connect to {ARGOCD}:443 (at 127.0.0.1:{port}): 127.0.0.1: Connection refused"
+    )
+
+
+# Unusable input: exit status 2, one message each, no checks run.
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--stack", "nosuch"], "no stack file Pulumi.nosuch.yaml; stacks here:"),
+        (["--stack", "dev", "--resolve", "gitlab:443"], "--resolve gitlab:443: expected"),
+        (["--stack", "dev", "--resolve", "h:443:not-an-ip"], "--resolve h:443:not-an-ip"),
+        (["--stack", "dev", "--connect-to", "h:x:127.0.0.1:1"], "--connect-to h:x:127.0.0.1:1"),
+        (["--stack", "dev", "--kubectl", "/nonexistent/kubectl"], "/nonexistent/kubectl: not an"),
+        (["--stack", "dev", "--json", "/nonexistent/smoke.json"], "no such directory"),
+        (["--stack", "dev", "--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem"),
+    ],
+)
+def test_unusable_input_exits_2_with_one_message(
+    args: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubectl = str(fake_kubectl(tmp_path, {}))
+    code = main(["--kubectl", kubectl, *args], lookup=no_dns)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert said in line
+
+
+def test_without_kubectl_from_inside_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["--stack", "dev"], lookup=no_dns) == 2
+    assert "error: kubectl: not on PATH" in capsys.readouterr().err
+
+
+def test_an_invalid_stack_configuration_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = PROJECT_DIR / "tests" / "stacks" / "Pulumi.broken.yaml"
+    kubectl = str(fake_kubectl(tmp_path, {}))
+    assert main(["--stack-file", str(stack), "--kubectl", kubectl], lookup=no_dns) == 2
+    assert "error: invalid configuration for stack 'broken'" in capsys.readouterr().err
+
+
+# make smoke.
+
+
+def make_smoke(platform: Platform, report: Path) -> subprocess.CompletedProcess[str]:
+    # -o: the virtualenv counts as installed (a test installs nothing).
+    command = ["make", "-s", "-o", ".venv/.installed", "smoke", "STACK=dev"]
+    command += [f"SMOKE_JSON={report}", f"SMOKE_ARGS={' '.join(platform.args())}"]
+    with platform.serving():
+        return subprocess.run(
+            command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=False
+        )
+
+
+def test_make_smoke_runs_the_checks_and_writes_the_report(platform: Platform) -> None:
+    done = make_smoke(platform, platform.tmp / "make.json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((platform.tmp / "make.json").read_text())
+    assert {c["id"]: c["status"] for c in report["checks"]} == WORKING
+
+
+def test_make_smoke_fails_when_a_check_fails(platform: Platform) -> None:
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Preferred")
+    done = make_smoke(platform, platform.tmp / "make.json")
+    # GNU make exits 2 whenever a command fails; its last line names the command's status.
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("Error 1")
+    assert "FAIL     argocd.ui-browser" in done.stdout
+    assert json.loads((platform.tmp / "make.json").read_text())["result"] == "fail"
