@@ -11,7 +11,7 @@ import pytest
 
 from offline.plan import PROJECT_DIR
 
-PACKAGES = ("components", "offline")
+PACKAGES = ("components", "offline", "ops")
 MAX_LINES = 300
 
 
