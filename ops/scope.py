@@ -15,6 +15,7 @@ from pathlib import Path
 from components.clusters import cluster_name
 from components.config import PlatformConfig
 from components.config.loader import ConfigError, _decode, validate
+from components.config.stack import SECRET_KEYS
 from components.naming import Naming
 from offline.stack_files import load_stack
 
@@ -63,7 +64,9 @@ def scope_of(
     if "aws:region" in settings.config:
         raw["region"] = settings.config["aws:region"]
     for key, value in settings.config.items():
-        if key.startswith(prefix):
+        # The secrets (kubeconfig, gitlab_token) are set aside, as the program does
+        # (components/config/loader.py): nothing here needs them.
+        if key.startswith(prefix) and key[len(prefix) :] not in SECRET_KEYS:
             raw[key[len(prefix) :]] = _decode(value)
     config, problems = validate(raw, settings.project)
     if config is None:

@@ -88,6 +88,15 @@ def test_the_scope_names_what_the_plan_names(dev_plan: Plan) -> None:
     assert json.loads(provider["inputs"]["defaultTags"])["tags"] == scope.tags
 
 
+def test_the_scope_reads_stack_files_with_secrets(tmp_path: Path) -> None:
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    for key in ("kubeconfig", "gitlab_token"):
+        document["config"][f"{PROJECT}:{key}"] = {"secure": "v1:abc"}
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(yaml.safe_dump(document))
+    assert scope_of("dev", stack_file=stack_file) == scope_of("dev")
+
+
 def test_dev_keeps_gitlabs_buckets_unless_told_to_delete_them(dev_plan: Plan) -> None:
     buckets = [b for b in dev_plan.of_type(BUCKET) if "-gitlab-data-" in b["name"]]
     assert len(buckets) >= 5
