@@ -35,6 +35,10 @@ class StackScope:
     cluster_name: str
     """What the controllers tag their resources with: `elbv2.k8s.aws/cluster`,
     `kubernetes.io/cluster/<name>`."""
+    cluster_mode: str
+    """`eks`: the stack created the cluster, so what carries its name is the stack's; `kops`,
+    `existing`: the cluster is made (and deleted) outside the stack, and its name says nothing
+    about who owns a resource."""
     txt_owner_id: str
     """ExternalDNS's `--txt-owner-id`: its TXT ownership records name it."""
     domain: str
@@ -79,6 +83,7 @@ def scope_of(
         production=config.production,
         tags=dict(naming.tags),
         cluster_name=cluster_name(config, naming),
+        cluster_mode=config.cluster.mode,
         txt_owner_id=naming.prefix,
         domain=config.domain,
         zone_created=config.dns.create_zone,
