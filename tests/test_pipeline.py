@@ -320,7 +320,10 @@ NOT_REHEARSALS = {
     # "Run pipeline" on the default branch, to deploy again: still an ordinary pipeline.
     "run-pipeline": (pipeline_of("web"), DEFAULT_BRANCH_JOBS),
     "run-pipeline-rehearsal-false": (pipeline_of("web", REHEARSAL="false"), DEFAULT_BRANCH_JOBS),
-    "push-with-rehearsal": (pipeline_of("push", REHEARSAL="true"), DEFAULT_BRANCH_JOBS),
+    # REHEARSAL=true outside a rehearsal (a push option, a trigger): no pipeline, rather than
+    # one that deploys dev.
+    "push-with-rehearsal": (pipeline_of("push", REHEARSAL="true"), set()),
+    "trigger-with-rehearsal": (pipeline_of("trigger", REHEARSAL="true"), set()),
 }
 
 
@@ -538,7 +541,7 @@ def test_a_destroy_that_succeeds_removes_the_stack(
     assert calls == [
         SELECT,
         "pulumi destroy --yes --stack rehearsal --continue-on-error",
-        "pulumi stack rm --yes --preserve-config rehearsal",
+        "pulumi stack rm --yes --preserve-config --remove-backups rehearsal",
     ]
     # Never forced: `stack rm` refuses a stack that still has resources.
     assert "--force" not in scripts(pipeline["rehearsal-destroy"])
