@@ -527,7 +527,7 @@ def test_smoke_signs_in_to_the_cluster_the_stack_made_and_checks_it(
         "pulumi stack output cluster_name --stack rehearsal",
         "pulumi stack output region --stack rehearsal",
         "aws eks update-kubeconfig --name out-cluster_name --region out-region",
-        "make smoke STACK=rehearsal SMOKE_JSON=smoke.json",
+        "make smoke STACK=rehearsal SMOKE_JSON=smoke.json SMOKE_ARGS=--wait 1200",
     ]
     ran, _ = run_script(pipeline["rehearsal-smoke"], tmp_path, STAND_INS, FAIL_MAKE="1")
     assert ran.returncode != 0  # a failed check fails the job, through `| tee`
