@@ -73,10 +73,9 @@ def record(name: str, type_: str, value: str | None = None) -> dict[str, Any]:
     return {"Name": name, "Type": type_, "TTL": 300, "ResourceRecords": [{"Value": value}]}
 
 
-def owned(owner: str = OWNER) -> str:
-    return (
-        f'"heritage=external-dns,external-dns/owner={owner},external-dns/resource=ingress/gitlab/x"'
-    )
+def owned(owner: str = OWNER, resource: str = "ingress/gitlab/x") -> str:
+    """An ExternalDNS ownership TXT value (labels sorted: external-dns endpoint/labels.go)."""
+    return f'"heritage=external-dns,external-dns/owner={owner},external-dns/resource={resource}"'
 
 
 def change(route53: Any, zone_id: str, action: str, records: list[dict[str, Any]]) -> None:

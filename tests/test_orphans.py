@@ -20,6 +20,7 @@ import yaml
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from plans import stack_file_config, with_changes
+from test_dns_records import owned, record
 
 from components.external_dns import records_query
 from offline.plan import PROJECT_DIR
@@ -38,7 +39,6 @@ IDENTITY = "tags project=gitops-platform, stack=dev"
 # Another stack of the same project, in the same account and region.
 PROD = {"project": "gitops-platform", "stack": "prod"}
 PROD_CLUSTER = "gitops-platform-prod"
-ALB_ZONE = "Z32O12XQLNTSW2"  # eu-west-1's ALB hosted zone, as ExternalDNS's aliases name it
 RETAINED = "gitops-platform/retained-on-destroy"
 POLICY = json.dumps(
     {
@@ -113,25 +113,6 @@ def stack_network(session: boto3.session.Session, tags: dict[str, str]) -> tuple
         TagSpecifications=spec("subnet", tags),
     )
     return vpc_id, subnet["Subnet"]["SubnetId"]
-
-
-def record(name: str, type_: str, value: str | None = None) -> dict[str, Any]:
-    if value is None:  # an ALIAS, as ExternalDNS makes for a load balancer
-        return {
-            "Name": name,
-            "Type": type_,
-            "AliasTarget": {
-                "HostedZoneId": ALB_ZONE,
-                "DNSName": "k8s-gitlab-0123456789-1234567890.eu-west-1.elb.amazonaws.com.",
-                "EvaluateTargetHealth": True,
-            },
-        }
-    return {"Name": name, "Type": type_, "TTL": 300, "ResourceRecords": [{"Value": value}]}
-
-
-def owned(owner: str = OWNER, resource: str = "ingress/gitlab/gitlab-webservice-default") -> str:
-    """An ExternalDNS ownership TXT value (labels sorted: external-dns endpoint/labels.go)."""
-    return f'"heritage=external-dns,external-dns/owner={owner},external-dns/resource={resource}"'
 
 
 # What the dev stack's ExternalDNS publishes: aliases for its hosts, and ownership records in
