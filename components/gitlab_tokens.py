@@ -25,6 +25,7 @@ import pulumi_gitlab as gitlab
 import pulumi_random as random
 
 from components.config import GitOpsConfig
+from components.kubectl import KUBECTL
 
 TOKEN_NAME = "pulumi-gitops-bootstrap"
 TOOLBOX = "deploy/gitlab-toolbox -c toolbox"
@@ -57,13 +58,6 @@ tokens&.where(name: '{name}')&.each(&:revoke!)
 # The machine's date, asked on every preview and update (an invoke, not a resource: a resource
 # would keep its first answer). Offline, the mocks answer it.
 TODAY = "date -u +%Y-%m-%d"
-# kubectl talks to the cluster with the stack's kubeconfig, written to a private temp file.
-KUBECTL = """\
-set -eu
-kubeconfig=$(mktemp)
-trap 'rm -f "$kubeconfig"' EXIT
-printf '%s' "$KUBECONFIG_CONTENT" > "$kubeconfig"
-"""
 
 
 def renewal(parent: pulumi.Resource, every_days: int) -> pulumi.Output[str]:

@@ -20,19 +20,14 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_command as command
 
+from components.kubectl import KUBECTL
+
 GONE_TIMEOUT_SECONDS = 600
 EBS_CSI_DRIVER = "ebs.csi.aws.com"
 RETAINED_TAG = "gitops-platform/retained-on-destroy"
 """Tag on what a destroy keeps on purpose (its value says why): `make orphans` reports those
 as kept, not as left over."""
 
-KUBECTL = """\
-set -eu
-kubeconfig=$(mktemp)
-trap 'rm -f "$kubeconfig"' EXIT
-printf '%s' "$KUBECONFIG_CONTENT" > "$kubeconfig"
-"""
-"""kubectl talks to the cluster with the stack's kubeconfig, written to a private temp file."""
 
 _WAIT = r"""
 deadline=$(( $(date +%s) + TIMEOUT_SECONDS ))
