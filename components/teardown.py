@@ -64,8 +64,9 @@ done
 # pkg/networking/backend_sg_provider.go `releaseSG`). So no object carrying one of these
 # finalizers means none of those resources left, whatever the object's class. The in-tree
 # cloud provider's Classic Load Balancers count too: its finalizer is
-# `service.kubernetes.io/load-balancer-cleanup` (k8s.io/cloud-provider
-# controllers/service/controller.go). Gateways are listed only where their CRD is installed.
+# `service.kubernetes.io/load-balancer-cleanup` (kubernetes/cloud-provider
+# controllers/service/controller.go, LoadBalancerCleanupFinalizer). Gateways are listed only
+# where their CRD is installed.
 # Nothing is deleted: what is still there was not made by this stack (its releases and
 # Applications are gone by now), and may serve someone.
 LOAD_BALANCER_FINALIZERS = (
@@ -105,7 +106,8 @@ finished() { :; }
 # sig-storage-lib-external-provisioner/v11 controller.go `deleteVolumeOperation`:
 # `provisioner.Delete`, then the object, then the finalizer), so the PersistentVolume's
 # disappearance is the volume's. StatefulSets keep their claims when they are deleted
-# (`persistentVolumeClaimRetentionPolicy` defaults to Retain, Kubernetes StatefulSet docs), so
+# (`persistentVolumeClaimRetentionPolicy` defaults to Retain: https://kubernetes.io/docs/
+# concepts/workloads/controllers/statefulset/#persistentvolumeclaim-retention), so
 # claims of the stack's own StorageClass still there are deleted: the cluster is deleted next.
 # Every volume of the driver is waited for, whatever its class. A volume whose reclaim policy
 # is Retain (production's, or one set by hand) is kept, and reported.

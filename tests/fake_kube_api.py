@@ -49,15 +49,12 @@ class Cluster:
         plural: str,
         name: str,
         namespace: str | None = None,
-        annotations: dict[str, str] | None = None,
         metadata_extra: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
         metadata: dict[str, Any] = {"name": name, **(metadata_extra or {})}
         if namespace:
             metadata["namespace"] = namespace
-        if annotations:
-            metadata["annotations"] = annotations
         self.objects.setdefault(plural, []).append({"metadata": metadata, **fields})
 
     def names(self, plural: str) -> list[str]:
