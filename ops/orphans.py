@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ def audit(
     orphans_audit.tagged(state)
     orphans_audit.iam(state)
     orphans_audit.eks_clusters(state)
+    orphans_audit.auto_scaling_groups(state)
     orphans_audit.load_balancers(state)
     orphans_ec2.security_groups(state)
     orphans_ec2.volumes(state)
@@ -141,14 +143,22 @@ def main(argv: list[str] | None = None) -> int:
                 print("\nAfter --delete:\n" + text(final))
                 document["after_delete"] = as_json(final)
     except (BotoCoreError, ClientError) as error:
-        message = aws_problem(error)
-        print(f"error: {message}", file=sys.stderr)
-        if args.json:
-            args.json.write_text(json.dumps({**document, "error": message}, indent=2) + "\n")
-        return 2
+        return failed(aws_problem(error), document, args.json)
+    except Exception as error:  # a fault of the audit's own: still exit 2, not 1 or 0
+        traceback.print_exc()
+        message = f"the audit failed ({type(error).__name__}: {error}): nothing is known"
+        return failed(message, document, args.json)
     if args.json:
         args.json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return 0 if final.clean else 1
+
+
+def failed(message: str, document: dict[str, Any], path: Path | None) -> int:
+    """Exit status 2, and the report so far with the error when one is asked for."""
+    print(f"error: {message}", file=sys.stderr)
+    if path:
+        path.write_text(json.dumps({**document, "error": message}, indent=2) + "\n")
+    return 2
 
 
 def remove(

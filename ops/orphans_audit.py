@@ -76,7 +76,17 @@ class Audit:
         self.notes: list[str] = []
         self.identity = scope.identity_tags
         self.identity_reason = "tags " + ", ".join(f"{k}={v}" for k, v in self.identity.items())
+        self.by_cluster = scope.cluster_mode == "eks"
+        """Whether what carries the cluster's name is the stack's: only when the stack made
+        the cluster. A kOps or existing cluster is made and deleted outside the stack, and
+        other teams' resources carry its name: then only the identity tags count."""
         self._clients: dict[tuple[str, str], Client] = {}
+        if not self.by_cluster:
+            self.notes.append(
+                f"cluster.mode is {scope.cluster_mode}: the cluster {scope.cluster_name} is "
+                "not the stack's, so resources are attributed by the stack's identity tags "
+                "and VPCs only, never by the cluster's name"
+            )
 
     def client(self, service: str, region: str | None = None) -> Client:
         key = (service, region or self.region)
@@ -107,6 +117,8 @@ class Audit:
         """The rules that attribute a resource with these tags to the stack."""
         cluster = self.scope.cluster_name
         reasons = [self.identity_reason] if self.has_identity(tags) else []
+        if not self.by_cluster:
+            return reasons
         for key in (ELBV2_CLUSTER_TAG, KOPS_CLUSTER_TAG, CNI_CLUSTER_TAG, EBS_CSI_CLUSTER_NAME_TAG):
             if tags.get(key) == cluster:
                 reasons.append(f"tag {key}={cluster}")
@@ -157,17 +169,63 @@ def iam(audit: Audit) -> None:
 
 
 def eks_clusters(audit: Audit) -> None:
-    """The EKS cluster, by its name (unique in a region) or its tags. GetResources lists EKS
-    clusters too, but not in moto, and the name is proof enough."""
+    """The EKS cluster, by its name (unique in a region, and only when the stack made it) or
+    its tags. GetResources lists EKS clusters too, but not in moto, and lags deletions: what
+    EKS no longer lists is dropped."""
     eks = audit.client("eks")
+    listed = set()
     for name in audit.pages(eks, "list_clusters", "clusters"):
         cluster = eks.describe_cluster(name=name)["cluster"]
+        listed.add(name)
         tags = dict(cluster.get("tags") or {})
         reasons = audit.reasons(tags)
-        if name == audit.scope.cluster_name:
+        if audit.by_cluster and name == audit.scope.cluster_name:
             reasons.append(f"EKS cluster named {name}")
         if reasons:
             audit.add(Finding("eks:cluster", cluster["arn"], audit.region, reasons, tags))
+    # A cluster's node groups, add-ons and access entries (`<type>/<cluster>/...` in their
+    # ARNs) go with it: those of a cluster EKS no longer lists are gone too.
+    for ident, finding in list(audit.found.items()):
+        if finding.kind.startswith("eks:") and eks_cluster_of(ident) not in listed:
+            del audit.found[ident]
+
+
+def eks_cluster_of(arn: str) -> str:
+    """`arn:aws:eks:<region>:<account>:cluster/<name>` or `.../nodegroup/<name>/...` ->
+    `<name>`."""
+    return arn.split(":", 5)[5].split("/")[1]
+
+
+def auto_scaling_groups(audit: Audit) -> None:
+    """Auto Scaling groups with the identity tags or the cluster's tag (EKS managed node
+    groups make theirs). GetResources returns none: "GetResources ... aren't supported at this
+    time and return an empty response" for Auto Scaling groups
+    (https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html)."""
+    client = audit.client("autoscaling")
+    searches = [[{"Name": f"tag:{k}", "Values": [v]} for k, v in audit.identity.items()]]
+    if audit.by_cluster:
+        key = K8S_CLUSTER_TAG_PREFIX + audit.scope.cluster_name
+        searches.append([{"Name": "tag-key", "Values": [key]}])
+    seen = set()
+    for filters in searches:
+        for group in audit.pages(
+            client, "describe_auto_scaling_groups", "AutoScalingGroups", Filters=filters
+        ):
+            arn = group["AutoScalingGroupARN"]
+            if arn in seen:
+                continue
+            seen.add(arn)
+            tags = {t["Key"]: t.get("Value", "") for t in group.get("Tags", [])}
+            if not (reasons := audit.reasons(tags)):
+                continue
+            # No deleter: the group of an EKS managed node group goes when the node group is
+            # deleted; deleting it alone would leave EKS a broken node group.
+            detail = {
+                "by_hand": "delete the EKS node group that made it, or the group itself "
+                "(aws autoscaling delete-auto-scaling-group --force-delete)"
+            }
+            notes = [f"{len(group.get('Instances', []))} instance(s)"]
+            audit.add(Finding(kind_of(arn), arn, audit.region, reasons, tags, detail, notes))
 
 
 def load_balancers(audit: Audit) -> None:
@@ -233,6 +291,10 @@ def classify(audit: Audit) -> None:
                 )
                 if not any(group["logGroupName"] == name for group in listed):
                     del audit.found[ident]
+            elif finding.kind in STILL_THERE:
+                service, call, parameter = STILL_THERE[finding.kind]
+                client = audit.client(service, finding.region)
+                getattr(client, call)(**{parameter: ident.rsplit(":", 1)[-1]})
             elif finding.kind == "s3:bucket":
                 bucket = ident.split(":::", 1)[1]
                 location = audit.client("s3").get_bucket_location(Bucket=bucket)
@@ -243,6 +305,26 @@ def classify(audit: Audit) -> None:
             if not not_found(error):
                 raise
             del audit.found[ident]  # listed by the tagging API, which lags deletions
+
+
+STILL_THERE = {
+    "rds:db": ("rds", "describe_db_instances", "DBInstanceIdentifier"),
+    "rds:cluster": ("rds", "describe_db_clusters", "DBClusterIdentifier"),
+    "rds:subgrp": ("rds", "describe_db_subnet_groups", "DBSubnetGroupName"),
+    "elasticache:replicationgroup": (
+        "elasticache",
+        "describe_replication_groups",
+        "ReplicationGroupId",
+    ),
+    "elasticache:subnetgroup": (
+        "elasticache",
+        "describe_cache_subnet_groups",
+        "CacheSubnetGroupName",
+    ),
+}
+"""Kinds the tagging API lists that are looked up by the name their ARN ends in
+(`arn:aws:rds:<region>:<account>:db:<name>`): a not-found error means gone (RDS and
+ElastiCache API References, DBInstanceNotFound, ReplicationGroupNotFoundFault, ...)."""
 
 
 def schedule(finding: Finding, note: str) -> None:

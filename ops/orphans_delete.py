@@ -28,6 +28,9 @@ while after the load balancer is deleted."""
 BATCH = 500
 """Record sets per ChangeBatch: Route 53 takes at most 1,000 changes (API Reference,
 ChangeResourceRecordSets quotas); one batch per zone unless a zone has more."""
+OBJECTS_PER_CALL = 1000
+"""Object versions listed and deleted at a time: DeleteObjects takes at most 1,000 keys, and
+ListObjectVersions returns at most 1,000 (S3 API Reference)."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,9 @@ class Outcome:
 
 def by_hand(finding: Finding) -> str | None:
     """Why `--delete` leaves this left-over resource to the operator, or None."""
-    if finding.kind not in ORDER:
-        return f"no deleter for {finding.kind}"
     reason: str | None = finding.detail.get("by_hand")
+    if reason is None and finding.kind not in ORDER:
+        return f"no deleter for {finding.kind}"
     return reason
 
 
@@ -82,6 +85,8 @@ def _one_by_one(
         for delay in (*DELAYS, None):
             try:
                 action(finding)
+            except PartialDeleteError as error:
+                yield Outcome(finding, f"failed: {error}")
             except ClientError as error:
                 code = _code(error)
                 if code in retry_on and delay is not None:
@@ -236,25 +241,43 @@ def volumes(
     return list(_one_by_one(findings, action, sleep))
 
 
+class PartialDeleteError(Exception):
+    """AWS answered without an error and yet did not do it all (DeleteObjects' `Errors`)."""
+
+
 def buckets(
     findings: list[Finding], clients: Clients, sleep: Callable[[float], None]
 ) -> list[Outcome]:
     """Every object version and delete marker first (a versioned bucket is not empty while
-    either is left), 1,000 per DeleteObjects (its maximum), then the bucket."""
+    either is left), then the bucket. The first page is listed and deleted until none is
+    left: deleting while following a listing's markers may skip what moved. DeleteObjects
+    takes at most 1,000 keys, as a page holds, and reports the keys it could not delete in
+    `Errors` with a 200 (S3 API Reference, DeleteObjects): those fail the bucket."""
 
     def action(f: Finding) -> None:
         s3 = clients("s3", f.region)
         bucket = f.id.split(":::", 1)[1]
-        paginator = s3.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=bucket):
+        previous: list[dict[str, str]] = []
+        while True:
+            page = s3.list_object_versions(Bucket=bucket, MaxKeys=OBJECTS_PER_CALL)
             objects = [
                 {"Key": v["Key"], "VersionId": v["VersionId"]}
                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
             ]
-            for start in range(0, len(objects), 1000):
-                s3.delete_objects(
-                    Bucket=bucket, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
+            if not objects:
+                break
+            if objects == previous:
+                raise PartialDeleteError(
+                    f"{len(objects)} object version(s) still listed after deletion"
                 )
+            response = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+            if errors := response.get("Errors"):
+                first = errors[0]
+                raise PartialDeleteError(
+                    f"{len(errors)} object version(s) not deleted, the first {first.get('Key')}: "
+                    f"{first.get('Code')}: {first.get('Message', '')}"
+                )
+            previous = objects
         s3.delete_bucket(Bucket=bucket)
 
     return list(_one_by_one(findings, action, sleep))

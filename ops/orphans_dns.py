@@ -7,7 +7,7 @@ stack's owner id, and by the names the stack publishes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ops.orphans_audit import Audit, chunks, tag_dict
@@ -30,6 +30,29 @@ def external_dns_reason(record_set: Mapping[str, Any], hosts: set[str], owner: s
     ):
         return f"TXT ownership record of ExternalDNS owner {owner}"
     return None
+
+
+TXT_TYPE_PREFIXES = {"a-": {"A"}, "aaaa-": {"AAAA"}, "cname-": {"CNAME", "A"}}
+"""ExternalDNS v0.21.0 names a record's ownership record `<type>-<first label>.<rest>`, and
+an alias A record's with `cname-` (registry/txt/registry.go generateTXTRecordWithFilter,
+registry/mapper/mapper.go ToTXTName; the stack sets no --txt-prefix or --txt-suffix): the
+types each prefix claims. Older versions gave it the record's own name, claiming any type,
+which v0.21.0 still reads."""
+ANY_TYPE = {"A", "AAAA", "CNAME"}
+
+
+def owned_names(ownership_records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """The record names (lower case, with the final dot) these ownership records claim, with
+    the types claimed under each."""
+    owned: dict[str, set[str]] = {}
+    for record_set in ownership_records:
+        name = record_set["Name"].lower()
+        owned.setdefault(name, set()).update(ANY_TYPE)
+        first, _, rest = name.partition(".")
+        for prefix, types in TXT_TYPE_PREFIXES.items():
+            if first.startswith(prefix) and rest:
+                owned.setdefault(f"{first.removeprefix(prefix)}.{rest}", set()).update(types)
+    return owned
 
 
 def hosted_zones(audit: Audit) -> list[tuple[str, str]]:
@@ -59,6 +82,10 @@ def hosted_zones(audit: Audit) -> list[tuple[str, str]]:
                     [f"zone {zones[zone_id].rstrip('.')}"],
                 )
             )
+    # The tagging API lags deletions: a zone Route 53 no longer lists is gone.
+    for ident, finding in list(audit.found.items()):
+        if finding.kind == "route53:hostedzone" and ident.rsplit("/", 1)[-1] not in zones:
+            del audit.found[ident]
     return found
 
 
@@ -82,13 +109,35 @@ def records(audit: Audit, stack_zones: list[tuple[str, str]]) -> None:
     # (components/external_dns.py): its records outlive the stack on purpose.
     upsert_only = scope.config.dns.external_dns_policy == "upsert-only"
     for zone_id, zone_name in zones:
-        for record_set in audit.pages(
-            route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id
-        ):
-            reason = external_dns_reason(record_set, hosts, scope.txt_owner_id)
-            if reason is None:
+        record_sets = list(
+            audit.pages(
+                route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id
+            )
+        )
+        reasons = {}
+        for record_set in record_sets:
+            if reason := external_dns_reason(record_set, hosts, scope.txt_owner_id):
+                reasons[id(record_set)] = reason
+        # In a zone that is not the stack's, a published host's record may be someone
+        # else's (made by hand, or by another ExternalDNS): it is claimed only with an
+        # ownership record of this owner naming it.
+        owned = (
+            None
+            if scope.zone_created
+            else owned_names(r for r in record_sets if id(r) in reasons and r["Type"] == "TXT")
+        )
+        for record_set in record_sets:
+            if (reason := reasons.get(id(record_set))) is None:
                 continue
-            ident = [zone_id, record_set["Name"], record_set["Type"]]
+            name, type_ = record_set["Name"], record_set["Type"]
+            if owned is not None and type_ != "TXT" and type_ not in owned.get(name.lower(), ()):
+                audit.notes.append(
+                    f"{type_} record {name.rstrip('.')} in zone {zone_name.rstrip('.')} has no "
+                    f"ExternalDNS ownership record of {scope.txt_owner_id}: not counted as "
+                    "this stack's"
+                )
+                continue
+            ident = [zone_id, name, type_]
             if "SetIdentifier" in record_set:
                 ident.append(record_set["SetIdentifier"])
             finding = Finding(

@@ -44,7 +44,30 @@ LOOKUPS = {
         "NetworkInterfaceId",
     ),
     "ec2:instance": ("describe_instances", "Reservations", "instance-id", "InstanceId"),
+    # What the tagging API alone finds, looked up so that what it lists after a deletion
+    # (it lags them) is not reported.
+    "ec2:vpc": ("describe_vpcs", "Vpcs", "vpc-id", "VpcId"),
+    "ec2:subnet": ("describe_subnets", "Subnets", "subnet-id", "SubnetId"),
+    "ec2:route-table": ("describe_route_tables", "RouteTables", "route-table-id", "RouteTableId"),
+    "ec2:internet-gateway": (
+        "describe_internet_gateways",
+        "InternetGateways",
+        "internet-gateway-id",
+        "InternetGatewayId",
+    ),
+    "ec2:natgateway": ("describe_nat_gateways", "NatGateways", "nat-gateway-id", "NatGatewayId"),
+    "ec2:elastic-ip": ("describe_addresses", "Addresses", "allocation-id", "AllocationId"),
 }
+GONE_STATES = {
+    "ec2:instance": ("terminated",),
+    # A deleted NAT gateway stays listed for about an hour (EC2 API Reference,
+    # DescribeNatGateways).
+    "ec2:natgateway": ("deleted",),
+}
+UNPAGINATED = {"describe_addresses"}
+"""DescribeAddresses has no pagination: one call returns every match (EC2 API Reference)."""
+FILTER_PARAMETER = {"describe_nat_gateways": "Filter"}
+"""DescribeNatGateways names its filters `Filter`, not `Filters` (EC2 API Reference)."""
 FILTER_VALUES = 100
 """Ids per filter in one request (EC2 caps the values of a filter at a few hundred)."""
 
@@ -69,7 +92,10 @@ def search(
 
 
 def cluster_searches(audit: Audit) -> list[Filters]:
+    """What to look for by the cluster's name: nothing unless the stack made the cluster."""
     cluster = audit.scope.cluster_name
+    if not audit.by_cluster:
+        return []
     return [
         [{"Name": "tag-key", "Values": [K8S_CLUSTER_TAG_PREFIX + cluster]}],
         [{"Name": f"tag:{KOPS_CLUSTER_TAG}", "Values": [cluster]}],
@@ -82,10 +108,11 @@ def security_groups(audit: Audit) -> None:
     backend_sg_provider.go), those tagged for the cluster, and every other group in the
     stack's VPCs, which keep the VPC from being deleted. A VPC's default group goes with it."""
     vpcs = stack_vpcs(audit)
-    searches = [
-        [{"Name": f"tag:{ELBV2_CLUSTER_TAG}", "Values": [audit.scope.cluster_name]}],
-        *cluster_searches(audit),
-    ]
+    searches = cluster_searches(audit)
+    if audit.by_cluster:
+        searches.append(
+            [{"Name": f"tag:{ELBV2_CLUSTER_TAG}", "Values": [audit.scope.cluster_name]}]
+        )
     if vpcs:
         searches.append([{"Name": "vpc-id", "Values": vpcs}])
     for group in search(audit, "describe_security_groups", "SecurityGroups", "GroupId", searches):
@@ -124,7 +151,9 @@ def network_interfaces(audit: Audit) -> None:
     """Every interface in the stack's VPCs, and those the VPC CNI made for this cluster
     wherever they are."""
     vpcs = stack_vpcs(audit)
-    searches = [[{"Name": f"tag:{CNI_CLUSTER_TAG}", "Values": [audit.scope.cluster_name]}]]
+    searches: list[Filters] = []
+    if audit.by_cluster:
+        searches.append([{"Name": f"tag:{CNI_CLUSTER_TAG}", "Values": [audit.scope.cluster_name]}])
     if vpcs:
         searches.append([{"Name": "vpc-id", "Values": vpcs}])
     found = search(
@@ -156,8 +185,15 @@ def describe_ec2(audit: Audit) -> None:
         ids = sorted(missing)
         for start in range(0, len(ids), FILTER_VALUES):
             batch = ids[start : start + FILTER_VALUES]
-            filters = [{"Name": filter_name, "Values": batch}]
-            for item in audit.pages(ec2, operation, key, Filters=filters):
+            params = {
+                FILTER_PARAMETER.get(operation, "Filters"): [{"Name": filter_name, "Values": batch}]
+            }
+            items = (
+                getattr(ec2, operation)(**params)[key]
+                if operation in UNPAGINATED
+                else audit.pages(ec2, operation, key, **params)
+            )
+            for item in items:
                 for described in item.get("Instances", [item]):
                     if (found := missing.pop(described[id_key], None)) is not None:
                         found.detail["ec2"] = described
@@ -167,16 +203,33 @@ def describe_ec2(audit: Audit) -> None:
         described = finding.detail.get("ec2")
         if described is None:
             continue
-        if finding.kind == "ec2:instance" and described["State"]["Name"] == "terminated":
+        if state_of(described) in GONE_STATES.get(finding.kind, ()):
             del audit.found[finding.id]
             continue
         note_ec2(finding, described)
     for finding in audit.found.values():
-        if shared_only(finding, audit.scope.cluster_name):
+        if (
+            finding.kind == "ec2:volume"
+            and (CSI_VOLUME_NAME_TAG in finding.tags or EBS_CSI_TAG in finding.tags)
+            and not audit.has_identity(finding.tags)
+        ):
+            # Not from the stack's StorageClass, which tags its volumes with the stack's
+            # tags (components/clusters/eks_storage.py): from a class the stack does not
+            # know, whose reclaim policy may be Retain, for data someone meant to keep.
+            finding.detail["by_hand"] = (
+                "an EBS CSI volume of a StorageClass that is not the stack's: it may hold "
+                "data kept on purpose; delete it by hand once you know it is not"
+            )
+        elif shared_only(finding, audit.scope.cluster_name):
             finding.detail["by_hand"] = (
                 "tagged shared with the cluster, not owned by it: remove the tag or the "
                 "resource by hand"
             )
+
+
+def state_of(described: dict[str, Any]) -> str | None:
+    state = described.get("State")
+    return str(state["Name"] if isinstance(state, dict) else state) if state else None
 
 
 def note_ec2(finding: Finding, described: dict[str, Any]) -> None:

@@ -20,12 +20,13 @@ import yaml
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from plans import stack_file_config, with_changes
+from test_config import existing_cluster_config
 from test_dns_records import owned, record
 
 from components.external_dns import records_query
 from offline.plan import PROJECT_DIR
 from ops.orphans import audit, main
-from ops.orphans_delete import DELAYS, delete
+from ops.orphans_delete import DELAYS, by_hand, deletable, delete
 from ops.orphans_dns import external_dns_reason
 from ops.orphans_report import Finding, Report, Status
 from ops.scope import StackScope, scope_of
@@ -663,6 +664,281 @@ def test_a_terminated_instance_the_tagging_api_still_lists_is_not_left_over(
     (finding,) = audit(aws, dev).findings
     assert finding.id.endswith(instances[1]["InstanceId"])
     assert finding.notes == ["running"]
+
+
+# What carries the cluster's name without being the stack's, and what is gone but listed
+
+
+def scope_in_mode(tmp_path: Path, mode: str) -> StackScope:
+    if mode == "kops":
+        return scope_of("kops", stack_file=PROJECT_DIR / "tests/stacks/Pulumi.kops.yaml")
+    path = tmp_path / "existing" / "Pulumi.dev.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump({"config": existing_cluster_config()}))
+    return scope_of("dev", stack_file=path)
+
+
+@pytest.mark.parametrize("mode", ["existing", "kops"])
+def test_a_cluster_the_stack_did_not_make_claims_nothing_by_its_name(
+    aws: boto3.session.Session, tmp_path: Path, mode: str
+) -> None:
+    """Another team's resources carry the name of a kOps or existing cluster: only the
+    identity tags (and the stack's own VPCs) attribute them, so --delete cannot take them."""
+    scope = scope_in_mode(tmp_path, mode)
+    assert scope.cluster_mode == mode
+    name = scope.cluster_name
+    aws = boto3.session.Session(region_name=scope.region)
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc = default_vpc(aws)
+    ec2.create_security_group(
+        GroupName="theirs",
+        Description="theirs",
+        VpcId=vpc,
+        TagSpecifications=spec("security-group", {f"kubernetes.io/cluster/{name}": "owned"}),
+    )
+    for tags in (
+        {"KubernetesCluster": name},
+        {f"kubernetes.io/cluster/{name}": "owned", "CSIVolumeName": "pvc-theirs"},
+        {"ebs.csi.aws.com/cluster-name": name},
+    ):
+        ec2.create_volume(
+            Size=8, AvailabilityZone=f"{scope.region}a", TagSpecifications=spec("volume", tags)
+        )
+    ec2.create_network_interface(
+        SubnetId=default_subnets(aws)[0],
+        TagSpecifications=spec("network-interface", {"cluster.k8s.amazonaws.com/name": name}),
+    )
+    elbv2.create_target_group(
+        Name="k8s-theirs",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=vpc,
+        TargetType="ip",
+        Tags=aws_tags({"elbv2.k8s.aws/cluster": name}),
+    )
+    if mode == "existing":
+        aws.client("eks").create_cluster(
+            name=name,
+            roleArn="arn:aws:iam::123456789012:role/eks",
+            resourcesVpcConfig={"subnetIds": default_subnets(aws)},
+        )
+    identity = {"project": scope.project, "stack": scope.stack}
+    ours = ec2.create_volume(
+        Size=8, AvailabilityZone=f"{scope.region}a", TagSpecifications=spec("volume", identity)
+    )["VolumeId"]
+
+    report = audit(aws, scope)
+
+    assert [f.id.rsplit("/", 1)[-1] for f in report.findings] == [ours]
+    assert any(f"cluster.mode is {mode}" in note for note in report.notes)
+
+
+def test_the_same_tags_claim_them_when_the_stack_made_the_cluster(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    """The counterpart: in eks mode, the cluster tag attributes (the rule above is the mode's,
+    not a lost finder)."""
+    aws.client("ec2").create_volume(
+        Size=8,
+        AvailabilityZone=f"{REGION}a",
+        TagSpecifications=spec("volume", {"KubernetesCluster": CLUSTER}),
+    )
+    (finding,) = audit(aws, dev).findings
+    assert finding.reasons == [f"tag KubernetesCluster={CLUSTER}"]
+
+
+def test_a_csi_volume_not_of_the_stacks_storage_class_is_left_to_the_operator(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    """Tagged for the cluster by the driver but without the stack's tags, which its
+    StorageClass adds: of a class the stack does not know, perhaps Retain, so never deleted
+    by --delete."""
+    ec2 = aws.client("ec2")
+    tags = {
+        "ebs.csi.aws.com/cluster": "true",
+        "CSIVolumeName": "pvc-kept",
+        f"kubernetes.io/cluster/{CLUSTER}": "owned",
+    }
+    ec2.create_volume(Size=8, AvailabilityZone=f"{REGION}a", TagSpecifications=spec("volume", tags))
+    (finding,) = audit(aws, dev).findings
+    assert finding.status is Status.LEFT_OVER
+    assert "StorageClass that is not the stack's" in (by_hand(finding) or "")
+    assert deletable([finding]) == []
+
+
+def test_a_published_hosts_record_in_a_shared_zone_is_claimed_only_with_its_ownership_record(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    zone = create_zone(aws, ZONE)
+    ours = [
+        record(f"registry.{ZONE}.", "A"),
+        record(f"registry.{ZONE}.", "TXT", owned()),  # the old format: the record's own name
+        record(f"a-gitlab.{ZONE}.", "TXT", owned()),
+        record(f"gitlab.{ZONE}.", "A", "192.0.2.7"),
+    ]
+    theirs = [
+        record(f"argocd.{ZONE}.", "A"),  # made by hand: no ownership record at all
+        record(f"cname-argocd.{ZONE}.", "TXT", owned(owner=PROD_CLUSTER)),
+        record(f"gitlab.{ZONE}.", "AAAA", "2001:db8::7"),  # owned by nobody: no aaaa- record
+    ]
+    create_records(aws, zone, ours + theirs)
+    report = audit(aws, dev)
+    assert sorted(f.id for f in report.findings) == sorted(record_id(zone, r) for r in ours)
+    unclaimed = [n for n in report.notes if "has no ExternalDNS ownership record" in n]
+    assert len(unclaimed) == 2
+    assert any(f"A record argocd.{ZONE}" in n for n in unclaimed)
+    assert any(f"AAAA record gitlab.{ZONE}" in n for n in unclaimed)
+
+
+def test_in_the_stacks_own_zone_every_published_hosts_record_is_the_stacks(
+    aws: boto3.session.Session, tmp_path: Path
+) -> None:
+    scope = scope_of("dev", stack_file=dev_stack_file(tmp_path, dns={"create_zone": True}))
+    zone = create_zone(aws, ZONE, DEV)
+    hand_made = record(f"argocd.{ZONE}.", "A", "192.0.2.8")
+    create_records(aws, zone, [hand_made])
+    assert record_id(zone, hand_made) in by_id(audit(aws, scope))
+
+
+GHOSTS = [
+    "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0aaaaaaaaaaaaaaa0",
+    "arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-0aaaaaaaaaaaaaaa0",
+    "arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-0aaaaaaaaaaaaaaa0",
+    "arn:aws:ec2:eu-west-1:123456789012:internet-gateway/igw-0aaaaaaaaaaaaaaa0",
+    "arn:aws:ec2:eu-west-1:123456789012:natgateway/nat-0aaaaaaaaaaaaaaa0",
+    "arn:aws:ec2:eu-west-1:123456789012:elastic-ip/eipalloc-0aaaaaaaaaaaaaaa0",
+    f"arn:aws:eks:eu-west-1:123456789012:cluster/{CLUSTER}",
+    f"arn:aws:eks:eu-west-1:123456789012:nodegroup/{CLUSTER}/nodes/0a1b2c3d",
+    "arn:aws:route53:::hostedzone/Z0AAAAAAAAAAAAAAAAAAA",
+    "arn:aws:rds:eu-west-1:123456789012:db:gitops-platform-dev-gitlab",
+    "arn:aws:rds:eu-west-1:123456789012:subgrp:gitops-platform-dev-gitlab",
+    "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:gitops-platform-dev-redis",
+    "arn:aws:elasticache:eu-west-1:123456789012:subnetgroup:gitops-platform-dev-redis",
+]
+
+
+def test_what_the_tagging_api_still_lists_after_a_deletion_is_not_left_over(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    """The tagging API lags deletions: a resource it lists that its own service no longer has
+    is gone. The stack's VPC and subnet that do exist are still found."""
+
+    def lagging(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ResourceTagMappingList"] += [
+            {"ResourceARN": arn, "Tags": aws_tags(DEV)} for arn in GHOSTS
+        ]
+
+    aws.events.register("after-call.resource-groups-tagging-api.GetResources", lagging)
+    vpc, subnet = stack_network(aws, DEV)
+    found = sorted(f.id.rsplit("/", 1)[-1] for f in audit(aws, dev).findings)
+    assert found == sorted([vpc, subnet])
+
+
+def test_a_nat_gateway_deleted_but_still_listed_by_ec2_is_gone(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    ec2 = aws.client("ec2")
+    _, subnet = stack_network(aws, DEV)
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(
+        SubnetId=subnet, AllocationId=allocation, TagSpecifications=spec("natgateway", DEV)
+    )["NatGateway"]["NatGatewayId"]
+    arn = f"arn:aws:ec2:{REGION}:123456789012:natgateway/{nat}"
+    assert arn in by_id(audit(aws, dev))
+    ec2.delete_nat_gateway(NatGatewayId=nat)
+    assert arn not in by_id(audit(aws, dev))
+
+
+def test_auto_scaling_groups_of_the_cluster_are_found_and_left_to_the_operator(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    """GetResources returns no Auto Scaling groups: they are listed from their own API."""
+    autoscaling = aws.client("autoscaling")
+    template = aws.client("ec2").create_launch_template(
+        LaunchTemplateName="nodes",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.medium"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    groups = {
+        "eks-nodes-0a1b": {f"kubernetes.io/cluster/{CLUSTER}": "owned"},
+        "dev-tagged": DEV,
+        "eks-other-2c3d": {f"kubernetes.io/cluster/{PROD_CLUSTER}": "owned"},
+    }
+    for name, tags in groups.items():
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateId": template},
+            MinSize=0,
+            MaxSize=1,
+            AvailabilityZones=[f"{REGION}a"],
+            Tags=[
+                {
+                    "Key": k,
+                    "Value": v,
+                    "PropagateAtLaunch": False,
+                    "ResourceId": name,
+                    "ResourceType": "auto-scaling-group",
+                }
+                for k, v in tags.items()
+            ],
+        )
+    found = [f for f in audit(aws, dev).findings if f.kind == "autoscaling:autoScalingGroup"]
+    assert sorted(f.id.rsplit("/", 1)[-1] for f in found) == ["dev-tagged", "eks-nodes-0a1b"]
+    assert all("EKS node group" in (by_hand(f) or "") for f in found)
+
+
+def test_a_bucket_emptied_past_one_page_is_deleted(
+    aws: boto3.session.Session, dev: StackScope, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ops.orphans_delete.OBJECTS_PER_CALL", 2)
+    s3 = aws.client("s3")
+    bucket = "gitops-platform-dev-gitlab-lfs-0a1b2c3"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": aws_tags(DEV)})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for n in range(5):
+        s3.put_object(Bucket=bucket, Key=f"lfs/{n}", Body=b"x")
+        s3.delete_object(Bucket=bucket, Key=f"lfs/{n}")
+    (outcome,) = delete(audit(aws, dev).findings, clients_of(aws), sleep=lambda _: None)
+    assert outcome.result == "deleted"
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_objects_s3_could_not_delete_fail_the_bucket_and_keep_it(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    """DeleteObjects answers 200 with the keys it could not delete in `Errors` (an Object Lock
+    retention, a denied version)."""
+    s3 = aws.client("s3")
+    bucket = "gitops-platform-dev-gitlab-artifacts-0a1b2c3"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": aws_tags(DEV)})
+    s3.put_object(Bucket=bucket, Key="locked", Body=b"x")
+
+    def refuse(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Errors"] = [
+            {"Key": "locked", "Code": "AccessDenied", "Message": "Access Denied because of lock"}
+        ]
+
+    aws.events.register("after-call.s3.DeleteObjects", refuse)
+    (outcome,) = delete(audit(aws, dev).findings, clients_of(aws), sleep=lambda _: None)
+    assert outcome.result.startswith("failed: 1 object version(s) not deleted, the first locked")
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_a_fault_of_the_audit_exits_2_with_the_error_in_the_report(
+    aws: boto3.session.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def broken(_: Any) -> None:
+        raise KeyError("VolumeId")
+
+    monkeypatch.setattr("ops.orphans.orphans_ec2.volumes", broken)
+    out = tmp_path / "orphans.json"
+    assert main(["--stack", "dev", "--json", str(out)]) == 2
+    assert "the audit failed (KeyError" in capsys.readouterr().err
+    assert json.loads(out.read_text())["error"].startswith("the audit failed (KeyError")
 
 
 # Every page
