@@ -64,6 +64,7 @@ def audit(
     orphans_audit.load_balancers(state)
     orphans_ec2.security_groups(state)
     orphans_ec2.volumes(state)
+    orphans_ec2.of_a_cluster_not_the_stacks(state)
     orphans_ec2.network_interfaces(state)
     orphans_dns.records(state, orphans_dns.hosted_zones(state))
     orphans_ec2.describe_ec2(state)
@@ -149,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         message = f"the audit failed ({type(error).__name__}: {error}): nothing is known"
         return failed(message, document, args.json)
     if args.json:
-        args.json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        try:
+            args.json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        except OSError as error:  # the audit ran, but its report is lost: not a verdict
+            print(f"error: --json {args.json}: cannot write the report: {error}", file=sys.stderr)
+            return 2
     return 0 if final.clean else 1
 
 
@@ -157,7 +162,7 @@ def failed(message: str, document: dict[str, Any], path: Path | None) -> int:
     """Exit status 2, and the report so far with the error when one is asked for."""
     print(f"error: {message}", file=sys.stderr)
     if path:
-        path.write_text(json.dumps({**document, "error": message}, indent=2) + "\n")
+        path.write_text(json.dumps({**document, "error": message}, indent=2, sort_keys=True) + "\n")
     return 2
 
 

@@ -10,7 +10,7 @@ the EC2 and Route 53 finders; ops/orphans.py runs them all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import boto3
@@ -154,18 +154,29 @@ def iam(audit: Audit) -> None:
     and ListPolicies return no tags (IAM API Reference), so each is asked for its own."""
     client = audit.client("iam")
     for role in audit.pages(client, "list_roles", "Roles"):
-        tags = audit.pages(client, "list_role_tags", "Tags", RoleName=role["RoleName"])
-        audit.add_if_attributed(role["Arn"], tag_dict(tags), GLOBAL)
+        tags = tags_of(audit, client, "list_role_tags", RoleName=role["RoleName"])
+        audit.add_if_attributed(role["Arn"], tags, GLOBAL)
     for policy in audit.pages(client, "list_policies", "Policies", Scope="Local"):
-        tags = audit.pages(client, "list_policy_tags", "Tags", PolicyArn=policy["Arn"])
-        audit.add_if_attributed(policy["Arn"], tag_dict(tags), GLOBAL)
+        tags = tags_of(audit, client, "list_policy_tags", PolicyArn=policy["Arn"])
+        audit.add_if_attributed(policy["Arn"], tags, GLOBAL)
     # ListOpenIDConnectProviders has no pagination: one call returns every provider.
     for provider in client.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
         arn = provider["Arn"]
-        tags = audit.pages(
-            client, "list_open_id_connect_provider_tags", "Tags", OpenIDConnectProviderArn=arn
+        tags = tags_of(
+            audit, client, "list_open_id_connect_provider_tags", OpenIDConnectProviderArn=arn
         )
-        audit.add_if_attributed(arn, tag_dict(tags), GLOBAL)
+        audit.add_if_attributed(arn, tags, GLOBAL)
+
+
+def tags_of(audit: Audit, client: Client, operation: str, **params: Any) -> dict[str, str]:
+    """Every page of an IAM ListXTags call; none when the resource was deleted since it was
+    listed (another team's role, between ListRoles and ListRoleTags)."""
+    try:
+        return tag_dict(list(audit.pages(client, operation, "Tags", **params)))
+    except ClientError as error:
+        if not_found(error):
+            return {}
+        raise
 
 
 def eks_clusters(audit: Audit) -> None:
@@ -175,7 +186,12 @@ def eks_clusters(audit: Audit) -> None:
     eks = audit.client("eks")
     listed = set()
     for name in audit.pages(eks, "list_clusters", "clusters"):
-        cluster = eks.describe_cluster(name=name)["cluster"]
+        try:
+            cluster = eks.describe_cluster(name=name)["cluster"]
+        except ClientError as error:
+            if not_found(error):
+                continue  # deleted since it was listed
+            raise
         listed.add(name)
         tags = dict(cluster.get("tags") or {})
         reasons = audit.reasons(tags)
@@ -292,9 +308,14 @@ def classify(audit: Audit) -> None:
                 if not any(group["logGroupName"] == name for group in listed):
                     del audit.found[ident]
             elif finding.kind in STILL_THERE:
-                service, call, parameter = STILL_THERE[finding.kind]
+                service, call, parameter, value = STILL_THERE[finding.kind]
                 client = audit.client(service, finding.region)
-                getattr(client, call)(**{parameter: ident.rsplit(":", 1)[-1]})
+                answer = getattr(client, call)(**{parameter: value(ident)})
+                # Some answer a missing id with an empty list instead of an error.
+                if not any(v for k, v in answer.items() if isinstance(v, list)) and any(
+                    isinstance(v, list) for v in answer.values()
+                ):
+                    del audit.found[ident]
             elif finding.kind == "s3:bucket":
                 bucket = ident.split(":::", 1)[1]
                 location = audit.client("s3").get_bucket_location(Bucket=bucket)
@@ -307,24 +328,51 @@ def classify(audit: Audit) -> None:
             del audit.found[ident]  # listed by the tagging API, which lags deletions
 
 
-STILL_THERE = {
-    "rds:db": ("rds", "describe_db_instances", "DBInstanceIdentifier"),
-    "rds:cluster": ("rds", "describe_db_clusters", "DBClusterIdentifier"),
-    "rds:subgrp": ("rds", "describe_db_subnet_groups", "DBSubnetGroupName"),
+def _name_after_colon(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]
+
+
+def _name_after_slash(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _listed(arn: str) -> list[str]:
+    return [_name_after_slash(arn)]
+
+
+def _whole(arn: str) -> str:
+    return arn
+
+
+STILL_THERE: dict[str, tuple[str, str, str, Callable[[str], Any]]] = {
+    "rds:db": ("rds", "describe_db_instances", "DBInstanceIdentifier", _name_after_colon),
+    "rds:cluster": ("rds", "describe_db_clusters", "DBClusterIdentifier", _name_after_colon),
+    "rds:subgrp": ("rds", "describe_db_subnet_groups", "DBSubnetGroupName", _name_after_colon),
     "elasticache:replicationgroup": (
         "elasticache",
         "describe_replication_groups",
         "ReplicationGroupId",
+        _name_after_colon,
+    ),
+    "elasticache:cluster": (
+        "elasticache",
+        "describe_cache_clusters",
+        "CacheClusterId",
+        _name_after_colon,
     ),
     "elasticache:subnetgroup": (
         "elasticache",
         "describe_cache_subnet_groups",
         "CacheSubnetGroupName",
+        _name_after_colon,
     ),
+    "ec2:launch-template": ("ec2", "describe_launch_templates", "LaunchTemplateIds", _listed),
+    "acm:certificate": ("acm", "describe_certificate", "CertificateArn", _whole),
 }
-"""Kinds the tagging API lists that are looked up by the name their ARN ends in
-(`arn:aws:rds:<region>:<account>:db:<name>`): a not-found error means gone (RDS and
-ElastiCache API References, DBInstanceNotFound, ReplicationGroupNotFoundFault, ...)."""
+"""Kinds the tagging API lists that are looked up by the name or id their ARN ends in
+(`arn:aws:rds:<region>:<account>:db:<name>`, `...:launch-template/lt-...`) or by the ARN: a
+not-found error means gone (RDS, ElastiCache, EC2 and ACM API References: DBInstanceNotFound,
+CacheClusterNotFound, InvalidLaunchTemplateId.NotFound, ResourceNotFoundException, ...)."""
 
 
 def schedule(finding: Finding, note: str) -> None:

@@ -249,10 +249,10 @@ def buckets(
     findings: list[Finding], clients: Clients, sleep: Callable[[float], None]
 ) -> list[Outcome]:
     """Every object version and delete marker first (a versioned bucket is not empty while
-    either is left), then the bucket. The first page is listed and deleted until none is
-    left: deleting while following a listing's markers may skip what moved. DeleteObjects
-    takes at most 1,000 keys, as a page holds, and reports the keys it could not delete in
-    `Errors` with a 200 (S3 API Reference, DeleteObjects): those fail the bucket."""
+    either is left), then the bucket: a page is listed and deleted until none is listed, so
+    what is written meanwhile is deleted too. DeleteObjects takes at most 1,000 keys, as a
+    page holds, and reports the keys it could not delete in `Errors` with a 200 (S3 API
+    Reference, DeleteObjects): those fail the bucket, which stays."""
 
     def action(f: Finding) -> None:
         s3 = clients("s3", f.region)

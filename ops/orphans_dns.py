@@ -32,26 +32,34 @@ def external_dns_reason(record_set: Mapping[str, Any], hosts: set[str], owner: s
     return None
 
 
-TXT_TYPE_PREFIXES = {"a-": {"A"}, "aaaa-": {"AAAA"}, "cname-": {"CNAME", "A"}}
-"""ExternalDNS v0.21.0 names a record's ownership record `<type>-<first label>.<rest>`, and
-an alias A record's with `cname-` (registry/txt/registry.go generateTXTRecordWithFilter,
+TXT_TYPE_PREFIXES = {"a-": {"A"}, "aaaa-": {"AAAA", "AAAA alias"}, "cname-": {"CNAME", "A alias"}}
+"""ExternalDNS v0.21.0 names a record's ownership record `<type>-<first label>.<rest>`, an
+alias A record's with `cname-` (registry/txt/registry.go generateTXTRecordWithFilter,
 registry/mapper/mapper.go ToTXTName; the stack sets no --txt-prefix or --txt-suffix): the
-types each prefix claims. Older versions gave it the record's own name, claiming any type,
-which v0.21.0 still reads."""
-ANY_TYPE = {"A", "AAAA", "CNAME"}
+kinds of record each prefix claims."""
+OLD_FORMAT_CLAIMS = {"A", "A alias", "CNAME"}
+"""What an ownership record of the record's own name (older versions') claims: v0.21.0 reads
+it for any type but AAAA (registry/txt/registry.go Records, `ep.RecordType !=
+endpoint.RecordTypeAAAA`)."""
+
+
+def record_kind(record_set: Mapping[str, Any]) -> str:
+    """`A`, `A alias`, `AAAA`, `AAAA alias` or `CNAME`: what an ownership record claims."""
+    alias = " alias" if "AliasTarget" in record_set and record_set["Type"] != "CNAME" else ""
+    return f"{record_set['Type']}{alias}"
 
 
 def owned_names(ownership_records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
     """The record names (lower case, with the final dot) these ownership records claim, with
-    the types claimed under each."""
+    the kinds of record (`record_kind`) claimed under each."""
     owned: dict[str, set[str]] = {}
     for record_set in ownership_records:
         name = record_set["Name"].lower()
-        owned.setdefault(name, set()).update(ANY_TYPE)
+        owned.setdefault(name, set()).update(OLD_FORMAT_CLAIMS)
         first, _, rest = name.partition(".")
-        for prefix, types in TXT_TYPE_PREFIXES.items():
+        for prefix, kinds in TXT_TYPE_PREFIXES.items():
             if first.startswith(prefix) and rest:
-                owned.setdefault(f"{first.removeprefix(prefix)}.{rest}", set()).update(types)
+                owned.setdefault(f"{first.removeprefix(prefix)}.{rest}", set()).update(kinds)
     return owned
 
 
@@ -130,7 +138,8 @@ def records(audit: Audit, stack_zones: list[tuple[str, str]]) -> None:
             if (reason := reasons.get(id(record_set))) is None:
                 continue
             name, type_ = record_set["Name"], record_set["Type"]
-            if owned is not None and type_ != "TXT" and type_ not in owned.get(name.lower(), ()):
+            claimed = owned.get(name.lower(), set()) if owned is not None else set()
+            if owned is not None and type_ != "TXT" and record_kind(record_set) not in claimed:
                 audit.notes.append(
                     f"{type_} record {name.rstrip('.')} in zone {zone_name.rstrip('.')} has no "
                     f"ExternalDNS ownership record of {scope.txt_owner_id}: not counted as "

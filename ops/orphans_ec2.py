@@ -57,6 +57,12 @@ LOOKUPS = {
     ),
     "ec2:natgateway": ("describe_nat_gateways", "NatGateways", "nat-gateway-id", "NatGatewayId"),
     "ec2:elastic-ip": ("describe_addresses", "Addresses", "allocation-id", "AllocationId"),
+    "ec2:security-group-rule": (
+        "describe_security_group_rules",
+        "SecurityGroupRules",
+        "security-group-rule-id",
+        "SecurityGroupRuleId",
+    ),
 }
 GONE_STATES = {
     "ec2:instance": ("terminated",),
@@ -93,9 +99,11 @@ def search(
 
 def cluster_searches(audit: Audit) -> list[Filters]:
     """What to look for by the cluster's name: nothing unless the stack made the cluster."""
+    return named_for_cluster(audit) if audit.by_cluster else []
+
+
+def named_for_cluster(audit: Audit) -> list[Filters]:
     cluster = audit.scope.cluster_name
-    if not audit.by_cluster:
-        return []
     return [
         [{"Name": "tag-key", "Values": [K8S_CLUSTER_TAG_PREFIX + cluster]}],
         [{"Name": f"tag:{KOPS_CLUSTER_TAG}", "Values": [cluster]}],
@@ -142,8 +150,37 @@ def volumes(audit: Audit) -> None:
         audit.add(Finding("ec2:volume", arn, audit.region, reasons, tags, {"ec2": volume}))
     if unclaimed:
         audit.notes.append(
-            f"{len(unclaimed)} unattached EBS CSI volume(s) in {audit.region} name no cluster "
-            f"and no stack, so they are not counted as this stack's: {', '.join(unclaimed)}"
+            f"{len(unclaimed)} unattached EBS CSI volume(s) in {audit.region} have neither "
+            "the stack's tags nor a cluster tag the stack counts, so they are not counted as "
+            f"this stack's: {', '.join(unclaimed)}"
+        )
+
+
+def of_a_cluster_not_the_stacks(audit: Audit) -> None:
+    """In kops and existing modes: the volumes and security groups tagged for the cluster,
+    named in a note and never counted (the cluster is not the stack's, and others' resources
+    carry its name). Among them are the volumes of the stack's own claims, made with the
+    cluster's StorageClass (which the stack does not tag): each is named with its claim."""
+    if audit.by_cluster:
+        return
+    searches = named_for_cluster(audit)
+    volumes = []
+    for volume in search(audit, "describe_volumes", "Volumes", "VolumeId", searches):
+        tags = tag_dict(volume.get("Tags"))
+        claim = ""
+        if PVC_NAME_TAG in tags:
+            claim = f" (PVC {tags.get(PVC_NAMESPACE_TAG, '?')}/{tags[PVC_NAME_TAG]})"
+        volumes.append(f"{volume['VolumeId']}{claim}")
+    groups = [
+        g["GroupId"]
+        for g in search(audit, "describe_security_groups", "SecurityGroups", "GroupId", searches)
+    ]
+    if volumes or groups:
+        audit.notes.append(
+            f"tagged for the cluster {audit.scope.cluster_name}, which is not the stack's, so "
+            "not counted: check whether any is this stack's (its claims' volumes are tagged "
+            f"so): volumes {', '.join(volumes) or 'none'}; security groups "
+            f"{', '.join(groups) or 'none'}"
         )
 
 

@@ -4,6 +4,7 @@ resource is seeded the way the system that makes it tags it."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -731,6 +732,10 @@ def test_a_cluster_the_stack_did_not_make_claims_nothing_by_its_name(
 
     assert [f.id.rsplit("/", 1)[-1] for f in report.findings] == [ours]
     assert any(f"cluster.mode is {mode}" in note for note in report.notes)
+    # What carries the cluster's name is named for the operator to check, not counted.
+    (listed,) = [n for n in report.notes if n.startswith(f"tagged for the cluster {name}")]
+    assert listed.count("vol-") == 2
+    assert listed.count("sg-") == 1
 
 
 def test_the_same_tags_claim_them_when_the_stack_made_the_cluster(
@@ -790,6 +795,36 @@ def test_a_published_hosts_record_in_a_shared_zone_is_claimed_only_with_its_owne
     assert any(f"AAAA record gitlab.{ZONE}" in n for n in unclaimed)
 
 
+def test_an_alias_a_record_is_claimed_by_cname_and_a_plain_one_by_a(
+    aws: boto3.session.Session, dev: StackScope
+) -> None:
+    """ExternalDNS v0.21.0 names an alias A record's ownership record `cname-`, a plain A
+    record's `a-`; an old-format record (the host's own name) claims no AAAA record."""
+    zone = create_zone(aws, ZONE)
+    ours = [
+        record(f"gitlab.{ZONE}.", "A"),  # an alias
+        record(f"cname-gitlab.{ZONE}.", "TXT", owned()),
+        record(f"argocd.{ZONE}.", "A", "192.0.2.9"),  # plain
+        record(f"a-argocd.{ZONE}.", "TXT", owned()),
+        record(f"registry.{ZONE}.", "A"),
+        record(f"registry.{ZONE}.", "TXT", owned()),
+    ]
+    theirs = [
+        record(f"a-registry.{ZONE}.", "TXT", owned(owner=PROD_CLUSTER)),
+        record(f"registry.{ZONE}.", "AAAA"),  # the old-format record does not claim it
+    ]
+    # A plain A record with only a `cname-` claim, and an alias with only `a-`: not claimed.
+    crossed = [
+        record(f"ssh.{ZONE}.", "A", "192.0.2.10"),
+        record(f"cname-ssh.{ZONE}.", "TXT", owned()),
+    ]
+    create_records(aws, zone, ours + theirs + crossed)
+    scope = dataclasses.replace(dev, published_hosts=(*dev.published_hosts, f"ssh.{ZONE}"))
+    found = {f.id for f in audit(aws, scope).findings}
+    # The TXT records are this owner's, whatever they claim; the A records only as claimed.
+    assert found == {record_id(zone, r) for r in ours} | {record_id(zone, crossed[1])}
+
+
 def test_in_the_stacks_own_zone_every_published_hosts_record_is_the_stacks(
     aws: boto3.session.Session, tmp_path: Path
 ) -> None:
@@ -814,6 +849,13 @@ GHOSTS = [
     "arn:aws:rds:eu-west-1:123456789012:subgrp:gitops-platform-dev-gitlab",
     "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:gitops-platform-dev-redis",
     "arn:aws:elasticache:eu-west-1:123456789012:subnetgroup:gitops-platform-dev-redis",
+    "arn:aws:elasticache:eu-west-1:123456789012:cluster:gitops-platform-dev-redis-001",
+    "arn:aws:rds:eu-west-1:123456789012:cluster:gitops-platform-dev-gitlab",
+    f"arn:aws:eks:eu-west-1:123456789012:addon/{CLUSTER}/coredns/0a1b2c3d",
+    f"arn:aws:eks:eu-west-1:123456789012:access-entry/{CLUSTER}/role/123456789012/ci/0a1b",
+    "arn:aws:ec2:eu-west-1:123456789012:security-group-rule/sgr-0aaaaaaaaaaaaaaa0",
+    "arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0aaaaaaaaaaaaaaa0",
+    "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
 ]
 
 
