@@ -11,6 +11,7 @@ REQUIRE_RENDERED ?=
 BASE ?=
 STACK_FILE ?=
 POLICY_CONFIG ?=
+STACK_OUTPUTS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv tools plan charts chart-keys smoke test lint typecheck pytest fmt docs bench orphans clean
@@ -31,9 +32,9 @@ $(TOOLS): $(STAMP) requirements-tools.txt tools/install_tools.py
 	$(PY) -m tools.install_tools --bin $(VENV)/bin
 	touch $(TOOLS)
 
-plan: $(STAMP) $(TOOLS) ## Offline preview of STACK (default dev; or STACK_FILE, POLICY_CONFIG), charts from CHARTS; PLAN_JSON, REQUIRE_RENDERED=names|all, BASE=earlier plan JSON
+plan: $(STAMP) $(TOOLS) ## Offline preview of STACK (default dev; or STACK_FILE, POLICY_CONFIG), charts from CHARTS; PLAN_JSON, REQUIRE_RENDERED=names|all, BASE=earlier plan JSON, STACK_OUTPUTS="stack=file ..."
 	$(if $(and $(STACK_FILE),$(filter-out file,$(origin STACK))),$(error STACK=$(STACK) and STACK_FILE=$(STACK_FILE): give one, the file's name gives the stack))
-	$(PY) -m offline $(if $(STACK_FILE),--stack-file $(STACK_FILE),--stack $(STACK)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG)) $(if $(and $(CHARTS),$(filter-out file,$(origin CHARTS))),--charts $(CHARTS)) $(if $(PLAN_JSON),--json $(PLAN_JSON)) $(if $(REQUIRE_RENDERED),--require-rendered "$(REQUIRE_RENDERED)") $(if $(BASE),--base $(BASE))
+	$(PY) -m offline $(if $(STACK_FILE),--stack-file $(STACK_FILE),--stack $(STACK)) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG)) $(if $(and $(CHARTS),$(filter-out file,$(origin CHARTS))),--charts $(CHARTS)) $(if $(PLAN_JSON),--json $(PLAN_JSON)) $(if $(REQUIRE_RENDERED),--require-rendered "$(REQUIRE_RENDERED)") $(if $(BASE),--base $(BASE)) $(foreach o,$(STACK_OUTPUTS),--stack-outputs $(o))
 
 charts: $(STAMP) $(TOOLS) ## Pull every chart STACKS pin (and gitops/ needs) into CHARTS with helm (network)
 	$(PY) -m tools.charts $(foreach s,$(STACKS),--stack $(s)) --charts $(CHARTS)

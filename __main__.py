@@ -11,6 +11,8 @@ from components.clusters import ClusterOutputs, create_cluster
 from components.config import load_config
 from components.dns import DnsZone, DnsZoneArgs
 from components.external_dns import ExternalDns, ExternalDnsArgs
+from components.fleet import HUB_OUTPUT, MEMBER_OUTPUT, FleetSpoke, FleetSpokeArgs
+from components.fleet_hub import FleetHub, FleetHubArgs, FleetHubIdentity, FleetHubIdentityArgs
 from components.gitlab import NAMESPACE as GITLAB_NAMESPACE
 from components.gitlab import GitLab, GitLabArgs
 from components.gitlab_settings import GitLabSettings, GitLabSettingsArgs
@@ -129,6 +131,30 @@ def main() -> None:
     # and holds each controller until what it made is gone (components/teardown.py).
     edge = [*load_balancer_controller.publishers_wait_for, *external_dns.publishers_wait_for]
 
+    # --- a spoke: the hub's Argo CD deploys here (components/fleet.py) ---------------------
+    if config.fleet.role == "spoke":
+        spoke = FleetSpoke(
+            f"{naming.prefix}-fleet",
+            FleetSpokeArgs(
+                config=config,
+                cluster=cluster,
+                addon_role_arns={
+                    "load-balancer-controller": load_balancer_controller.role_arn,
+                    "external-dns": external_dns.role_arn,
+                },
+            ),
+            on_aws,
+        )
+        pulumi.export(MEMBER_OUTPUT, spoke.member)
+        return
+    hub = (
+        FleetHubIdentity(
+            f"{naming.prefix}-fleet", FleetHubIdentityArgs(config=config, cluster=cluster), on_aws
+        )
+        if config.fleet.role == "hub"
+        else None
+    )
+
     # --- GitLab and Argo CD ----------------------------------------------------------------
     sso = config.argocd.sso
     argocd = ArgoCd(
@@ -144,8 +170,9 @@ def main() -> None:
             sign_in=ArgoCdSignIn.of(config),
             gitlab_url=f"https://{config.gitlab.hostname}.{config.domain}",
             gitops_project=f"{config.gitops.group}/{config.gitops.project}",
-            # Its volumes (if any) go while the volume driver still runs.
-            depends_on=[*edge, *cluster.storage_ready],
+            # Its volumes (if any) go while the volume driver still runs; a hub's pods start
+            # with the management role bound.
+            depends_on=[*edge, *cluster.storage_ready, *(hub.ready if hub else [])],
         ),
         in_cluster,
     )
@@ -244,6 +271,21 @@ def main() -> None:
             ),
             in_cluster,
         )
+
+    # --- a hub: the spokes, and what it deploys to them ------------------------------------
+    if hub is not None:
+        FleetHub(
+            f"{naming.prefix}-fleet-hub",
+            FleetHubArgs(
+                config=config,
+                identity=hub,
+                repo_url=repository.clone_url,
+                argocd=[argocd.release],
+                repository=[applications.repository_secret, *repository.committed],
+            ),
+            in_cluster,
+        )
+        pulumi.export(HUB_OUTPUT, {"management_role_arn": hub.management_role_arn})
 
     # --- outputs of what runs in the cluster -----------------------------------------------
     pulumi.export("gitops_repository_url", repository.clone_url)

@@ -39,6 +39,8 @@ from bench.durations import (  # noqa: E402
 PYTHON = sys.executable
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 APPLICATION_COUNTS = (10, 100, 500)
+SPOKE_COUNTS = (1, 50)
+FLEET_APPLICATIONS = 500
 
 
 @dataclass
@@ -132,6 +134,31 @@ def scaled_stack(directory: Path, count: int) -> Path:
     ]
     path = directory / f"Pulumi.scale{count}.yaml"
     path.write_text(yaml.safe_dump({"config": config}))
+    return path
+
+
+def fleet_stacks(directory: Path, spokes: int, applications: int) -> Path:
+    """A hub of `spokes` spokes (stack files next to it, answered offline from them) with
+    `applications` fleet applications, from the example fleet (examples/fleet/)."""
+    examples = ROOT / "examples" / "fleet"
+    directory.mkdir(parents=True, exist_ok=True)
+    spoke = yaml.safe_load((examples / "Pulumi.spoke-eu.yaml").read_text())["config"]
+    names = [f"spoke-{i:03d}" for i in range(spokes)]
+    for name in names:
+        config = {**spoke, "gitops-platform:domain": f"{name}.gitops.example.com"}
+        (directory / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+    hub = yaml.safe_load((examples / "Pulumi.hub.yaml").read_text())["config"]
+    hub["gitops-platform:fleet"] = {
+        "role": "hub",
+        "spokes": names,
+        "applications": [
+            {"name": f"app-{i:03d}", "path": "my-app", "namespace": f"team-{i:03d}",
+             "overlays": True}
+            for i in range(applications)
+        ],
+    }  # fmt: skip
+    path = directory / "Pulumi.hub.yaml"
+    path.write_text(yaml.safe_dump({"config": hub}))
     return path
 
 
@@ -236,6 +263,19 @@ def main() -> None:
             )  # fmt: skip
             resources_per_count[count] = len(json.loads(out.read_text())["resources"])
 
+        print("measuring the fleet ...", flush=True)
+        fleet: dict[int, Sample] = {}
+        fleet_resources: dict[int, int] = {}
+        for spokes in SPOKE_COUNTS:
+            hub_file = fleet_stacks(Path(tmp) / f"fleet{spokes}", spokes, FLEET_APPLICATIONS)
+            hub_cmd = [PYTHON, "-m", "offline", "--no-policy", "--stack-file", str(hub_file)]
+            fleet[spokes] = measure(hub_cmd, runs=3)
+            out = Path(tmp) / f"fleet{spokes}.json"
+            subprocess.run(
+                [*hub_cmd, "--json", str(out)], cwd=ROOT, check=True, capture_output=True
+            )
+            fleet_resources[spokes] = len(json.loads(out.read_text())["resources"])
+
         print("critical path ...", flush=True)
         dev_json = Path(tmp) / "dev.json"
         subprocess.run(
@@ -283,6 +323,8 @@ def main() -> None:
         modules=len(modules),
         scale=scale,
         resources_per_count=resources_per_count,
+        fleet=fleet,
+        fleet_resources=fleet_resources,
         per_app=per_app,
         estimate=estimate,
         serial=serial,
@@ -310,6 +352,12 @@ def write_report(**f: Any) -> None:
     small = f["scale"][APPLICATION_COUNTS[0]]
     large = f["scale"][APPLICATION_COUNTS[-1]]
     growth = large.median() / small.median()
+    fleet_rows = [
+        f"| {n} | {f['fleet_resources'][n]} | {s.median():.2f} | {s.spread()} | {s.peak():.0f} |"
+        for n, s in f["fleet"].items()
+    ]
+    fleet_growth = f["fleet"][SPOKE_COUNTS[-1]].median() / f["fleet"][SPOKE_COUNTS[0]].median()
+    fleet_memory = f["fleet"][SPOKE_COUNTS[-1]].peak() / f["fleet"][SPOKE_COUNTS[0]].peak()
     chain_rows = [f"| {t} | {n} | {d:.0f} |" for t, n, d in f["chain"]]
     table = [
         f"| `{t}` | {d:.0f} | {SOURCES.get(t, 'estimate')} |" for t, d in sorted(DURATIONS.items())
@@ -357,6 +405,20 @@ chart cache (`CHARTS`; {f["rendered"]}); all but the cold row find their renders
 
 {APPLICATION_COUNTS[-1]} / {APPLICATION_COUNTS[0]} applications: **{growth:.2f}x**
 (target 5x); marginal cost **{f["per_app"] * 1000:.1f} ms per application**.
+
+## Scale with a fleet
+
+A hub (examples/fleet/Pulumi.hub.yaml) with {FLEET_APPLICATIONS} fleet applications
+(ApplicationSets) and 1 or {SPOKE_COUNTS[-1]} spokes, each spoke's outputs answered offline
+from its stack file (docs/fleet.md): one cluster Secret per spoke, and every ApplicationSet
+after every Secret.
+
+| Spokes | Resources | Median s | Min-max s | Peak MiB |
+|---|---|---|---|---|
+{chr(10).join(fleet_rows)}
+
+{SPOKE_COUNTS[-1]} / {SPOKE_COUNTS[0]} spokes: **{fleet_growth:.2f}x** plan time,
+**{fleet_memory:.2f}x** peak memory.
 
 ## Deploy critical path (dev, estimated)
 

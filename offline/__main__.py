@@ -30,6 +30,7 @@ from offline.diff import BaseError, check_base, compare, read_base
 from offline.diff import summary as diff_summary
 from offline.plan import PROJECT_DIR, run_plan, summary
 from offline.policy import Analysis, PolicyConfigError, load_config, verdict
+from offline.references import ReferenceError, References
 from offline.render import render
 from offline.review import review
 from offline.sources import Tools
@@ -72,6 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PLAN_JSON",
         help="an earlier plan JSON of the stack: print what this plan changes against it, and "
         "write that into --json as `diff`",
+    )
+    parser.add_argument(
+        "--stack-outputs",
+        action="append",
+        default=[],
+        metavar="STACK=FILE",
+        help="answer StackReferences to STACK (`<stack>` of this project, or "
+        "`<organization>/<project>/<stack>`) with the outputs in FILE: a plan JSON of that "
+        "stack, or `pulumi stack output --json` of it (repeatable; docs/fleet.md)",
     )
     args = parser.parse_args(argv)
     required = args.require_rendered.replace(",", " ").split()
@@ -133,8 +143,18 @@ def main(argv: list[str] | None = None) -> int:
                 problem := check_base(base, args.base, settings.project, settings.stack)
             ):
                 unusable.append(problem)
-            plan = run_plan(settings, on_resource=analysis.add if analysis else None)
-        except (ConfigError, StackFileError) as error:
+            references = References(
+                settings.project,
+                files=_output_files(args.stack_outputs, settings.project, unusable),
+                search=[*([args.stack_file.parent] if args.stack_file else []), PROJECT_DIR],
+                project_dir=PROJECT_DIR,
+            )
+            plan = run_plan(
+                settings,
+                on_resource=analysis.add if analysis else None,
+                references=references,
+            )
+        except (ConfigError, StackFileError, ReferenceError) as error:
             unusable.insert(0, str(error))
         # What the pack configuration names that the pack lacks: with the stack's problems.
         if analysis is not None and (named := analysis.config_problems()):
@@ -176,6 +196,24 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(plan.to_json())
         print(f"\nPlan written to {args.json}")
     return status
+
+
+def _output_files(given: list[str], project: str, unusable: list[str]) -> dict[str, Path]:
+    """`--stack-outputs` as fully qualified stack names (the organization of a self-managed
+    backend, `organization`, as the preview runs in) -> files; what is wrong, to `unusable`."""
+    files = {}
+    for entry in given:
+        stack, _, file = entry.partition("=")
+        path = Path(file)
+        if not stack or not file:
+            unusable.append(f"--stack-outputs {entry}: expected STACK=FILE")
+        elif not path.is_file():
+            unusable.append(f"--stack-outputs {entry}: no such file {path}")
+        else:
+            parts = stack.split("/")
+            qualified = "/".join(["organization", project][: 3 - len(parts)] + parts)
+            files[qualified] = path
+    return files
 
 
 def _policy_problem(error: PolicyConfigError, default: bool) -> str:

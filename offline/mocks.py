@@ -17,7 +17,9 @@ from typing import Any
 
 import pulumi
 
-ACCOUNT_ID = "123456789012"
+from offline.references import ACCOUNT_ID, ReferenceError, References
+
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 State = dict[str, Any]
 
@@ -37,8 +39,10 @@ def _digest(*parts: str, length: int = 17) -> str:
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, references: References | None = None) -> None:
         self.region = region
+        self.references = references
+        """How StackReferences are answered (offline/references.py); None: none may be."""
         self.partition = (
             "aws-cn"
             if region.startswith("cn-")
@@ -101,6 +105,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, State]:
         state = dict(args.inputs)
+        if args.typ == STACK_REFERENCE:
+            name = str(state["name"])
+            if self.references is None:
+                raise ReferenceError(f"StackReference {name}: none is answered in this preview")
+            outputs = self.references.outputs(name)
+            return name, {"name": name, "outputs": outputs, "secretOutputNames": []}
         if args.typ.startswith("pulumi:providers:"):
             return f"{_digest(args.typ, args.name, length=8)}-provider", state
         handler = self._outputs.get(args.typ)

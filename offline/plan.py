@@ -33,6 +33,7 @@ from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.stack import run_in_stack
 
 from offline.mocks import PlatformMocks
+from offline.references import References
 from offline.stack_files import StackSettings
 
 SECRET = "[secret]"
@@ -233,6 +234,7 @@ def run_plan(
     project_dir: Path = PROJECT_DIR,
     plan: Plan | None = None,
     on_resource: Observer | None = None,
+    references: References | None = None,
 ) -> Plan:
     """Run the program in `project_dir` offline with the given stack settings, recording
     into `plan` (a new one by default; pass one to see what was recorded before an error).
@@ -243,7 +245,9 @@ def run_plan(
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    return record(settings, program, plan, on_resource)
+    if references is None:
+        references = References(settings.project, search=[project_dir], project_dir=project_dir)
+    return record(settings, program, plan, on_resource, references)
 
 
 def record(
@@ -251,13 +255,14 @@ def record(
     program: Callable[[], Awaitable[None] | None],
     plan: Plan | None = None,
     on_resource: Observer | None = None,
+    references: References | None = None,
 ) -> Plan:
     """Run `program` (any callable that declares resources; a coroutine it returns is
     awaited) inside a stack under the mock runtime with the given stack settings, recording
-    into `plan` as `run_plan` does."""
+    into `plan` as `run_plan` does; StackReferences are answered by `references`."""
     plan = plan or Plan(project=settings.project, stack=settings.stack)
     region = settings.config.get("aws:region") or "us-east-1"
-    monitor = RecordingMonitor(PlatformMocks(region), plan, on_resource)
+    monitor = RecordingMonitor(PlatformMocks(region, references), plan, on_resource)
     logger = logging.getLogger(f"offline-plan.{settings.stack}")
     logger.propagate = False
     logger.handlers = [_Diagnostics(plan)]
@@ -294,6 +299,8 @@ def record(
                 loop.run_until_complete(task)
         loop.close()
         asyncio.set_event_loop(None)
+        if references is not None:
+            plan.diagnostics += [{"severity": "info", "message": m} for m in references.answered]
     return plan
 
 

@@ -174,3 +174,20 @@ def _as_cli_string(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return json.dumps(value)
+
+
+def platform_raw(settings: StackSettings) -> dict[str, object]:
+    """The project's configuration of a stack as the program's model reads it (`validate`),
+    its secrets set aside as the program sets them aside (components/config/loader.py)."""
+    # Imported late: the config module is part of the program under preview.
+    from components.config.loader import _decode
+    from components.config.stack import SECRET_KEYS
+
+    prefix = f"{settings.project}:"
+    raw: dict[str, object] = {"project": settings.project, "stack": settings.stack}
+    if "aws:region" in settings.config:
+        raw["region"] = settings.config["aws:region"]
+    for key, value in settings.config.items():
+        if key.startswith(prefix) and key[len(prefix) :] not in SECRET_KEYS:
+            raw[key[len(prefix) :]] = _decode(value)
+    return raw

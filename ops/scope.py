@@ -14,10 +14,9 @@ from pathlib import Path
 
 from components.clusters import cluster_name
 from components.config import PlatformConfig
-from components.config.loader import ConfigError, _decode, validate
-from components.config.stack import SECRET_KEYS
+from components.config.loader import ConfigError, validate
 from components.naming import Naming
-from offline.stack_files import load_stack
+from offline.stack_files import load_stack, platform_raw
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,15 +62,7 @@ def scope_of(
     """The scope of `stack` (from `Pulumi.<stack>.yaml`, or `stack_file`); raises ConfigError
     with every problem when the configuration does not validate."""
     settings = load_stack(project_dir, stack, stack_file)
-    prefix = f"{settings.project}:"
-    raw: dict[str, object] = {"project": settings.project, "stack": settings.stack}
-    if "aws:region" in settings.config:
-        raw["region"] = settings.config["aws:region"]
-    for key, value in settings.config.items():
-        # The secrets (kubeconfig, gitlab_token) are set aside, as the program does
-        # (components/config/loader.py): nothing here needs them.
-        if key.startswith(prefix) and key[len(prefix) :] not in SECRET_KEYS:
-            raw[key[len(prefix) :]] = _decode(value)
+    raw = platform_raw(settings)
     config, problems = validate(raw, settings.project)
     if config is None:
         raise ConfigError(stack, problems)

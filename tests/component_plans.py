@@ -108,6 +108,7 @@ def stand_in_cluster(config: PlatformConfig) -> ClusterOutputs:
         workloads_ready=[],
         storage_ready=[],
         identity=WorkloadIdentity(mechanism, name, provider_arn, issuer, audience, []),
+        api=None,
     )
 
 

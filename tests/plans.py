@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from offline.plan import PROJECT_DIR, Plan, run_plan
-from offline.stack_files import settings_from_config, stack_names
+from offline.references import References
+from offline.stack_files import load_stack, settings_from_config, stack_names
 
 PROJECT = "gitops-platform"
 STACKS_DIR = Path(__file__).parent / "stacks"
@@ -87,6 +88,23 @@ def _public_gitlab() -> Plan:
     return _dev_with(access=access)
 
 
+FLEET_DIR = PROJECT_DIR / "examples" / "fleet"
+"""The example fleet: a hub and two spokes (docs/fleet.md)."""
+
+
+def fleet_plan(stack: str, outputs: dict[str, Path] | None = None) -> Plan:
+    """The offline plan of an example fleet stack; StackReferences answered from `outputs`
+    (fully qualified stack name -> file), else from the example stack files."""
+    key = json.dumps(["fleet", stack, {k: str(v) for k, v in (outputs or {}).items()}])
+    if key not in _plans:
+        settings = load_stack(PROJECT_DIR, stack, FLEET_DIR / f"Pulumi.{stack}.yaml")
+        references = References(
+            PROJECT, files=outputs or {}, search=[FLEET_DIR], project_dir=PROJECT_DIR
+        )
+        _plans[key] = run_plan(settings, references=references)
+    return _plans[key]
+
+
 # Shapes of the stack beyond the shipped files; guardrail tests check every rule on each.
 STACK_VARIANTS = {
     "ssh-nlb": lambda: _dev_with(gitlab={"ssh": "nlb", "ssh_cidrs": ["203.0.113.0/28"]}),
@@ -94,6 +112,9 @@ STACK_VARIANTS = {
     "external-dns-upsert-only": lambda: _dev_with(dns={"external_dns_policy": "upsert-only"}),
     "gitlab-public": _public_gitlab,
     "kops": lambda: plan_for(stack_file_config("kops"), stack="study"),
+    "fleet-hub": lambda: fleet_plan("hub"),
+    "fleet-spoke-cluster-wide": lambda: fleet_plan("spoke-eu"),
+    "fleet-spoke-namespaces": lambda: fleet_plan("spoke-us"),
 }
 
 

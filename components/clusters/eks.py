@@ -13,6 +13,7 @@ from components.clusters.eks_access import grant_admins, kubeconfig_for
 from components.clusters.eks_nodes import NodeGroupArgs, node_group
 from components.clusters.eks_storage import default_storage
 from components.clusters.outputs import (
+    ClusterApi,
     ClusterOutputs,
     kubernetes_provider,
     register_cluster_outputs,
@@ -187,6 +188,11 @@ class EksCluster(pulumi.ComponentResource):
                 name, args, cluster, nodes, identity, kubernetes, kubeconfig
             ),
             identity=identity,
+            api=ClusterApi(
+                arn=cluster.arn,
+                endpoint=cluster.endpoint,
+                certificate_authority=cluster.certificate_authority.data,
+            ),
         )
         register_cluster_outputs(self, self.outputs, kubeconfig=kubeconfig)
 

@@ -53,5 +53,6 @@ class ExistingCluster(pulumi.ComponentResource):
             identity=WorkloadIdentity.irsa(
                 cluster_name, oidc_provider_arn, oidc_issuer_url, config.oidc_audience
             ),
+            api=None,
         )
         register_cluster_outputs(self, self.outputs)

@@ -149,6 +149,7 @@ class KopsCluster(pulumi.ComponentResource):
                 identity=WorkloadIdentity.irsa(
                     cluster_name, oidc_provider_arn, oidc_issuer_url, KOPS_TOKEN_AUDIENCE
                 ),
+                api=None,
             )
         register_cluster_outputs(
             self,

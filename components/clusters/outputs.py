@@ -45,6 +45,19 @@ class ClusterOutputs(ClusterFoundation):
     StorageClass); kOps and existing clusters bring their own."""
     identity: WorkloadIdentity
     """How this cluster's service accounts get AWS roles (IRSA or Pod Identity)."""
+    api: ClusterApi | None
+    """The API server as EKS describes it; None where the stack did not make the cluster
+    (kOps, existing: what a fleet spoke needs, components/fleet.py)."""
+
+
+@dataclass(frozen=True)
+class ClusterApi:
+    """What a client outside the cluster needs to reach its API server."""
+
+    arn: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    certificate_authority: pulumi.Output[str]
+    """Base64 PEM, as EKS returns it (`certificateAuthority.data`)."""
 
 
 def kubernetes_provider(

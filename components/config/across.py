@@ -73,6 +73,21 @@ def across_sections(sections: Sections, project: str) -> list[str]:
             f"{project}:network/nodes: set, but cluster.mode 'existing' brings its own VPC "
             "and nodes; remove them"
         )
+    role = sections.setting("fleet", "role")
+    if role in ("hub", "spoke") and mode not in (None, "eks"):
+        problems.append(
+            f"{project}:fleet.role: {role!r}, but cluster.mode is {mode!r}; expected "
+            "cluster.mode 'eks': the hub's Argo CD signs in to a spoke through an EKS access "
+            "entry, and reaches AWS through the hub cluster's workload identity"
+        )
+    identity = cluster.get("workload_identity", "irsa") if isinstance(cluster, dict) else None
+    if role == "hub" and mode == "eks" and identity != "pod_identity":
+        problems.append(
+            f"{project}:cluster.workload_identity: {identity!r}, but fleet.role is 'hub'; "
+            "expected 'pod_identity' (with the eks-pod-identity-agent add-on): the hub binds "
+            "its management role to Argo CD's service accounts by Pod Identity associations, "
+            "which need nothing from the Argo CD chart"
+        )
     admin_area = sections.setting("gitlab", "admin_area")
     exposure = sections.setting("argocd", "exposure")
     # Counted as given: a bad range among them does not hold the count back.

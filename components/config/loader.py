@@ -103,7 +103,10 @@ def validate(raw: Mapping[str, Any], project: str) -> tuple[PlatformConfig | Non
     except ValidationError as error:
         errors = list(error.errors())
     folders = _gitops_folders()
-    errors = _merged(errors, _uncommitted_paths(raw, folders) + _preview_path(raw, folders))
+    errors = _merged(
+        errors,
+        _uncommitted_paths(raw, folders) + _preview_path(raw, folders) + _fleet_paths(raw, folders),
+    )
     # The checks across fields run on every section that validated on its own, so that they
     # are reported with the field errors, not only once those are fixed.
     problems = [_describe(e, project) for e in errors] + across_sections(
@@ -194,6 +197,43 @@ def _preview_path(raw: Mapping[str, Any], folders: set[str]) -> list[dict[str, A
         return []
     problem = _folder_problem(path, folders)
     return [_error(("previews", "path"), previews["path"], problem)] if problem else []
+
+
+def _fleet_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[str, Any]]:
+    """Errors, shaped like pydantic's, for each fleet application whose well-formed `path`
+    is no folder a spoke can be deployed from: with `overlays`, `<path>/overlays` must hold
+    at least one overlay (each spoke gets its environment's)."""
+    fleet = raw.get("fleet")
+    applications = fleet.get("applications") if isinstance(fleet, dict) else None
+    if not isinstance(applications, list):
+        return []
+    errors = []
+    for index, application in enumerate(applications):
+        if not isinstance(application, dict) or "path" not in application:
+            continue
+        try:
+            path = _AS_REPO_PATH.validate_python(application["path"])
+        except ValidationError:
+            continue
+        at = ("fleet", "applications", index, "path")
+        if application.get("overlays") is True:
+            overlays = sorted(
+                f.rsplit("/", 1)[-1]
+                for f in folders
+                if f.startswith(f"{path}/overlays/") and f.count("/") == path.count("/") + 2
+            )
+            problem = (
+                None if overlays else f"expected overlays in gitops/{path}/overlays/<environment>"
+            )
+            problem = problem or next(
+                (p for o in overlays if (p := _folder_problem(f"{path}/overlays/{o}", folders))),
+                None,
+            )
+        else:
+            problem = _folder_problem(path, folders)
+        if problem:
+            errors.append(_error(at, application["path"], problem))
+    return errors
 
 
 def _is_value_file(name: Any) -> bool:

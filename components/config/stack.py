@@ -11,6 +11,7 @@ from components.config.argocd import ArgoCdConfig, GroupRole
 from components.config.charts import ChartsConfig
 from components.config.cluster import ClusterConfig, NetworkConfig, NodeGroupConfig
 from components.config.edge import AccessConfig, DnsConfig, TlsConfig
+from components.config.fleet import FleetConfig
 from components.config.gitlab import GitLabConfig
 from components.config.gitops import DEFAULT_APPLICATIONS, ApplicationConfig, GitOpsConfig
 from components.config.previews import PreviewsConfig
@@ -50,6 +51,7 @@ class PlatformConfig(_Strict):
         description="Argo CD Applications deployed from the GitOps repository.",
     )
     previews: PreviewsConfig = PreviewsConfig()
+    fleet: FleetConfig = FleetConfig()
     tags: dict[TagKey, TagValue] = Field(
         default={},
         # AWS allows 50 tags per resource; the stack adds 6 of its own and the EBS CSI

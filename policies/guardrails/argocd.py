@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -78,8 +79,9 @@ def _decoded(value: Any) -> Any:
 
 
 def repository_fields(props: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A repository Secret's fields as Kubernetes merges them (stringData over data), or None
-    when neither is a mapping (the offline preview hides secret values as a string)."""
+    """A (repository or cluster) Secret's fields as Kubernetes merges them (stringData over
+    data), or None when neither is a mapping (the offline preview hides secret values as a
+    string)."""
     data = props.get("data")
     string_data = props.get("stringData")
     if not isinstance(data, Mapping) and not isinstance(string_data, Mapping):
@@ -224,3 +226,70 @@ def argocd_project_no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
             value = destination.get(field)
             if value is not None and "*" in str(value):
                 yield f"A destination's {field} has a wildcard: {value!r}."
+
+
+CLUSTER_SECRET_TYPE = "cluster"
+# argo-cd v3.4.4 pkg/apis/application/v1alpha1/types.go ClusterConfig: the fields that hold
+# a long-lived credential (a bearer token, a password, a client key or certificate) or run a
+# command of its own choosing instead of argocd-k8s-auth.
+LONG_LIVED_FIELDS = ("bearerToken", "username", "password", "execProviderConfig")
+LONG_LIVED_TLS_FIELDS = ("keyData", "certData")
+
+
+def cluster_config_problems(fields: Mapping[str, Any]) -> Iterator[str]:
+    """What in a cluster Secret's fields is not IAM sign-in: `config` must be JSON whose
+    `awsAuthConfig` names the cluster and the role argocd-k8s-auth assumes
+    (docs/operator-manual/declarative-setup.md, "EKS"), and nothing that carries a
+    credential of its own."""
+    raw = fields.get("config")
+    if raw is None:
+        yield "The cluster Secret has no `config`: Argo CD would connect without credentials."
+        return
+    try:
+        config = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        yield "The cluster Secret's `config` is not JSON."
+        return
+    if not isinstance(config, Mapping):
+        yield "The cluster Secret's `config` is not a JSON object."
+        return
+    for key in LONG_LIVED_FIELDS:
+        if config.get(key):
+            yield f"The cluster Secret's config has `{key}`: a long-lived credential."
+    tls = config.get("tlsClientConfig") or {}
+    if isinstance(tls, Mapping):
+        for key in LONG_LIVED_TLS_FIELDS:
+            if tls.get(key):
+                yield (
+                    f"The cluster Secret's tlsClientConfig has `{key}`: a client key or "
+                    "certificate."
+                )
+        if str(tls.get("insecure", "")).lower() == "true":
+            yield "The cluster Secret skips TLS verification of the API server (insecure)."
+    aws_auth = config.get("awsAuthConfig")
+    if not isinstance(aws_auth, Mapping) or not aws_auth.get("clusterName"):
+        yield "The cluster Secret does not sign in with IAM (awsAuthConfig.clusterName)."
+    elif not aws_auth.get("roleARN"):
+        yield "The cluster Secret's awsAuthConfig names no roleARN to assume for the cluster."
+
+
+@resource_rule(
+    "argocd-clusters-sign-in-with-iam",
+    "Argo CD reaches every other cluster with short-lived IAM tokens (the cluster Secret's "
+    "`awsAuthConfig`, argocd-k8s-auth assuming the cluster's role), never a stored token, "
+    "password, client key or command (argo-cd v3.4.4 docs/operator-manual/"
+    'declarative-setup.md, "EKS").',
+    types=[SECRET],
+    remediation='Give the Secret `config: {"awsAuthConfig": {"clusterName": ..., '
+    '"roleARN": ...}, "tlsClientConfig": {"caData": ...}}` and nothing else that signs '
+    "in (components/fleet.py makes such Secrets from each spoke's outputs).",
+    severity=Severity.CRITICAL,
+)
+def argocd_clusters_sign_in_with_iam(args: ResourceValidationArgs) -> Iterator[str]:
+    labels = dig(args.props, "metadata", "labels") or {}
+    if labels.get(SECRET_TYPE_LABEL) != CLUSTER_SECRET_TYPE:
+        return
+    fields = repository_fields(args.props)
+    if fields is None:
+        return  # hidden (the offline summary's view); the pack sees the values
+    yield from cluster_config_problems(fields)

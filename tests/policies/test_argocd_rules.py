@@ -4,10 +4,20 @@ unknown value, and passes every stack this repository ships."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from plans import stack_file_config
-from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, plan_decisions, undecided
+from policy_harness import (
+    UNKNOWN,
+    Resource,
+    analyze,
+    changed,
+    mandatory,
+    plan_decisions,
+    plan_resources,
+    undecided,
+)
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
@@ -250,3 +260,82 @@ def test_the_shipped_stacks_pass_with_their_gitlab_as_the_only_source(
     for plan in (dev_plan, prod_plan):
         config = {"allowed_repo_prefixes": [f"{plan.outputs['gitlab_url']}/"]}
         assert plan_decisions(REGISTRY.of(argocd), plan, config) == []
+
+
+CLUSTER_LABELS = {"argocd.argoproj.io/secret-type": "cluster"}
+IAM_CONFIG = {
+    "awsAuthConfig": {
+        "clusterName": "gitops-platform-spoke-eu",
+        "roleARN": "arn:aws:iam::123456789012:role/gitops-platform-spoke-eu-fleet-argocd",
+    },
+    "tlsClientConfig": {"insecure": False, "caData": "LS0tLS1CRUdJTi0tLS0t"},
+}
+
+
+def cluster_secret(config: Any, encoded: bool = False) -> Resource:
+    text = json.dumps(config) if not isinstance(config, str) else config
+    fields = {"name": "spoke-eu", "server": "https://ABC.gr7.eu-west-1.eks.amazonaws.com"}
+    props = (
+        {"data": {k: b64(v) for k, v in {**fields, "config": text}.items()}}
+        if encoded
+        else {"stringData": {**fields, "config": text}}
+    )
+    return repository_secret(labels=CLUSTER_LABELS, **props)
+
+
+def test_clusters_sign_in_with_iam() -> None:
+    policy = argocd.argocd_clusters_sign_in_with_iam
+    assert mandatory(analyze(policy, cluster_secret(IAM_CONFIG))) == []
+    assert (
+        mandatory(analyze(policy, repository_secret(labels=CLUSTER_LABELS, stringData=HIDDEN)))
+        == []
+    )
+    tls = IAM_CONFIG["tlsClientConfig"]
+    for bad, expected in (
+        ({**IAM_CONFIG, "bearerToken": "eyJhbGciOi"}, "`bearerToken`: a long-lived credential"),
+        ({**IAM_CONFIG, "password": "x", "username": "admin"}, "`password`"),
+        (
+            {**IAM_CONFIG, "execProviderConfig": {"command": "aws", "args": ["eks", "get-token"]}},
+            "`execProviderConfig`",
+        ),
+        ({**IAM_CONFIG, "tlsClientConfig": {**tls, "keyData": "a2V5"}}, "`keyData`"),
+        ({**IAM_CONFIG, "tlsClientConfig": {**tls, "insecure": True}}, "skips TLS verification"),
+        ({"tlsClientConfig": tls}, "does not sign in with IAM"),
+        ({**IAM_CONFIG, "awsAuthConfig": {"clusterName": "x"}}, "names no roleARN"),
+        ("not json", "not JSON"),
+    ):
+        messages = mandatory(analyze(policy, cluster_secret(bad)))
+        assert any(expected in m for m in messages), (bad, messages)
+    # The same in `data`, as `kubectl` or another tool would write it.
+    (message,) = mandatory(
+        analyze(policy, cluster_secret({**IAM_CONFIG, "bearerToken": "t"}, encoded=True))
+    )
+    assert "bearerToken" in message
+    # A repository Secret is not a cluster Secret.
+    assert mandatory(analyze(policy, repository_secret(stringData={"url": REPO}))) == []
+
+
+def test_the_hubs_cluster_secrets_sign_in_with_iam_and_a_token_in_one_trips() -> None:
+    from plans import fleet_plan
+
+    hub = fleet_plan("hub")
+    policy = argocd.argocd_clusters_sign_in_with_iam
+    assert plan_decisions([policy], hub) == []
+    resources = [
+        r
+        for r in plan_resources(hub)
+        if r.props.get("metadata", {}).get("labels", {}).get("argocd.argoproj.io/secret-type")
+        == "cluster"
+    ]
+    assert len(resources) == 2
+    stolen = json.loads(resources[0].props["stringData"]["config"])
+    stolen["bearerToken"] = "eyJhbGciOiJSUzI1NiJ9.long-lived"
+    tampered = Resource(
+        resources[0].type,
+        {
+            **resources[0].props,
+            "stringData": {**resources[0].props["stringData"], "config": json.dumps(stolen)},
+        },
+    )
+    (message,) = mandatory(analyze(policy, tampered))
+    assert "long-lived credential" in message
