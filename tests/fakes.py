@@ -12,6 +12,7 @@ on any other.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import fnmatch
@@ -307,16 +308,20 @@ def ssl_redirect(location: str | None = None) -> Handler:
     return answer
 
 
-def argocd_http(grpc_web: bool = True) -> Handler:
-    """argocd-server's HTTP handler: the UI for any GET, gRPC-web for its content type."""
+def argocd_http(grpc_web: bool = True, content_type: str = GRPC_WEB) -> Handler:
+    """argocd-server's HTTP handler: the UI for any GET, gRPC-web for its content type,
+    answered with `content_type` (a `-text` one: the body in base64, one piece per frame,
+    each padded)."""
 
     def answer(seen: Seen) -> Answer:
         if seen.method == "POST" and seen.headers.get("content-type") == GRPC_WEB and grpc_web:
             if seen.path != VERSION or seen.body != frame(b""):
                 return Answer(200, {"Content-Type": GRPC_WEB, "grpc-status": "12"})
             trailers = b"grpc-status: 0\r\ngrpc-message: \r\n"
-            body = frame(version_message("v3.4.4")) + frame(trailers, 0x80)
-            return Answer(200, {"Content-Type": GRPC_WEB}, body)
+            frames = [frame(version_message("v3.4.4")), frame(trailers, 0x80)]
+            if "-text" in content_type:
+                frames = [base64.b64encode(f) for f in frames]
+            return Answer(200, {"Content-Type": content_type}, b"".join(frames))
         if seen.method == "GET":
             return Answer(200, HTML, ARGOCD_INDEX)
         return Answer(405)
@@ -324,10 +329,13 @@ def argocd_http(grpc_web: bool = True) -> Handler:
     return answer
 
 
-def argocd_grpc(status: int = 0, message: str = "", ui: bool = False) -> Handler:
+def argocd_grpc(
+    status: int = 0, message: str = "", ui: bool = False, content_type: str = "application/grpc"
+) -> Handler:
     """argocd-server's HTTP/2: gRPC only (cmux matches HTTP/2 by content-type
     application/grpc), or also the UI (`ui`: HTTP/2 as the ALB of the `ingress` exposure
-    speaks it with browsers, translating for the target)."""
+    speaks it with browsers, translating for the target). A successful call is answered with
+    `content_type`."""
 
     def answer(seen: Seen) -> Answer | None:
         if seen.headers.get("content-type", "").startswith("application/grpc"):
@@ -343,7 +351,7 @@ def argocd_grpc(status: int = 0, message: str = "", ui: bool = False) -> Handler
                 )
             return Answer(
                 200,
-                {"content-type": "application/grpc"},
+                {"content-type": content_type},
                 frame(version_message("v3.4.4")),
                 trailers={"grpc-status": "0"},
             )

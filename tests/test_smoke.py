@@ -278,6 +278,30 @@ def test_the_grpc_call_is_a_unary_call_as_grpc_frames_it(platform: Platform) -> 
     assert call.body == b"\x00\x00\x00\x00\x00"  # not compressed, length 0: an Empty
 
 
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/grpc", "pass"),
+        ("application/grpc+proto", "pass"),
+        ("application/grpc-web+proto", "fail"),
+        ("application/grpc-web", "fail"),
+        ("application/grpcweb", "fail"),
+    ],
+)
+def test_native_grpc_takes_only_grpcs_content_type(
+    platform: Platform, content_type: str, status: str
+) -> None:
+    # A gRPC-web answer to a native gRPC call is another protocol, whatever its grpc-status.
+    answer = argocd_grpc(content_type=content_type)
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Optional", h2=answer)
+    run = platform.run()
+    assert run.statuses["argocd.grpc"] == status, run.detail("argocd.grpc")
+    if status == "fail":
+        assert run.detail("argocd.grpc").endswith(
+            f"200, content-type {content_type}, expected 200 with content-type application/grpc"
+        )
+
+
 def test_fails_when_browsers_get_http2_that_only_takes_grpc(platform: Platform) -> None:
     # The historical regression: the NLB agreed h2 with browsers (HTTP2Preferred), and
     # argocd-server's plain listener takes HTTP/2 only as gRPC. HTTP/1.1 and the CLI work.
@@ -357,6 +381,37 @@ def test_fails_the_ingress_exposure_without_grpc_web(platform: Platform) -> None
     assert "405, expected 200 with content-type application/grpc-web+proto" in run.detail(
         "argocd.grpc-web"
     )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/grpc-web", "pass"),
+        ("application/grpc-web+proto", "pass"),
+        ("application/grpc-web+proto; charset=utf-8", "pass"),
+        ("application/grpc-web-text", "pass"),
+        ("application/grpc-web+protobuf", "fail"),
+        ("application/grpc-web-texts", "fail"),
+        ("application/grpc", "fail"),
+    ],
+)
+def test_grpc_web_takes_only_grpc_webs_content_types(
+    platform: Platform, content_type: str, status: str
+) -> None:
+    platform.argocd = FakeServer(
+        http1=argocd_http(content_type=content_type),
+        h2=argocd_grpc(ui=True),
+        cert=platform.cert(ARGOCD),
+        alpn=("h2", "http/1.1"),
+    )
+    run = platform.run(stack=ingress_stack(platform.tmp))
+    assert run.statuses["argocd.grpc-web"] == status, run.detail("argocd.grpc-web")
+    if status == "pass":
+        assert run.detail("argocd.grpc-web").endswith("grpc-status 0, Argo CD v3.4.4")
+    else:
+        assert f"content-type {content_type}, expected 200 with content-type" in run.detail(
+            "argocd.grpc-web"
+        )
 
 
 # GitLab.
