@@ -50,8 +50,11 @@ class Result:
 
 
 def run(checks: Sequence[Check], wait: float, interval: float, out: TextIO) -> list[Result]:
-    """Each check in turn, its line printed as it ends; the converging ones are retried every
-    `interval` seconds until they pass or `wait` seconds from the start have gone by."""
+    """Each check in turn, its line printed as it ends. A failing check is tried again every
+    `interval` seconds until it passes or `wait` seconds from the start have gone by (one
+    deadline for the run: a job's time limit holds it): after `pulumi up` DNS records,
+    certificates, load balancers and Argo CD's syncs all settle a while later, the web checks'
+    as much as the Applications'. The result is the last attempt's."""
     deadline = time.monotonic() + wait
     width = max(len(c.id) for c in checks)
     results = []
@@ -64,7 +67,7 @@ def run(checks: Sequence[Check], wait: float, interval: float, out: TextIO) -> l
             while True:
                 attempts += 1
                 status, detail = _attempt(c.run)
-                if status == PASS or not c.converges or time.monotonic() + interval > deadline:
+                if status == PASS or time.monotonic() + interval > deadline:
                     break
                 time.sleep(interval)
             if attempts > 1:
@@ -132,8 +135,8 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
         type=_seconds,
         default=0.0,
         metavar="SECONDS",
-        help="retry the checks that converge after `pulumi up` (Applications, DNS) for up "
-        "to this long",
+        help="retry a failing check (they settle a while after `pulumi up`) until it passes, "
+        "for up to this long from the start (default 0: each is tried once)",
     )
     parser.add_argument(
         "--interval",

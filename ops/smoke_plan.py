@@ -41,8 +41,6 @@ class Check:
     """Says what passed, or raises CheckError. None: skipped."""
     skipped: str = ""
     """Why it is not run."""
-    converges: bool = False
-    """Retried until `--wait` runs out: it comes true some time after `pulumi up`."""
 
 
 def check(
@@ -136,13 +134,9 @@ def _cluster_checks(scope: StackScope, net: Network, kubectl: Kubectl | None) ->
         return [Check(id, title, None, why) for id, title in titles]
     balancers = LoadBalancers(kubectl)
     expected = [app.name for app in scope.config.applications]
-    # (run, converges): the Applications and the DNS records come some time after `pulumi up`.
-    runs: list[tuple[Callable[[], str], bool]] = [
-        (partial(current_context, kubectl, scope.cluster_name), False),
-        (partial(applications, kubectl, expected), True),
-        *((partial(published_name, net, balancers, host), True) for host in hosts),
+    runs: list[Callable[[], str]] = [
+        partial(current_context, kubectl, scope.cluster_name),
+        partial(applications, kubectl, expected),
+        *(partial(published_name, net, balancers, host) for host in hosts),
     ]
-    return [
-        Check(id, title, run, converges=converges)
-        for (id, title), (run, converges) in zip(titles, runs, strict=True)
-    ]
+    return [Check(id, title, run) for (id, title), run in zip(titles, runs, strict=True)]

@@ -610,6 +610,40 @@ def test_without_wait_a_check_is_tried_once(platform: Platform) -> None:
     assert run.detail("argocd.applications") == "not Synced/Healthy: minio-helm: OutOfSync/Healthy"
 
 
+def flaky(failures: int, then: fakes.Handler) -> fakes.Handler:
+    """`then`, after answering 503 to the first `failures` requests (a target not yet
+    healthy behind a new load balancer)."""
+    answered = [0]
+
+    def answer(seen: fakes.Seen) -> fakes.Answer | None:
+        answered[0] += 1
+        if answered[0] <= failures:
+            return fakes.Answer(
+                503, fakes.HTML, b"<title>503 Service Temporarily Unavailable</title>"
+            )
+        return then(seen)
+
+    return answer
+
+
+def test_waits_for_the_web_checks_to_pass(platform: Platform) -> None:
+    platform.gitlab = FakeServer(http1=flaky(2, gitlab()), cert=platform.cert(GITLAB))
+    run = platform.run("--wait", "5")
+    assert run.code == 0, run.out
+    assert f"certificate valid for {GITLAB} (attempt 3, after " in run.detail("gitlab.sign-in")
+
+
+def test_a_web_check_that_never_passes_reports_its_last_failure(platform: Platform) -> None:
+    platform.gitlab = FakeServer(http1=flaky(1000, gitlab()), cert=platform.cert(GITLAB))
+    run = platform.run("--wait", "0.3")
+    assert run.statuses == {**WORKING, "gitlab.sign-in": "fail"}
+    detail = run.detail("gitlab.sign-in")
+    assert detail.startswith(f"https://{GITLAB}/users/sign_in: 503, expected 200")
+    assert " (attempt " in detail
+    assert platform.gitlab is not None
+    assert len(platform.gitlab.seen) > 1
+
+
 def test_kubectl_finds_the_cluster_through_kubeconfig(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
