@@ -150,7 +150,8 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
         type=_seconds,
         default=10.0,
         metavar="SECONDS",
-        help="for each lookup, connect and read (default 10)",
+        help="for each request, from its lookup and connect to its last read, and for each "
+        "DNS lookup (default 10)",
     )
     parser.add_argument(
         "--ca-file", type=Path, help="trust these CAs (PEM) instead of the system's"

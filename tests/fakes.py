@@ -250,6 +250,38 @@ class FakeServer:
             conn.send_headers(stream, list(answer.trailers.items()), end_stream=True)
 
 
+class TrickleServer(FakeServer):
+    """A server that takes a request and never finishes answering, though it keeps talking:
+    over HTTP/1.1 a status line, then a header a byte at a time; over HTTP/2 its SETTINGS,
+    then a PING; every `every` seconds, until it is closed. Each read of the client's is
+    answered quickly; the answer never ends."""
+
+    def __init__(self, *, every: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(http1=lambda seen: None, h2=lambda seen: None, **kwargs)
+        self.every = every
+
+    def _drip(self, sock: socket.socket, first: bytes, then: Callable[[], bytes]) -> None:
+        sock.recv(65536)  # the request (or its first part)
+        sock.sendall(first)
+        while not self.stopping.wait(self.every):
+            sock.sendall(then())
+
+    def _serve_http1(self, sock: socket.socket, handler: Handler) -> None:
+        self._drip(sock, b"HTTP/1.1 200 OK\r\nX-Trickle: ", lambda: b"a")
+
+    def _serve_h2(self, sock: socket.socket, handler: Handler) -> None:
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
+        conn.initiate_connection()
+
+        def ping() -> bytes:
+            conn.ping(b"trickle!")
+            return conn.data_to_send()
+
+        self._drip(sock, conn.data_to_send(), ping)
+
+
 # What the platform answers.
 
 SIGN_IN_PAGE = (

@@ -792,6 +792,25 @@ def test_an_answer_that_never_comes_fails_within_the_timeout(platform: Platform)
     )
 
 
+def test_an_answer_trickled_a_byte_at_a_time_fails_within_the_timeout(platform: Platform) -> None:
+    # Every read gets a byte within 0.1s; the request as a whole gets 0.5s.
+    platform.argocd = fakes.TrickleServer(
+        every=0.1, cert=platform.cert(ARGOCD), alpn=ALPN_POLICIES["HTTP2Optional"]
+    )
+    started = time.monotonic()
+    run = within(10, lambda: platform.run("--timeout", "0.5"))
+    assert time.monotonic() - started < 8
+    assert run.detail("argocd.ui-http1") == (
+        f"{ARGOCD}: no answer to GET / over HTTP/1.1 within 0.5s"
+    )
+    assert run.detail("argocd.ui-browser") == (
+        f"{ARGOCD}: no answer to GET / over HTTP/1.1 within 0.5s"
+    )
+    assert run.detail("argocd.grpc") == (
+        f"{ARGOCD}: no answer to POST /version.VersionService/Version over HTTP/2 within 0.5s"
+    )
+
+
 def test_a_silent_resolver_fails_within_the_timeout(platform: Platform) -> None:
     del platform.dns[REGISTRY]
 
