@@ -25,6 +25,7 @@ from pathlib import Path
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 
@@ -317,6 +318,7 @@ def _h2(sock: socket.socket, host: str, request: Request, deadline: Deadline) ->
     trailers: dict[str, str] = {}
     body = bytearray()
     ended = False
+    frames = _GoawayFilter()
     try:
         sock.settimeout(deadline.left())
         sock.sendall(connection.data_to_send())
@@ -324,8 +326,15 @@ def _h2(sock: socket.socket, host: str, request: Request, deadline: Deadline) ->
             sock.settimeout(deadline.left())
             chunk = sock.recv(65536)
             if not chunk:
-                raise CheckError(f"{host} closed the connection without answering {what}")
-            for event in connection.receive_data(chunk):
+                said = f" (after a GOAWAY: {frames.goaway})" if frames.goaway else ""
+                raise CheckError(f"{host} closed the connection without answering {what}{said}")
+            data = frames.feed(chunk)
+            if frames.goaway and frames.goaway.last_stream_id < stream:
+                raise CheckError(
+                    f"{host} ended the connection (GOAWAY: {frames.goaway}) before our stream "
+                    f"{stream}, without answering {what}"
+                )
+            for event in connection.receive_data(data):
                 if getattr(event, "stream_id", stream) != stream:
                     continue
                 if isinstance(event, h2.events.ResponseReceived):
@@ -339,10 +348,6 @@ def _h2(sock: socket.socket, host: str, request: Request, deadline: Deadline) ->
                     ended = True
                 elif isinstance(event, h2.events.StreamReset):
                     raise CheckError(f"{host} reset the stream of {what} ({event.error_code!s})")
-                elif isinstance(event, h2.events.ConnectionTerminated) and not ended:
-                    raise CheckError(
-                        f"{host} ended the connection (GOAWAY) without answering {what}"
-                    )
             sock.settimeout(deadline.left())
             sock.sendall(connection.data_to_send())
     except TimeoutError:
@@ -360,6 +365,66 @@ def _h2(sock: socket.socket, host: str, request: Request, deadline: Deadline) ->
         body=bytes(body),
         trailers=trailers,
     )
+
+
+FRAME_HEADER = 9
+"""An HTTP/2 frame's header: length (24 bits), type, flags, stream id (RFC 9113 §4.1,
+https://www.rfc-editor.org/rfc/rfc9113#section-4.1)."""
+GOAWAY = 0x07
+"""The GOAWAY frame's type (RFC 9113 §6.8)."""
+
+
+@dataclass(frozen=True)
+class Goaway:
+    last_stream_id: int
+    error_code: int
+
+    def __str__(self) -> str:
+        try:
+            code = h2.errors.ErrorCodes(self.error_code).name
+        except ValueError:
+            code = f"error {self.error_code:#x}"
+        return f"last stream {self.last_stream_id}, {code}"
+
+
+class _GoawayFilter:
+    """The server's frames, GOAWAY taken out (and kept) before the h2 library sees them.
+
+    A GOAWAY ends only the streams above its last_stream_id: "Activity on streams numbered
+    lower than or equal to the last stream identifier might still complete successfully"
+    (RFC 9113 §6.8, https://www.rfc-editor.org/rfc/rfc9113#section-6.8); gRPC's clients "are
+    free to continue working with the already accepted streams until they complete"
+    (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md, GOAWAY Frame), and
+    servers send one to drain a connection (an idle timeout, a maximum connection age). But
+    h2 v4.4.1 closes its connection state machine on a received GOAWAY and then refuses
+    every frame after it as a protocol error (src/h2/connection.py ConnectionStateMachine:
+    no transition out of CLOSED but GOAWAY), so our stream's answer could not be read."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.goaway: Goaway | None = None
+        """The last GOAWAY received."""
+
+    def feed(self, data: bytes) -> bytes:
+        """The whole frames received so far, but GOAWAYs; a partial one waits for the rest."""
+        self.pending += data
+        passed, at = [], 0
+        while len(self.pending) - at >= FRAME_HEADER:
+            length = int.from_bytes(self.pending[at : at + 3], "big")
+            end = at + FRAME_HEADER + length
+            if len(self.pending) < end:
+                break
+            if self.pending[at + 3] == GOAWAY and length >= 8:
+                payload = self.pending[at + FRAME_HEADER : end]
+                self.goaway = Goaway(
+                    int.from_bytes(payload[:4], "big") & 0x7FFFFFFF,
+                    int.from_bytes(payload[4:8], "big"),
+                )
+            else:
+                passed.append(self.pending[at:end])
+            at = end
+        self.pending = self.pending[at:]
+        return b"".join(passed)
 
 
 def _header_dict(headers: Sequence[tuple[bytes | str, bytes | str]] | None) -> dict[str, str]:

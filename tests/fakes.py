@@ -121,8 +121,12 @@ class FakeServer:
         h2: Handler | None = None,
         cert: ServerCert | None = None,
         alpn: Sequence[str] = (),
+        goaway: tuple[str, int] | None = None,
     ) -> None:
+        """`goaway`: (when, last_stream_id): send an HTTP/2 GOAWAY (NO_ERROR) with each
+        answer, `before` it, `after-headers` (between its headers and its body) or `after`."""
         self.http1, self.h2, self.alpn = http1, h2, tuple(alpn)
+        self.goaway = goaway
         self.context: ssl.SSLContext | None = None
         self.server_names: list[str | None] = []
         """The SNI of each TLS connection."""
@@ -231,23 +235,38 @@ class FakeServer:
                     answer = handler(seen)
                     if answer is None:
                         return
-                    self._answer_h2(conn, event.stream_id, answer)
+                    self._answer_h2(sock, conn, event.stream_id, answer)
                 elif isinstance(event, h2.events.ConnectionTerminated):
                     return
             sock.sendall(conn.data_to_send())
 
-    @staticmethod
-    def _answer_h2(conn: h2.connection.H2Connection, stream: int, answer: Answer) -> None:
+    def _answer_h2(
+        self, sock: socket.socket, conn: h2.connection.H2Connection, stream: int, answer: Answer
+    ) -> None:
+        def goaway(at: str) -> None:
+            # Raw: h2 itself would refuse to send anything after its own GOAWAY.
+            if self.goaway is not None and self.goaway[0] == at:
+                sock.sendall(conn.data_to_send() + goaway_frame(self.goaway[1]))
+
         last = "trailers" if answer.trailers else "body" if answer.body else "headers"
+        goaway("before")
         conn.send_headers(
             stream,
             [(":status", str(answer.status)), *answer.headers.items()],
             end_stream=last == "headers",
         )
+        goaway("after-headers")
         if answer.body:
             conn.send_data(stream, answer.body, end_stream=last == "body")
         if answer.trailers:
             conn.send_headers(stream, list(answer.trailers.items()), end_stream=True)
+        goaway("after")
+
+
+def goaway_frame(last_stream_id: int, error_code: int = 0) -> bytes:
+    """An HTTP/2 GOAWAY frame (RFC 9113 §6.8): 8 bytes of payload on stream 0."""
+    payload = last_stream_id.to_bytes(4, "big") + error_code.to_bytes(4, "big")
+    return len(payload).to_bytes(3, "big") + bytes([0x07, 0]) + bytes(4) + payload
 
 
 class TrickleServer(FakeServer):

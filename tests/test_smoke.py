@@ -302,6 +302,37 @@ def test_native_grpc_takes_only_grpcs_content_type(
         )
 
 
+@pytest.mark.parametrize("at", ["before", "after-headers", "after"])
+def test_a_graceful_goaway_that_keeps_our_stream_passes(platform: Platform, at: str) -> None:
+    # A server draining the connection (GOAWAY, last stream 1) still answers stream 1.
+    platform.argocd = FakeServer(
+        http1=argocd_http(),
+        h2=argocd_grpc(),
+        cert=platform.cert(ARGOCD),
+        alpn=ALPN_POLICIES["HTTP2Optional"],
+        goaway=(at, 1),
+    )
+    run = platform.run()
+    assert run.statuses["argocd.grpc"] == "pass", run.detail("argocd.grpc")
+    assert run.detail("argocd.grpc").endswith("grpc-status 0, Argo CD v3.4.4")
+
+
+def test_a_goaway_below_our_stream_fails(platform: Platform) -> None:
+    platform.argocd = FakeServer(
+        http1=argocd_http(),
+        h2=argocd_grpc(),
+        cert=platform.cert(ARGOCD),
+        alpn=ALPN_POLICIES["HTTP2Optional"],
+        goaway=("before", 0),
+    )
+    run = platform.run()
+    assert run.statuses == {**WORKING, "argocd.grpc": "fail"}
+    assert run.detail("argocd.grpc") == (
+        f"{ARGOCD} ended the connection (GOAWAY: last stream 0, NO_ERROR) before our stream 1, "
+        "without answering POST /version.VersionService/Version over HTTP/2"
+    )
+
+
 def test_fails_when_browsers_get_http2_that_only_takes_grpc(platform: Platform) -> None:
     # The historical regression: the NLB agreed h2 with browsers (HTTP2Preferred), and
     # argocd-server's plain listener takes HTTP/2 only as gRPC. HTTP/1.1 and the CLI work.
