@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
         default=[],
         metavar="HOST:PORT:ADDRESS",
         help="as curl's: connect to ADDRESS (comma-separated for more) for HOST:PORT; the DNS "
-        "checks see HOST resolve to it",
+        "checks still ask the resolver",
     )
     parser.add_argument(
         "--connect-to",

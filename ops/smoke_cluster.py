@@ -1,6 +1,6 @@
 """The smoke tests that ask the cluster: is kubectl pointed at the stack's cluster, is every
-Argo CD Application Synced and Healthy, and does every published name lead to one of the
-stack's load balancers.
+Argo CD Application Synced and Healthy, and does every published name lead to its own load
+balancer (that of the Ingress or Service publishing it).
 
 kubectl comes from PATH (or `--kubectl`) and finds the cluster as it always does, through
 KUBECONFIG or ~/.kube/config; nothing here reads or prints a credential.
@@ -99,35 +99,73 @@ def applications(kubectl: Kubectl, expected: Sequence[str]) -> str:
     return f"{len(found)} {SYNCED} and {HEALTHY}: {', '.join(sorted(found))}"
 
 
+HOSTNAME_ANNOTATION = "external-dns.alpha.kubernetes.io/hostname"
+"""Names ExternalDNS publishes for an Ingress or a Service, comma-separated (external-dns
+v0.21.0 source/annotations/processors.go SplitHostnameAnnotation); components/alb.py
+EXTERNAL_DNS_HOSTNAME sets it on the stack's NLB Services."""
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """An Ingress or Service publishing a name, and its load balancers (status.loadBalancer:
+    the DNS names, or addresses, ExternalDNS makes the name's records point at)."""
+
+    owner: str
+    balancers: tuple[str, ...]
+
+
 class LoadBalancers:
-    """The load balancers' DNS names (or addresses), each with the object it serves: what the
-    controller wrote into the `status.loadBalancer` of Ingresses and Services, and what
-    ExternalDNS publishes the names as. Asked once for all the names, and again after a name
-    failed (it may pass once a load balancer appears)."""
+    """Which Ingress or Service publishes each name, and its load balancers, as ExternalDNS
+    reads them (external-dns v0.21.0 docs/sources/ingress.md: an Ingress's `spec.rules`
+    hosts, its `spec.tls` hosts and the hostname annotation; docs/sources/service.md: a
+    Service's hostname annotation; the targets from `status.loadBalancer.ingress`). Asked
+    once for all the names, and again after a name failed (it may pass once a load balancer
+    appears)."""
 
     def __init__(self, kubectl: Kubectl) -> None:
         self.kubectl = kubectl
-        self.found: dict[str, str] | None = None
+        self.found: dict[str, list[Publisher]] | None = None
+        self.any_balancer = False
 
-    def names(self) -> dict[str, str]:
+    def publishers(self) -> dict[str, list[Publisher]]:
+        """Each published name (lower case) with the objects publishing it."""
         if self.found is None:
-            self.found = {}
+            self.found, self.any_balancer = {}, False
             for kind in ("ingress", "service"):
                 for item in self.kubectl.get(kind, "-A"):
-                    meta = item.get("metadata", {})
+                    meta = item.get("metadata") or {}
                     owner = f"{kind} {meta.get('namespace')}/{meta.get('name')}"
                     status = (item.get("status") or {}).get("loadBalancer") or {}
-                    for entry in status.get("ingress") or []:
-                        if name := entry.get("hostname") or entry.get("ip"):
-                            self.found.setdefault(str(name), owner)
+                    balancers = tuple(
+                        dict.fromkeys(
+                            str(name)
+                            for entry in status.get("ingress") or []
+                            if (name := entry.get("hostname") or entry.get("ip"))
+                        )
+                    )
+                    self.any_balancer = self.any_balancer or bool(balancers)
+                    for host in _hosts(kind, item):
+                        self.found.setdefault(host, []).append(Publisher(owner, balancers))
         return self.found
 
     def forget(self) -> None:
         self.found = None
 
 
+def _hosts(kind: str, item: dict[str, Any]) -> list[str]:
+    """The names an Ingress or Service publishes (see LoadBalancers)."""
+    annotations = (item.get("metadata") or {}).get("annotations") or {}
+    hosts = str(annotations.get(HOSTNAME_ANNOTATION, "")).replace(" ", "").split(",")
+    if kind == "ingress":
+        spec = item.get("spec") or {}
+        hosts += [str(rule.get("host") or "") for rule in spec.get("rules") or []]
+        hosts += [str(h) for tls in spec.get("tls") or [] for h in tls.get("hosts") or []]
+    return list(dict.fromkeys(h.rstrip(".").lower() for h in hosts if h.strip(".")))
+
+
 def published_name(net: Network, balancers: LoadBalancers, host: str) -> str:
-    """`host` resolves, and to (some of) the addresses of one of the load balancers."""
+    """`host` resolves, and to (some of) the addresses of its own load balancer: the one of
+    the Ingress or Service that publishes it, not any of the stack's."""
     try:
         return _published_name(net, balancers, host)
     except CheckError:
@@ -136,23 +174,35 @@ def published_name(net: Network, balancers: LoadBalancers, host: str) -> str:
 
 
 def _published_name(net: Network, balancers: LoadBalancers, host: str) -> str:
-    addresses = set(net.addresses(host))
-    names = balancers.names()
-    if not names:
+    publishers = balancers.publishers().get(host.lower(), [])
+    if not publishers:
+        if not balancers.any_balancer:
+            raise CheckError(
+                "no Ingress or Service has a load balancer yet (status.loadBalancer is empty)"
+            )
         raise CheckError(
-            "no Ingress or Service has a load balancer yet (status.loadBalancer is empty)"
+            f"no Ingress or Service publishes {host} (in its rules, its TLS hosts or the "
+            f"{HOSTNAME_ANNOTATION} annotation)"
         )
+    owners = [p for p in publishers if p.balancers]
+    if not owners:
+        raise CheckError(
+            f"{', '.join(p.owner for p in publishers)} publishes {host} but has no load "
+            "balancer yet (status.loadBalancer is empty)"
+        )
+    addresses = set(net.addresses(host))
     seen = []
-    for name, owner in names.items():
-        try:
-            theirs = {name} if is_address(name) else set(net.addresses(name))
-        except CheckError as failed:
-            seen.append(f"{name} ({owner}): {failed}")
-            continue
-        if shared := addresses & theirs:
-            return f"{host} -> {', '.join(sorted(shared))}: {name} ({owner})"
-        seen.append(f"{name} ({owner}): {', '.join(sorted(theirs))}")
+    for publisher in owners:
+        for name in publisher.balancers:
+            try:
+                theirs = {name} if is_address(name) else set(net.addresses(name))
+            except CheckError as failed:
+                seen.append(f"{name} ({publisher.owner}): {failed}")
+                continue
+            if shared := addresses & theirs:
+                return f"{host} -> {', '.join(sorted(shared))}: {name} ({publisher.owner})"
+            seen.append(f"{name} ({publisher.owner}): {', '.join(sorted(theirs))}")
     raise CheckError(
-        f"{host} resolves to {', '.join(sorted(addresses))}, no load balancer's address: "
-        + "; ".join(seen)
+        f"{host} resolves to {', '.join(sorted(addresses))}, not to its own load balancer's "
+        "addresses: " + "; ".join(seen)
     )

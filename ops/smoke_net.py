@@ -146,15 +146,18 @@ class Network:
     ca_file: Path | None = None
     """The CAs to trust instead of the system's."""
     resolve: Mapping[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
-    """`--resolve HOST:PORT:ADDRESS`: connect to ADDRESS for HOST:PORT; HOST resolves to it."""
+    """`--resolve HOST:PORT:ADDRESS`: connect to ADDRESS for HOST:PORT (the DNS checks still
+    ask the resolver)."""
     connect_to: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     """`--connect-to HOST:PORT:TO_HOST:TO_PORT`: connect there instead (the name is kept)."""
     lookup: Lookup = system_lookup
 
     def addresses(self, host: str) -> list[str]:
-        """What `host` resolves to: its `--resolve` addresses (any port), else the resolver's."""
-        given = [a for (name, _), found in self.resolve.items() if name == host for a in found]
-        return list(dict.fromkeys(given)) if given else self._lookup(host)
+        """What the resolver says `host` resolves to, for the DNS checks: never `--resolve`'s
+        addresses, which only say where to connect (as curl's `--resolve` "provides a custom
+        address for a specific host and port pair", https://curl.se/docs/manpage.html#--resolve),
+        or they would pass a name that is not published."""
+        return self._lookup(host)
 
     def _lookup(self, host: str, deadline: Deadline | None = None) -> list[str]:
         # getaddrinfo takes no timeout; a daemon thread is left behind if it never returns.

@@ -464,12 +464,21 @@ def application(
     }
 
 
-def with_load_balancer(kind: str, namespace: str, name: str, hostname: str) -> dict[str, Any]:
-    return {
+def with_load_balancer(
+    kind: str, namespace: str, name: str, hostname: str, publishes: str = ""
+) -> dict[str, Any]:
+    """An Ingress (publishing `publishes` as its rule's host) or a Service (in ExternalDNS's
+    hostname annotation, as components/alb.py writes it), with a load balancer `hostname`."""
+    found: dict[str, Any] = {
         "kind": kind,
         "metadata": {"namespace": namespace, "name": name},
         "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}},
     }
+    if publishes and kind == "Ingress":
+        found["spec"] = {"rules": [{"host": publishes}]}
+    elif publishes:
+        found["metadata"]["annotations"] = {"external-dns.alpha.kubernetes.io/hostname": publishes}
+    return found
 
 
 def listing(*items: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import fnmatch
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -49,7 +50,8 @@ ARGOCD = "argocd.dev.gitops.example.com"
 ALB = "k8s-gitopsplatformdev-0123456789.eu-west-1.elb.amazonaws.com"
 NLB = "k8s-argocd-argocdse-0123456789.elb.eu-west-1.amazonaws.com"
 ALB_ADDRESSES, NLB_ADDRESSES = "192.0.2.10,192.0.2.11", "192.0.2.20"
-# Only what the DNS checks see: connections go to the fakes (--connect-to).
+# Only what the DNS checks see (the resolver's answers, `Platform.lookup`): connections go to
+# the fakes (--connect-to).
 DNS = {
     GITLAB: ALB_ADDRESSES,
     REGISTRY: "192.0.2.11",
@@ -60,12 +62,12 @@ DNS = {
 APPLICATIONS = [application("minio-helm"), application("my-app")]
 LOAD_BALANCERS = {
     "get ingress -A -o json": listing(
-        with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB),
-        with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB),
+        with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB, GITLAB),
+        with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB, REGISTRY),
     ),
     "get service -A -o json": listing(
         {"kind": "Service", "metadata": {"namespace": "default", "name": "kubernetes"}},
-        with_load_balancer("Service", "argocd", "argocd-server", NLB),
+        with_load_balancer("Service", "argocd", "argocd-server", NLB, ARGOCD),
     ),
 }
 # The verdicts for a working dev stack, from inside the admin ranges.
@@ -146,9 +148,39 @@ class Platform:
         for host, port, server in routes:
             if server is not None:
                 args += ["--connect-to", f"{host}:{port}:127.0.0.1:{server.port}"]
-        for host, addresses in self.dns.items():
-            args += ["--resolve", f"{host}:443:{addresses}"]
         return [*args, *extra]
+
+    def lookup(self, fallback: Callable[[str], list[str]] = no_dns) -> Callable[[str], list[str]]:
+        """The resolver the DNS checks ask: `dns`, else `fallback`."""
+
+        def resolve(host: str) -> list[str]:
+            return self.dns[host].split(",") if host in self.dns else fallback(host)
+
+        return resolve
+
+    def sitecustomize(self) -> dict[str, str]:
+        """The environment of a `python -m ops.smoke` subprocess whose resolver answers
+        `dns` (a sitecustomize module replacing socket.getaddrinfo), fails on other names
+        and passes addresses through."""
+        directory = self.tmp / "resolver"
+        directory.mkdir(exist_ok=True)
+        (directory / "sitecustomize.py").write_text(
+            "import ipaddress, socket\n"
+            f"DNS = {self.dns!r}\n"
+            "real = socket.getaddrinfo\n"
+            "def getaddrinfo(host, port, *args, **kwargs):\n"
+            "    try:\n"
+            "        ipaddress.ip_address(host)\n"
+            "        return real(host, port, *args, **kwargs)\n"
+            "    except ValueError:\n"
+            "        pass\n"
+            "    if host not in DNS:\n"
+            "        raise socket.gaierror(socket.EAI_NONAME, 'not in the fake DNS')\n"
+            "    return [(socket.AF_INET, socket.SOCK_STREAM, 6, '', (a, port or 0))\n"
+            "            for a in DNS[host].split(',')]\n"
+            "socket.getaddrinfo = getaddrinfo\n"
+        )
+        return {**os.environ, "PYTHONPATH": str(directory)}
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
@@ -167,7 +199,7 @@ class Platform:
         report_file = self.tmp / "smoke.json"
         args = self.args("--json", str(report_file), *extra, stack=stack)
         with self.serving():
-            code = main(args, lookup=lookup)
+            code = main(args, lookup=self.lookup(lookup))
         out, err = self.capsys.readouterr()
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
         return Run(code, out, err, report)
@@ -715,9 +747,10 @@ def test_fails_when_a_name_resolves_elsewhere_than_the_load_balancers(platform: 
     run = platform.run()
     assert run.code == 1
     assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
-    detail = run.detail(f"dns:{REGISTRY}")
-    assert detail.startswith(f"{REGISTRY} resolves to 203.0.113.9, no load balancer's address")
-    assert f"{ALB} (ingress gitlab/gitlab-webservice-default): 192.0.2.10, 192.0.2.11" in detail
+    assert run.detail(f"dns:{REGISTRY}") == (
+        f"{REGISTRY} resolves to 203.0.113.9, not to its own load balancer's addresses: "
+        f"{ALB} (ingress gitlab/gitlab-registry): 192.0.2.10, 192.0.2.11"
+    )
 
 
 def test_a_name_passes_on_the_load_balancer_it_shares_an_address_with(platform: Platform) -> None:
@@ -726,6 +759,50 @@ def test_a_name_passes_on_the_load_balancer_it_shares_an_address_with(platform: 
         run.detail(f"dns:{ARGOCD}")
         == f"{ARGOCD} -> 192.0.2.20: {NLB} (service argocd/argocd-server)"
     )
+
+
+def test_fails_when_a_name_resolves_to_another_of_the_stacks_load_balancers(
+    platform: Platform,
+) -> None:
+    # The registry's Ingress is on the ALB: the NLB's address is not its own.
+    platform.dns[REGISTRY] = NLB_ADDRESSES
+    run = platform.run()
+    assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
+    assert run.detail(f"dns:{REGISTRY}") == (
+        f"{REGISTRY} resolves to 192.0.2.20, not to its own load balancer's addresses: "
+        f"{ALB} (ingress gitlab/gitlab-registry): 192.0.2.10, 192.0.2.11"
+    )
+
+
+def test_the_dns_checks_ask_the_resolver_not_resolve(platform: Platform) -> None:
+    # --resolve says where to connect (as curl's); the name's DNS record is elsewhere.
+    platform.dns[GITLAB] = "203.0.113.9"
+    run = platform.run("--resolve", f"{GITLAB}:443:192.0.2.10")
+    assert run.statuses == {**WORKING, f"dns:{GITLAB}": "fail"}
+    assert run.detail(f"dns:{GITLAB}").startswith(f"{GITLAB} resolves to 203.0.113.9, not to")
+
+
+def test_fails_when_no_object_publishes_a_name(platform: Platform) -> None:
+    platform.kubectl["get ingress -A -o json"] = listing(
+        with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB, GITLAB),
+        with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB),
+    )
+    run = platform.run()
+    assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
+    assert run.detail(f"dns:{REGISTRY}").startswith(f"no Ingress or Service publishes {REGISTRY}")
+
+
+def test_a_name_is_published_by_an_ingress_tls_host_or_annotation(platform: Platform) -> None:
+    registry = with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB)
+    registry["spec"] = {"tls": [{"hosts": [REGISTRY]}]}
+    webservice = with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB)
+    webservice["metadata"]["annotations"] = {
+        "external-dns.alpha.kubernetes.io/hostname": f"other.example.com, {GITLAB}"
+    }
+    platform.kubectl["get ingress -A -o json"] = listing(webservice, registry)
+    run = platform.run()
+    assert run.code == 0, run.out
+    assert run.detail(f"dns:{REGISTRY}").endswith(f"{ALB} (ingress gitlab/gitlab-registry)")
 
 
 def test_fails_when_a_name_does_not_resolve(platform: Platform) -> None:
@@ -918,7 +995,13 @@ def make_smoke(platform: Platform, report: Path) -> subprocess.CompletedProcess[
     command += [f"SMOKE_JSON={report}", f"SMOKE_ARGS={' '.join(platform.args())}"]
     with platform.serving():
         return subprocess.run(
-            command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=False
+            command,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=platform.sitecustomize(),
         )
 
 
