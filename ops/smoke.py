@@ -3,14 +3,15 @@ Applications, and the DNS names.
 
 One line per check (pass, FAIL, or skipped with why), a summary, and optionally a JSON report.
 Exit status 0 when no check failed, 1 when one did, 2 when the stack's configuration or an
-option is unusable. Host names come from the stack file alone (ops/scope.py); the cluster is
-asked with kubectl. Where the run comes from decides some checks: `--from inside` (the
-default: the pipeline's runners, within access.admin_cidrs, which reach Argo CD and the
-Kubernetes API) or `--from outside` (elsewhere, where GitLab's admin area must be closed).
+option is unusable, or kubectl's context is another cluster than the stack's. Host names
+come from the stack file alone (ops/scope.py); the cluster is asked with kubectl. Where the
+run comes from decides some checks: `--from inside` (the default: the pipeline's runners,
+within access.admin_cidrs, which reach Argo CD and the Kubernetes API) or `--from outside`
+(elsewhere, where GitLab's admin area must be closed).
 
     python -m ops.smoke --stack dev [--stack-file PATH] [--json FILE]
                         [--from inside|outside] [--wait SECONDS] [--interval SECONDS]
-                        [--timeout SECONDS] [--ca-file PATH] [--kubectl PATH]
+                        [--timeout SECONDS] [--ca-file PATH] [--kubectl PATH] [--context NAME]
                         [--resolve HOST:PORT:ADDRESS] [--connect-to HOST:PORT:TO_HOST:TO_PORT]
 """
 
@@ -23,14 +24,14 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from components.config import ConfigError
 from offline.stack_files import StackFileError
 from ops.scope import StackScope, scope_of
-from ops.smoke_cluster import Kubectl
+from ops.smoke_cluster import Kubectl, Target, WrongClusterError, cluster_target
 from ops.smoke_net import CheckError, Lookup, Network, is_address, system_lookup, trust_problem
 from ops.smoke_plan import Check, plan
 
@@ -158,6 +159,12 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
     )
     parser.add_argument("--kubectl", help="the kubectl to run (default: kubectl from PATH)")
     parser.add_argument(
+        "--context",
+        metavar="NAME",
+        help="the kubeconfig context for kubectl (default: its current context); it must be "
+        "the stack's cluster",
+    )
+    parser.add_argument(
         "--resolve",
         action="append",
         default=[],
@@ -200,12 +207,21 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
                 if args.kubectl
                 else "kubectl: not on PATH (`make tools` puts one into .venv/bin); give --kubectl"
             )
-        kubectl = Kubectl(found or "kubectl", args.timeout)
+        kubectl = Kubectl(found or "kubectl", args.timeout, args.context)
     scope = None
     try:
         scope = scope_of(stack, stack_file=args.stack_file) if stack else None
     except (ConfigError, StackFileError) as error:
         problems.insert(0, str(error))
+    target: Target | None = None
+    if kubectl is not None and scope is not None and not problems:
+        try:
+            target = cluster_target(kubectl, scope.cluster_name, scope.region, scope.cluster_mode)
+        except (CheckError, WrongClusterError) as error:
+            problems.append(str(error))
+        else:
+            # Every later call through this context, whatever the kubeconfig says meanwhile.
+            kubectl = replace(kubectl, context=target.context)
     if problems or scope is None:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return 2
@@ -217,7 +233,9 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
         lookup=lookup,
     )
     print(f"smoke tests of stack {scope.stack} (from {args.where}):")
-    results = run(plan(scope, net, kubectl), args.wait, args.interval, sys.stdout)
+    if target is not None and target.warning:
+        print(f"warning: {target.warning} (context {target.context!r})", file=sys.stderr)
+    results = run(plan(scope, net, kubectl, target), args.wait, args.interval, sys.stdout)
     print(summary(results))
     if args.json:
         args.json.write_text(json.dumps(report(scope, args.where, results), indent=2) + "\n")

@@ -418,9 +418,12 @@ def argocd_grpc(
 
 def fake_kubectl(tmp_path: Path, answers: Mapping[str, Any]) -> Path:
     """An executable kubectl: for each command (its arguments without `--request-timeout`,
-    which every call must carry) the fixture to print: JSON for objects, a string as is, a
-    list for successive answers (the last one repeats). Any other command fails. Calls are
-    logged to `kubectl.log` with the KUBECONFIG they saw."""
+    which every call must carry, and without `--context NAME`) the fixture to print: JSON for
+    objects, a string as is, a list for successive answers (the last one repeats). Any other
+    command fails, but `config view --minify -o json`, which is answered as kubectl does from
+    the kubeconfig files in KUBECONFIG (JSON ones: `kubeconfig`), for `--context` or their
+    current context (tests/test_smoke.py holds it to the real kubectl's answers). Calls are
+    logged to `kubectl.log` with the KUBECONFIG and the context they saw."""
     fixtures = tmp_path / "kubectl.json"
     fixtures.write_text(json.dumps(answers))
     script = tmp_path / "kubectl"
@@ -431,10 +434,39 @@ def fake_kubectl(tmp_path: Path, answers: Mapping[str, Any]) -> Path:
 import hashlib, json, os, sys
 args = sys.argv[1:]
 timeouts = [a for a in args if a.startswith("--request-timeout=")]
-command = " ".join(a for a in args if a not in timeouts)
+rest, context = [a for a in args if a not in timeouts], None
+if "--context" in rest:
+    at = rest.index("--context")
+    context = rest[at + 1]
+    del rest[at : at + 2]
+command = " ".join(rest)
+kubeconfig = os.environ.get("KUBECONFIG")
 with open(LOG, "a") as log:
-    log.write(json.dumps({"args": args, "KUBECONFIG": os.environ.get("KUBECONFIG")}) + "\\n")
+    log.write(json.dumps({"args": args, "KUBECONFIG": kubeconfig, "context": context}) + "\\n")
 answers = json.load(open(FIXTURES))
+if command == "config view --minify -o json" and command not in answers and timeouts:
+    # As kubectl: the files merged, the first to set a value winning.
+    paths = (kubeconfig or os.path.expanduser("~/.kube/config")).split(os.pathsep)
+    current, found = "", {"clusters": {}, "contexts": {}}
+    for path in [p for p in paths if p and os.path.exists(p)]:
+        config = json.load(open(path))
+        current = current or config.get("current-context") or ""
+        for kind in found:
+            for entry in config.get(kind) or []:
+                found[kind].setdefault(entry["name"], entry)
+    name = context or current
+    if not name:
+        sys.exit("error: current-context must exist in order to minify")
+    if name not in found["contexts"]:
+        sys.exit(f"error: cannot locate context {name}")
+    entry = found["contexts"][name]
+    cluster = entry["context"].get("cluster")
+    if cluster not in found["clusters"]:
+        sys.exit(f"error: cannot locate cluster {cluster}")
+    view = {"kind": "Config", "apiVersion": "v1", "clusters": [found["clusters"][cluster]],
+            "contexts": [entry], "current-context": name}
+    print(json.dumps(view))
+    sys.exit(0)
 if len(timeouts) != 1 or command not in answers:
     sys.exit(f"fake kubectl: unexpected command: {' '.join(args)}")
 answer = answers[command]
@@ -448,6 +480,26 @@ print(answer if isinstance(answer, str) else json.dumps(answer))
     )
     script.chmod(0o755)
     return script
+
+
+def kubeconfig(
+    path: Path, current: str | None, clusters: Mapping[str, str], contexts: Mapping[str, str]
+) -> Path:
+    """A kubeconfig (JSON, which kubectl reads as YAML): `clusters` name -> server, `contexts`
+    name -> cluster, every context with one user (a token: redacted by `config view`)."""
+    config: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": s}} for n, s in clusters.items()],
+        "contexts": [
+            {"name": n, "context": {"cluster": c, "user": "smoke"}} for n, c in contexts.items()
+        ],
+        "users": [{"name": "smoke", "user": {"token": "not-a-secret"}}],
+    }
+    if current is not None:
+        config["current-context"] = current
+    path.write_text(json.dumps(config))
+    return path
 
 
 def application(

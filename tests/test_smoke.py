@@ -34,6 +34,7 @@ from fakes import (
     argocd_http,
     fake_kubectl,
     gitlab,
+    kubeconfig,
     listing,
     ssl_redirect,
     with_load_balancer,
@@ -41,6 +42,8 @@ from fakes import (
 
 from components.gitlab_edge import ADMIN_AREA_CLOSED_TO
 from ops.smoke import main
+from ops.smoke_cluster import Kubectl, Target, WrongClusterError, cluster_target
+from ops.smoke_net import CheckError
 from ops.smoke_web import ADMIN_PROBES
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +53,9 @@ ARGOCD = "argocd.dev.gitops.example.com"
 ALB = "k8s-gitopsplatformdev-0123456789.eu-west-1.elb.amazonaws.com"
 NLB = "k8s-argocd-argocdse-0123456789.elb.eu-west-1.amazonaws.com"
 ALB_ADDRESSES, NLB_ADDRESSES = "192.0.2.10,192.0.2.11", "192.0.2.20"
+CLUSTER = "gitops-platform-dev"
+CLUSTER_ARN = f"arn:aws:eks:eu-west-1:123456789012:cluster/{CLUSTER}"
+ENDPOINT = "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
 # Only what the DNS checks see (the resolver's answers, `Platform.lookup`): connections go to
 # the fakes (--connect-to).
 DNS = {
@@ -207,10 +213,19 @@ class Platform:
 
 @pytest.fixture
 def platform(
-    ca: trustme.CA, ca_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ca: trustme.CA,
+    ca_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Platform:
     """A working dev stack: GitLab on the ALB, Argo CD on an HTTP2Optional NLB, every
-    Application Synced and Healthy, every name on a load balancer."""
+    Application Synced and Healthy, every name on a load balancer; KUBECONFIG the stack's
+    own kubeconfig (components/clusters/eks_access.py: context and cluster named after it)."""
+    config = kubeconfig(
+        tmp_path / "kubeconfig.json", CLUSTER, {CLUSTER: ENDPOINT}, {CLUSTER: CLUSTER}
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
     return Platform(
         ca=ca,
         ca_file=ca_file,
@@ -220,7 +235,6 @@ def platform(
         gitlab_http=FakeServer(http1=ssl_redirect()),
         argocd=argocd_nlb(ca, "HTTP2Optional"),
         kubectl={
-            "config current-context": "gitops-platform-dev",
             "get applications.argoproj.io -n argocd -o json": listing(*APPLICATIONS),
             **LOAD_BALANCERS,
         },
@@ -710,24 +724,219 @@ def test_a_web_check_that_never_passes_reports_its_last_failure(platform: Platfo
 def test_kubectl_finds_the_cluster_through_kubeconfig(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(platform.tmp / "dev.kubeconfig"))
+    config = kubeconfig(
+        platform.tmp / "dev.kubeconfig", CLUSTER, {CLUSTER: ENDPOINT}, {CLUSTER: CLUSTER}
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
     assert platform.run().code == 0
     calls = [json.loads(line) for line in (platform.tmp / "kubectl.log").read_text().splitlines()]
     assert {c["KUBECONFIG"] for c in calls} == {str(platform.tmp / "dev.kubeconfig")}
     assert all("--request-timeout=2s" in c["args"] for c in calls)
 
 
-def test_fails_when_kubectl_points_at_another_cluster(platform: Platform) -> None:
-    platform.kubectl["config current-context"] = "gitops-platform-rehearsal"
+def use_kubeconfig(
+    platform: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+    current: str | None,
+    clusters: dict[str, str],
+    contexts: dict[str, str],
+) -> None:
+    path = kubeconfig(platform.tmp / "other.kubeconfig", current, clusters, contexts)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+
+
+def calls(platform: Platform) -> list[dict[str, Any]]:
+    log = (platform.tmp / "kubectl.log").read_text().splitlines()
+    return [json.loads(line) for line in log]
+
+
+def test_the_report_names_the_context_and_cluster_checked(platform: Platform) -> None:
     run = platform.run()
-    assert run.statuses == {**WORKING, "kubectl.context": "fail"}
-    assert "not the stack's cluster 'gitops-platform-dev'" in run.detail("kubectl.context")
+    assert run.detail("kubectl.context") == (
+        f"context {CLUSTER!r}, cluster {CLUSTER!r} ({ENDPOINT}): the stack's cluster {CLUSTER!r}"
+    )
 
 
-def test_an_eks_context_arn_names_the_cluster(platform: Platform) -> None:
-    arn = "arn:aws:eks:eu-west-1:123456789012:cluster/gitops-platform-dev"
-    platform.kubectl["config current-context"] = arn
-    assert platform.run().statuses["kubectl.context"] == "pass"
+def test_every_kubectl_call_is_pinned_to_the_context_checked(platform: Platform) -> None:
+    # The first call asks which context is current; every one after it names that context.
+    assert platform.run().code == 0
+    first, *rest = calls(platform)
+    assert first["args"][:4] == ["config", "view", "--minify", "-o"]
+    assert first["context"] is None
+    assert len(rest) >= 3
+    assert {c["context"] for c in rest} == {CLUSTER}
+
+
+def test_refuses_a_context_on_another_cluster(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = "gitops-platform-rehearsal"
+    use_kubeconfig(platform, monkeypatch, other, {other: ENDPOINT}, {other: other})
+    run = platform.run()
+    assert run.code == 2
+    assert run.out == ""
+    assert run.report == {}
+    (line,) = [line for line in run.err.splitlines() if line.startswith("error: ")]
+    assert line == (
+        f"error: kubectl's context {other!r} is cluster {other!r} ({ENDPOINT}), not the "
+        f"stack's cluster {CLUSTER!r} in eu-west-1: the checks would look at another cluster "
+        "(set KUBECONFIG to the stack's kubeconfig, or give --context)"
+    )
+    assert [c["args"][:2] for c in calls(platform)] == [["config", "view"]]
+
+
+def test_an_eks_cluster_arn_names_the_cluster(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `aws eks update-kubeconfig` writes it: context and cluster entries named by the ARN.
+    use_kubeconfig(
+        platform, monkeypatch, CLUSTER_ARN, {CLUSTER_ARN: ENDPOINT}, {CLUSTER_ARN: CLUSTER_ARN}
+    )
+    run = platform.run()
+    assert run.code == 0, run.out + run.err
+    assert run.detail("kubectl.context").startswith(
+        f"context {CLUSTER_ARN!r}, cluster {CLUSTER_ARN!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:eks:eu-west-1:123456789012:cluster/gitops-platform-rehearsal",
+        f"arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}",
+    ],
+)
+def test_refuses_an_eks_arn_of_another_name_or_region(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, arn: str
+) -> None:
+    use_kubeconfig(platform, monkeypatch, "dev", {arn: ENDPOINT}, {"dev": arn})
+    run = platform.run()
+    assert run.code == 2
+    assert f"error: kubectl's context 'dev' is cluster {arn!r}" in run.err
+
+
+def test_the_context_option_picks_the_context(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The current context is another cluster; --context names the stack's.
+    use_kubeconfig(
+        platform,
+        monkeypatch,
+        "kind-kind",
+        {"kind-kind": "https://127.0.0.1:6443", CLUSTER_ARN: ENDPOINT},
+        {"kind-kind": "kind-kind", "dev": CLUSTER_ARN},
+    )
+    run = platform.run("--context", "dev")
+    assert run.code == 0, run.out + run.err
+    assert run.detail("kubectl.context").startswith(f"context 'dev', cluster {CLUSTER_ARN!r}")
+    assert {c["context"] for c in calls(platform)[1:]} == {"dev"}
+
+
+@pytest.mark.parametrize(
+    ("args", "current", "said"),
+    [
+        (
+            ("--context", "nosuch"),
+            CLUSTER,
+            "error: `kubectl config view --minify -o json` failed (1): error: cannot locate "
+            "context nosuch",
+        ),
+        ((), None, "error: current-context must exist in order to minify"),
+    ],
+)
+def test_no_such_context_exits_2(
+    platform: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    current: str | None,
+    said: str,
+) -> None:
+    use_kubeconfig(platform, monkeypatch, current, {CLUSTER: ENDPOINT}, {CLUSTER: CLUSTER})
+    run = platform.run(*args)
+    assert run.code == 2
+    assert run.out == ""
+    (line,) = [line for line in run.err.splitlines() if line.startswith("error: ")]
+    assert said in line
+
+
+KOPS_STACK = ("--stack-file", str(PROJECT_DIR / "tests" / "stacks" / "Pulumi.kops.yaml"))
+
+
+def test_a_kubeconfig_made_outside_the_stack_that_cannot_tell_is_a_warning(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kops mode: the kubeconfig is made outside the stack and names its cluster as it likes.
+    use_kubeconfig(
+        platform, monkeypatch, "admin", {"study": "https://api.study"}, {"admin": "study"}
+    )
+    run = platform.run(stack=KOPS_STACK)
+    assert run.statuses["kubectl.context"] == "pass"
+    detail = run.detail("kubectl.context")
+    assert detail.startswith("warning: context 'admin', cluster 'study' (https://api.study): ")
+    assert "cannot tell whether this is the stack's cluster 'study.k8s.local'" in detail
+    assert "warning: cannot tell whether this is the stack's cluster" in run.err
+
+
+def test_a_kubeconfig_made_outside_the_stack_naming_another_eks_cluster_is_refused(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_kubeconfig(platform, monkeypatch, "admin", {CLUSTER_ARN: ENDPOINT}, {"admin": CLUSTER_ARN})
+    run = platform.run(stack=KOPS_STACK)
+    assert run.code == 2
+    assert "not the stack's cluster 'study.k8s.local' in ap-northeast-2" in run.err
+
+
+REAL_KUBECTL = PROJECT_DIR / ".venv" / "bin" / "kubectl"
+
+
+@pytest.mark.skipif(not REAL_KUBECTL.exists(), reason="no kubectl in .venv/bin (make tools)")
+@pytest.mark.parametrize(
+    ("current", "context"),
+    [
+        ("dev", None),
+        ("kind-kind", None),
+        ("kind-kind", "dev"),
+        ("dev", "nosuch"),
+        (None, None),
+        ("dangling", None),
+    ],
+)
+def test_the_fake_kubectl_reads_kubeconfigs_as_kubectl_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, current: str | None, context: str | None
+) -> None:
+    """The fake's `config view --minify` against the real one's (it runs no API call)."""
+    first = kubeconfig(
+        tmp_path / "first.json",
+        current,
+        {CLUSTER_ARN: ENDPOINT},
+        {"dev": CLUSTER_ARN, "dangling": "missing"},
+    )
+    second = kubeconfig(
+        tmp_path / "second.json",
+        "dev",
+        {"kind-kind": "https://127.0.0.1:6443", CLUSTER_ARN: "https://shadowed"},
+        {"kind-kind": "kind-kind", "dev": "kind-kind"},
+    )
+    monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fake = fake_kubectl(tmp_path, {})
+
+    def verdict(path: Path) -> Target | str:
+        try:
+            return cluster_target(Kubectl(str(path), 5, context), CLUSTER, "eu-west-1", "eks")
+        except (CheckError, WrongClusterError) as error:
+            return f"{type(error).__name__}: {str(error).replace(str(path), 'kubectl')}"
+
+    real = verdict(REAL_KUBECTL)
+    assert verdict(fake) == real
+    expected = {("dangling", None): "CheckError", ("dev", "nosuch"): "CheckError"}
+    expected[("kind-kind", None)] = "WrongClusterError"
+    if (current, context) in expected:
+        assert isinstance(real, str)
+        assert real.startswith(expected[(current, context)])
+    else:
+        assert isinstance(real, Target)
+        assert real.server == ENDPOINT  # the first file's entry, not the second's
 
 
 def test_fails_when_kubectl_fails(platform: Platform) -> None:
