@@ -3,14 +3,15 @@ Applications, and the DNS names.
 
 One line per check (pass, FAIL, or skipped with why), a summary, and optionally a JSON report.
 Exit status 0 when no check failed, 1 when one did, 2 when the stack's configuration or an
-option is unusable. Host names come from the stack file alone (ops/scope.py); the cluster is
-asked with kubectl. Where the run comes from decides some checks: `--from inside` (the
-default: the pipeline's runners, within access.admin_cidrs, which reach Argo CD and the
-Kubernetes API) or `--from outside` (elsewhere, where GitLab's admin area must be closed).
+option is unusable, or kubectl's context is another cluster than the stack's. Host names
+come from the stack file alone (ops/scope.py); the cluster is asked with kubectl. Where the
+run comes from decides some checks: `--from inside` (the default: the pipeline's runners,
+within access.admin_cidrs, which reach Argo CD and the Kubernetes API) or `--from outside`
+(elsewhere, where GitLab's admin area must be closed).
 
     python -m ops.smoke --stack dev [--stack-file PATH] [--json FILE]
                         [--from inside|outside] [--wait SECONDS] [--interval SECONDS]
-                        [--timeout SECONDS] [--ca-file PATH] [--kubectl PATH]
+                        [--timeout SECONDS] [--ca-file PATH] [--kubectl PATH] [--context NAME]
                         [--resolve HOST:PORT:ADDRESS] [--connect-to HOST:PORT:TO_HOST:TO_PORT]
 """
 
@@ -23,14 +24,14 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from components.config import ConfigError
 from offline.stack_files import StackFileError
 from ops.scope import StackScope, scope_of
-from ops.smoke_cluster import Kubectl
+from ops.smoke_cluster import Kubectl, Target, WrongClusterError, cluster_target
 from ops.smoke_net import CheckError, Lookup, Network, is_address, system_lookup, trust_problem
 from ops.smoke_plan import Check, plan
 
@@ -50,8 +51,11 @@ class Result:
 
 
 def run(checks: Sequence[Check], wait: float, interval: float, out: TextIO) -> list[Result]:
-    """Each check in turn, its line printed as it ends; the converging ones are retried every
-    `interval` seconds until they pass or `wait` seconds from the start have gone by."""
+    """Each check in turn, its line printed as it ends. A failing check is tried again every
+    `interval` seconds until it passes or `wait` seconds from the start have gone by (one
+    deadline for the run: a job's time limit holds it): after `pulumi up` DNS records,
+    certificates, load balancers and Argo CD's syncs all settle a while later, the web checks'
+    as much as the Applications'. The result is the last attempt's."""
     deadline = time.monotonic() + wait
     width = max(len(c.id) for c in checks)
     results = []
@@ -64,7 +68,7 @@ def run(checks: Sequence[Check], wait: float, interval: float, out: TextIO) -> l
             while True:
                 attempts += 1
                 status, detail = _attempt(c.run)
-                if status == PASS or not c.converges or time.monotonic() + interval > deadline:
+                if status == PASS or time.monotonic() + interval > deadline:
                     break
                 time.sleep(interval)
             if attempts > 1:
@@ -132,8 +136,8 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
         type=_seconds,
         default=0.0,
         metavar="SECONDS",
-        help="retry the checks that converge after `pulumi up` (Applications, DNS) for up "
-        "to this long",
+        help="retry a failing check (they settle a while after `pulumi up`) until it passes, "
+        "for up to this long from the start (default 0: each is tried once)",
     )
     parser.add_argument(
         "--interval",
@@ -147,19 +151,26 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
         type=_seconds,
         default=10.0,
         metavar="SECONDS",
-        help="for each lookup, connect and read (default 10)",
+        help="for each request, from its lookup and connect to its last read, and for each "
+        "DNS lookup (default 10)",
     )
     parser.add_argument(
         "--ca-file", type=Path, help="trust these CAs (PEM) instead of the system's"
     )
     parser.add_argument("--kubectl", help="the kubectl to run (default: kubectl from PATH)")
     parser.add_argument(
+        "--context",
+        metavar="NAME",
+        help="the kubeconfig context for kubectl (default: its current context); it must be "
+        "the stack's cluster",
+    )
+    parser.add_argument(
         "--resolve",
         action="append",
         default=[],
         metavar="HOST:PORT:ADDRESS",
         help="as curl's: connect to ADDRESS (comma-separated for more) for HOST:PORT; the DNS "
-        "checks see HOST resolve to it",
+        "checks still ask the resolver",
     )
     parser.add_argument(
         "--connect-to",
@@ -196,12 +207,21 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
                 if args.kubectl
                 else "kubectl: not on PATH (`make tools` puts one into .venv/bin); give --kubectl"
             )
-        kubectl = Kubectl(found or "kubectl", args.timeout)
+        kubectl = Kubectl(found or "kubectl", args.timeout, args.context)
     scope = None
     try:
         scope = scope_of(stack, stack_file=args.stack_file) if stack else None
     except (ConfigError, StackFileError) as error:
         problems.insert(0, str(error))
+    target: Target | None = None
+    if kubectl is not None and scope is not None and not problems:
+        try:
+            target = cluster_target(kubectl, scope.cluster_name, scope.region, scope.cluster_mode)
+        except (CheckError, WrongClusterError) as error:
+            problems.append(str(error))
+        else:
+            # Every later call through this context, whatever the kubeconfig says meanwhile.
+            kubectl = replace(kubectl, context=target.context)
     if problems or scope is None:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return 2
@@ -213,7 +233,9 @@ def main(argv: Sequence[str] | None = None, *, lookup: Lookup = system_lookup) -
         lookup=lookup,
     )
     print(f"smoke tests of stack {scope.stack} (from {args.where}):")
-    results = run(plan(scope, net, kubectl), args.wait, args.interval, sys.stdout)
+    if target is not None and target.warning:
+        print(f"warning: {target.warning} (context {target.context!r})", file=sys.stderr)
+    results = run(plan(scope, net, kubectl, target), args.wait, args.interval, sys.stdout)
     print(summary(results))
     if args.json:
         args.json.write_text(json.dumps(report(scope, args.where, results), indent=2) + "\n")

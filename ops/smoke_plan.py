@@ -16,11 +16,11 @@ from ops.scope import StackScope
 from ops.smoke_cluster import (
     Kubectl,
     LoadBalancers,
+    Target,
     applications,
-    current_context,
     published_name,
 )
-from ops.smoke_net import Network
+from ops.smoke_net import CheckError, Network
 from ops.smoke_web import (
     BROWSER,
     HTTP1_ONLY,
@@ -41,8 +41,6 @@ class Check:
     """Says what passed, or raises CheckError. None: skipped."""
     skipped: str = ""
     """Why it is not run."""
-    converges: bool = False
-    """Retried until `--wait` runs out: it comes true some time after `pulumi up`."""
 
 
 def check(
@@ -55,9 +53,12 @@ def check(
     return Check(id, title, None, skipped) if skipped else Check(id, title, run)
 
 
-def plan(scope: StackScope, net: Network, kubectl: Kubectl | None) -> list[Check]:
+def plan(
+    scope: StackScope, net: Network, kubectl: Kubectl | None, target: Target | None = None
+) -> list[Check]:
     """The checks for the stack, in order. Without kubectl (`--from outside`) the checks that
-    need the admin ranges are skipped, and the one that needs the outside is run."""
+    need the admin ranges are skipped, and the one that needs the outside is run. `target`:
+    the context and cluster kubectl was found to use (ops.smoke_cluster.cluster_target)."""
     config, gitlab, argocd = scope.config, scope.gitlab_host, scope.argocd_host
     nlb = config.argocd.exposure == "loadbalancer"
     outside = kubectl is None
@@ -120,10 +121,12 @@ def plan(scope: StackScope, net: Network, kubectl: Kubectl | None) -> list[Check
             grpc_web_skip,
         ),
     ]
-    return found + _cluster_checks(scope, net, kubectl)
+    return found + _cluster_checks(scope, net, kubectl, target)
 
 
-def _cluster_checks(scope: StackScope, net: Network, kubectl: Kubectl | None) -> list[Check]:
+def _cluster_checks(
+    scope: StackScope, net: Network, kubectl: Kubectl | None, target: Target | None
+) -> list[Check]:
     """What the cluster says: its context, the Applications, where the names lead."""
     hosts = scope.published_hosts
     titles = [
@@ -136,13 +139,17 @@ def _cluster_checks(scope: StackScope, net: Network, kubectl: Kubectl | None) ->
         return [Check(id, title, None, why) for id, title in titles]
     balancers = LoadBalancers(kubectl)
     expected = [app.name for app in scope.config.applications]
-    # (run, converges): the Applications and the DNS records come some time after `pulumi up`.
-    runs: list[tuple[Callable[[], str], bool]] = [
-        (partial(current_context, kubectl, scope.cluster_name), False),
-        (partial(applications, kubectl, expected), True),
-        *((partial(published_name, net, balancers, host), True) for host in hosts),
+    runs: list[Callable[[], str]] = [
+        partial(_target, target),
+        partial(applications, kubectl, expected),
+        *(partial(published_name, net, balancers, host) for host in hosts),
     ]
-    return [
-        Check(id, title, run, converges=converges)
-        for (id, title), (run, converges) in zip(titles, runs, strict=True)
-    ]
+    return [Check(id, title, run) for (id, title), run in zip(titles, runs, strict=True)]
+
+
+def _target(target: Target | None) -> str:
+    """What kubectl was found to talk to (asked before any check: a context on another cluster
+    stops the run)."""
+    if target is None:
+        raise CheckError("kubectl's context was not asked (ops.smoke_cluster.cluster_target)")
+    return str(target)

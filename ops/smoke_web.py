@@ -4,9 +4,11 @@ CLI. Each check returns what it saw when it passes and raises `CheckError` sayin
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ops.smoke_net import CheckError, Network, Request, Response
 
@@ -26,6 +28,13 @@ GRPC_WEB = "application/grpc-web+proto"
 """The content type argocd-server hands its gRPC-web handler (server/server.go
 newHTTPServer's contentTypeToHandler) and the CLI's `--grpc-web` sends
 (pkg/apiclient/grpcproxy.go executeRequest)."""
+GRPC_WEB_TEXT = "application/grpc-web-text"
+"""gRPC-web's text-encoded (base64) streams."""
+GRPC_WEB_ANSWERS = ("application/grpc-web", GRPC_WEB, GRPC_WEB_TEXT)
+"""The media types a gRPC-web answer to our call may carry:
+https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-WEB.md ("Protocol differences vs gRPC
+over HTTP2", Content-Type: application/grpc-web, e.g. +proto, and application/grpc-web-text,
+text-encoded streams of application/grpc-web)."""
 GRPC_WEB_TRAILERS = 0x80
 """The flag of a gRPC-web frame holding the trailers (grpcproxy.go endOfStreamFlag, 128)."""
 ADMIN_PROBES = ("/admin", "/admin/users", "/admin.json", "//admin")
@@ -152,7 +161,7 @@ def argocd_grpc(net: Network, host: str) -> str:
                 grpc_frame(b""),
             )
         )
-    return _grpc_answer(host, response, "application/grpc")
+    return _grpc_answer(host, response, "application/grpc", is_grpc)
 
 
 def argocd_grpc_web(net: Network, host: str) -> str:
@@ -166,7 +175,28 @@ def argocd_grpc_web(net: Network, host: str) -> str:
                 grpc_frame(b""),
             )
         )
-    return _grpc_answer(host, response, GRPC_WEB)
+    return _grpc_answer(host, response, GRPC_WEB, is_grpc_web)
+
+
+def media_type(content_type: str) -> str:
+    """A content-type's media type: lower case, without its parameters (after `;`)."""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def is_grpc(content_type: str) -> bool:
+    """A native gRPC answer's content-type: `application/grpc`, or `application/grpc+` and a
+    subtype (`+proto`), per https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md
+    (Responses: Content-Type, as in Requests: "application/grpc" [("+proto" / "+json" /
+    {custom})]). grpc-go's client also takes parameters after `;` (grpc-go v1.83.1
+    internal/grpcutil/method.go ContentSubtype), so they are dropped before comparing.
+    `application/grpc-web...` is another protocol and does not pass."""
+    found = media_type(content_type)
+    return found == "application/grpc" or found.startswith("application/grpc+")
+
+
+def is_grpc_web(content_type: str) -> bool:
+    """A gRPC-web answer's content-type: exactly one of GRPC_WEB_ANSWERS, parameters aside."""
+    return media_type(content_type) in GRPC_WEB_ANSWERS
 
 
 def grpc_frame(message: bytes, flags: int = 0) -> bytes:
@@ -186,17 +216,23 @@ def _frames(data: bytes, call: str) -> list[tuple[int, bytes]]:
     return frames
 
 
-def _grpc_answer(host: str, response: Response, content_type: str) -> str:
+def _grpc_answer(
+    host: str, response: Response, content_type: str, acceptable: Callable[[str], bool]
+) -> str:
     """Passes on grpc-status 0: in the trailers (HTTP/2's, or gRPC-web's trailer frame), or in
-    the headers of a trailers-only answer."""
+    the headers of a trailers-only answer. `acceptable`: whether the answer's content-type is
+    the protocol's (`content_type` is the one named when it is not)."""
     call = f"{host} {VERSION_METHOD} over {response.protocol}"
     got = response.headers.get("content-type", "")
-    if response.status != 200 or not got.startswith(content_type):
+    if response.status != 200 or not acceptable(got):
         shown = f", content-type {got}" if got else ""
         raise CheckError(
             f"{call}: {_status(response)}{shown}, expected 200 with content-type {content_type}"
         )
-    frames = _frames(response.body, call)
+    body = response.body
+    if media_type(got) == GRPC_WEB_TEXT:
+        body = _base64_frames(body, call)
+    frames = _frames(body, call)
     fields = {**response.headers, **response.trailers}
     for flags, data in frames:
         if flags & GRPC_WEB_TRAILERS:
@@ -214,6 +250,19 @@ def _grpc_answer(host: str, response: Response, content_type: str) -> str:
     messages = [data for flags, data in frames if not flags & GRPC_WEB_TRAILERS]
     version = next((v for m in messages if (v := proto_string(m, 1))), None)
     return f"{call}: grpc-status 0, Argo CD {version or '(no version in the answer)'}"
+
+
+def _base64_frames(text: bytes, call: str) -> bytes:
+    """A gRPC-web-text body decoded. Base64, padded wherever the server flushed, so not one
+    valid base64 text as a whole (PROTOCOL-WEB.md, "Text-encoded (response) streams"): each
+    flushed piece is a whole number of 4-character groups, decoded one group at a time."""
+    data = b"".join(text.split())
+    try:
+        return b"".join(
+            base64.b64decode(data[i : i + 4], validate=True) for i in range(0, len(data), 4)
+        )
+    except binascii.Error as error:
+        raise CheckError(f"{call}: a gRPC-web-text body that is not base64: {error}") from None
 
 
 def proto_string(message: bytes, number: int) -> str | None:

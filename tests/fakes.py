@@ -12,6 +12,7 @@ on any other.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import fnmatch
@@ -120,8 +121,12 @@ class FakeServer:
         h2: Handler | None = None,
         cert: ServerCert | None = None,
         alpn: Sequence[str] = (),
+        goaway: tuple[str, int] | None = None,
     ) -> None:
+        """`goaway`: (when, last_stream_id): send an HTTP/2 GOAWAY (NO_ERROR) with each
+        answer, `before` it, `after-headers` (between its headers and its body) or `after`."""
         self.http1, self.h2, self.alpn = http1, h2, tuple(alpn)
+        self.goaway = goaway
         self.context: ssl.SSLContext | None = None
         self.server_names: list[str | None] = []
         """The SNI of each TLS connection."""
@@ -230,23 +235,70 @@ class FakeServer:
                     answer = handler(seen)
                     if answer is None:
                         return
-                    self._answer_h2(conn, event.stream_id, answer)
+                    self._answer_h2(sock, conn, event.stream_id, answer)
                 elif isinstance(event, h2.events.ConnectionTerminated):
                     return
             sock.sendall(conn.data_to_send())
 
-    @staticmethod
-    def _answer_h2(conn: h2.connection.H2Connection, stream: int, answer: Answer) -> None:
+    def _answer_h2(
+        self, sock: socket.socket, conn: h2.connection.H2Connection, stream: int, answer: Answer
+    ) -> None:
+        def goaway(at: str) -> None:
+            # Raw: h2 itself would refuse to send anything after its own GOAWAY.
+            if self.goaway is not None and self.goaway[0] == at:
+                sock.sendall(conn.data_to_send() + goaway_frame(self.goaway[1]))
+
         last = "trailers" if answer.trailers else "body" if answer.body else "headers"
+        goaway("before")
         conn.send_headers(
             stream,
             [(":status", str(answer.status)), *answer.headers.items()],
             end_stream=last == "headers",
         )
+        goaway("after-headers")
         if answer.body:
             conn.send_data(stream, answer.body, end_stream=last == "body")
         if answer.trailers:
             conn.send_headers(stream, list(answer.trailers.items()), end_stream=True)
+        goaway("after")
+
+
+def goaway_frame(last_stream_id: int, error_code: int = 0) -> bytes:
+    """An HTTP/2 GOAWAY frame (RFC 9113 §6.8): 8 bytes of payload on stream 0."""
+    payload = last_stream_id.to_bytes(4, "big") + error_code.to_bytes(4, "big")
+    return len(payload).to_bytes(3, "big") + bytes([0x07, 0]) + bytes(4) + payload
+
+
+class TrickleServer(FakeServer):
+    """A server that takes a request and never finishes answering, though it keeps talking:
+    over HTTP/1.1 a status line, then a header a byte at a time; over HTTP/2 its SETTINGS,
+    then a PING; every `every` seconds, until it is closed. Each read of the client's is
+    answered quickly; the answer never ends."""
+
+    def __init__(self, *, every: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(http1=lambda seen: None, h2=lambda seen: None, **kwargs)
+        self.every = every
+
+    def _drip(self, sock: socket.socket, first: bytes, then: Callable[[], bytes]) -> None:
+        sock.recv(65536)  # the request (or its first part)
+        sock.sendall(first)
+        while not self.stopping.wait(self.every):
+            sock.sendall(then())
+
+    def _serve_http1(self, sock: socket.socket, handler: Handler) -> None:
+        self._drip(sock, b"HTTP/1.1 200 OK\r\nX-Trickle: ", lambda: b"a")
+
+    def _serve_h2(self, sock: socket.socket, handler: Handler) -> None:
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
+        conn.initiate_connection()
+
+        def ping() -> bytes:
+            conn.ping(b"trickle!")
+            return conn.data_to_send()
+
+        self._drip(sock, conn.data_to_send(), ping)
 
 
 # What the platform answers.
@@ -307,16 +359,20 @@ def ssl_redirect(location: str | None = None) -> Handler:
     return answer
 
 
-def argocd_http(grpc_web: bool = True) -> Handler:
-    """argocd-server's HTTP handler: the UI for any GET, gRPC-web for its content type."""
+def argocd_http(grpc_web: bool = True, content_type: str = GRPC_WEB) -> Handler:
+    """argocd-server's HTTP handler: the UI for any GET, gRPC-web for its content type,
+    answered with `content_type` (a `-text` one: the body in base64, one piece per frame,
+    each padded)."""
 
     def answer(seen: Seen) -> Answer:
         if seen.method == "POST" and seen.headers.get("content-type") == GRPC_WEB and grpc_web:
             if seen.path != VERSION or seen.body != frame(b""):
                 return Answer(200, {"Content-Type": GRPC_WEB, "grpc-status": "12"})
             trailers = b"grpc-status: 0\r\ngrpc-message: \r\n"
-            body = frame(version_message("v3.4.4")) + frame(trailers, 0x80)
-            return Answer(200, {"Content-Type": GRPC_WEB}, body)
+            frames = [frame(version_message("v3.4.4")), frame(trailers, 0x80)]
+            if "-text" in content_type:
+                frames = [base64.b64encode(f) for f in frames]
+            return Answer(200, {"Content-Type": content_type}, b"".join(frames))
         if seen.method == "GET":
             return Answer(200, HTML, ARGOCD_INDEX)
         return Answer(405)
@@ -324,10 +380,13 @@ def argocd_http(grpc_web: bool = True) -> Handler:
     return answer
 
 
-def argocd_grpc(status: int = 0, message: str = "", ui: bool = False) -> Handler:
+def argocd_grpc(
+    status: int = 0, message: str = "", ui: bool = False, content_type: str = "application/grpc"
+) -> Handler:
     """argocd-server's HTTP/2: gRPC only (cmux matches HTTP/2 by content-type
     application/grpc), or also the UI (`ui`: HTTP/2 as the ALB of the `ingress` exposure
-    speaks it with browsers, translating for the target)."""
+    speaks it with browsers, translating for the target). A successful call is answered with
+    `content_type`."""
 
     def answer(seen: Seen) -> Answer | None:
         if seen.headers.get("content-type", "").startswith("application/grpc"):
@@ -343,7 +402,7 @@ def argocd_grpc(status: int = 0, message: str = "", ui: bool = False) -> Handler
                 )
             return Answer(
                 200,
-                {"content-type": "application/grpc"},
+                {"content-type": content_type},
                 frame(version_message("v3.4.4")),
                 trailers={"grpc-status": "0"},
             )
@@ -359,9 +418,12 @@ def argocd_grpc(status: int = 0, message: str = "", ui: bool = False) -> Handler
 
 def fake_kubectl(tmp_path: Path, answers: Mapping[str, Any]) -> Path:
     """An executable kubectl: for each command (its arguments without `--request-timeout`,
-    which every call must carry) the fixture to print: JSON for objects, a string as is, a
-    list for successive answers (the last one repeats). Any other command fails. Calls are
-    logged to `kubectl.log` with the KUBECONFIG they saw."""
+    which every call must carry, and without `--context NAME`) the fixture to print: JSON for
+    objects, a string as is, a list for successive answers (the last one repeats). Any other
+    command fails, but `config view --minify -o json`, which is answered as kubectl does from
+    the kubeconfig files in KUBECONFIG (JSON ones: `kubeconfig`), for `--context` or their
+    current context (tests/test_smoke.py holds it to the real kubectl's answers). Calls are
+    logged to `kubectl.log` with the KUBECONFIG and the context they saw."""
     fixtures = tmp_path / "kubectl.json"
     fixtures.write_text(json.dumps(answers))
     script = tmp_path / "kubectl"
@@ -372,10 +434,39 @@ def fake_kubectl(tmp_path: Path, answers: Mapping[str, Any]) -> Path:
 import hashlib, json, os, sys
 args = sys.argv[1:]
 timeouts = [a for a in args if a.startswith("--request-timeout=")]
-command = " ".join(a for a in args if a not in timeouts)
+rest, context = [a for a in args if a not in timeouts], None
+if "--context" in rest:
+    at = rest.index("--context")
+    context = rest[at + 1]
+    del rest[at : at + 2]
+command = " ".join(rest)
+kubeconfig = os.environ.get("KUBECONFIG")
 with open(LOG, "a") as log:
-    log.write(json.dumps({"args": args, "KUBECONFIG": os.environ.get("KUBECONFIG")}) + "\\n")
+    log.write(json.dumps({"args": args, "KUBECONFIG": kubeconfig, "context": context}) + "\\n")
 answers = json.load(open(FIXTURES))
+if command == "config view --minify -o json" and command not in answers and timeouts:
+    # As kubectl: the files merged, the first to set a value winning.
+    paths = (kubeconfig or os.path.expanduser("~/.kube/config")).split(os.pathsep)
+    current, found = "", {"clusters": {}, "contexts": {}}
+    for path in [p for p in paths if p and os.path.exists(p)]:
+        config = json.load(open(path))
+        current = current or config.get("current-context") or ""
+        for kind in found:
+            for entry in config.get(kind) or []:
+                found[kind].setdefault(entry["name"], entry)
+    name = context or current
+    if not name:
+        sys.exit("error: current-context must exist in order to minify")
+    if name not in found["contexts"]:
+        sys.exit(f"error: cannot locate context {name}")
+    entry = found["contexts"][name]
+    cluster = entry["context"].get("cluster")
+    if cluster not in found["clusters"]:
+        sys.exit(f"error: cannot locate cluster {cluster}")
+    view = {"kind": "Config", "apiVersion": "v1", "clusters": [found["clusters"][cluster]],
+            "contexts": [entry], "current-context": name}
+    print(json.dumps(view))
+    sys.exit(0)
 if len(timeouts) != 1 or command not in answers:
     sys.exit(f"fake kubectl: unexpected command: {' '.join(args)}")
 answer = answers[command]
@@ -389,6 +480,26 @@ print(answer if isinstance(answer, str) else json.dumps(answer))
     )
     script.chmod(0o755)
     return script
+
+
+def kubeconfig(
+    path: Path, current: str | None, clusters: Mapping[str, str], contexts: Mapping[str, str]
+) -> Path:
+    """A kubeconfig (JSON, which kubectl reads as YAML): `clusters` name -> server, `contexts`
+    name -> cluster, every context with one user (a token: redacted by `config view`)."""
+    config: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": s}} for n, s in clusters.items()],
+        "contexts": [
+            {"name": n, "context": {"cluster": c, "user": "smoke"}} for n, c in contexts.items()
+        ],
+        "users": [{"name": "smoke", "user": {"token": "not-a-secret"}}],
+    }
+    if current is not None:
+        config["current-context"] = current
+    path.write_text(json.dumps(config))
+    return path
 
 
 def application(
@@ -405,12 +516,21 @@ def application(
     }
 
 
-def with_load_balancer(kind: str, namespace: str, name: str, hostname: str) -> dict[str, Any]:
-    return {
+def with_load_balancer(
+    kind: str, namespace: str, name: str, hostname: str, publishes: str = ""
+) -> dict[str, Any]:
+    """An Ingress (publishing `publishes` as its rule's host) or a Service (in ExternalDNS's
+    hostname annotation, as components/alb.py writes it), with a load balancer `hostname`."""
+    found: dict[str, Any] = {
         "kind": kind,
         "metadata": {"namespace": namespace, "name": name},
         "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}},
     }
+    if publishes and kind == "Ingress":
+        found["spec"] = {"rules": [{"host": publishes}]}
+    elif publishes:
+        found["metadata"]["annotations"] = {"external-dns.alpha.kubernetes.io/hostname": publishes}
+    return found
 
 
 def listing(*items: dict[str, Any]) -> dict[str, Any]:

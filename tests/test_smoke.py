@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import fnmatch
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -33,6 +34,7 @@ from fakes import (
     argocd_http,
     fake_kubectl,
     gitlab,
+    kubeconfig,
     listing,
     ssl_redirect,
     with_load_balancer,
@@ -40,6 +42,8 @@ from fakes import (
 
 from components.gitlab_edge import ADMIN_AREA_CLOSED_TO
 from ops.smoke import main
+from ops.smoke_cluster import Kubectl, Target, WrongClusterError, cluster_target
+from ops.smoke_net import CheckError
 from ops.smoke_web import ADMIN_PROBES
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -49,7 +53,11 @@ ARGOCD = "argocd.dev.gitops.example.com"
 ALB = "k8s-gitopsplatformdev-0123456789.eu-west-1.elb.amazonaws.com"
 NLB = "k8s-argocd-argocdse-0123456789.elb.eu-west-1.amazonaws.com"
 ALB_ADDRESSES, NLB_ADDRESSES = "192.0.2.10,192.0.2.11", "192.0.2.20"
-# Only what the DNS checks see: connections go to the fakes (--connect-to).
+CLUSTER = "gitops-platform-dev"
+CLUSTER_ARN = f"arn:aws:eks:eu-west-1:123456789012:cluster/{CLUSTER}"
+ENDPOINT = "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
+# Only what the DNS checks see (the resolver's answers, `Platform.lookup`): connections go to
+# the fakes (--connect-to).
 DNS = {
     GITLAB: ALB_ADDRESSES,
     REGISTRY: "192.0.2.11",
@@ -60,12 +68,12 @@ DNS = {
 APPLICATIONS = [application("minio-helm"), application("my-app")]
 LOAD_BALANCERS = {
     "get ingress -A -o json": listing(
-        with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB),
-        with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB),
+        with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB, GITLAB),
+        with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB, REGISTRY),
     ),
     "get service -A -o json": listing(
         {"kind": "Service", "metadata": {"namespace": "default", "name": "kubernetes"}},
-        with_load_balancer("Service", "argocd", "argocd-server", NLB),
+        with_load_balancer("Service", "argocd", "argocd-server", NLB, ARGOCD),
     ),
 }
 # The verdicts for a working dev stack, from inside the admin ranges.
@@ -146,9 +154,39 @@ class Platform:
         for host, port, server in routes:
             if server is not None:
                 args += ["--connect-to", f"{host}:{port}:127.0.0.1:{server.port}"]
-        for host, addresses in self.dns.items():
-            args += ["--resolve", f"{host}:443:{addresses}"]
         return [*args, *extra]
+
+    def lookup(self, fallback: Callable[[str], list[str]] = no_dns) -> Callable[[str], list[str]]:
+        """The resolver the DNS checks ask: `dns`, else `fallback`."""
+
+        def resolve(host: str) -> list[str]:
+            return self.dns[host].split(",") if host in self.dns else fallback(host)
+
+        return resolve
+
+    def sitecustomize(self) -> dict[str, str]:
+        """The environment of a `python -m ops.smoke` subprocess whose resolver answers
+        `dns` (a sitecustomize module replacing socket.getaddrinfo), fails on other names
+        and passes addresses through."""
+        directory = self.tmp / "resolver"
+        directory.mkdir(exist_ok=True)
+        (directory / "sitecustomize.py").write_text(
+            "import ipaddress, socket\n"
+            f"DNS = {self.dns!r}\n"
+            "real = socket.getaddrinfo\n"
+            "def getaddrinfo(host, port, *args, **kwargs):\n"
+            "    try:\n"
+            "        ipaddress.ip_address(host)\n"
+            "        return real(host, port, *args, **kwargs)\n"
+            "    except ValueError:\n"
+            "        pass\n"
+            "    if host not in DNS:\n"
+            "        raise socket.gaierror(socket.EAI_NONAME, 'not in the fake DNS')\n"
+            "    return [(socket.AF_INET, socket.SOCK_STREAM, 6, '', (a, port or 0))\n"
+            "            for a in DNS[host].split(',')]\n"
+            "socket.getaddrinfo = getaddrinfo\n"
+        )
+        return {**os.environ, "PYTHONPATH": str(directory)}
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
@@ -167,7 +205,7 @@ class Platform:
         report_file = self.tmp / "smoke.json"
         args = self.args("--json", str(report_file), *extra, stack=stack)
         with self.serving():
-            code = main(args, lookup=lookup)
+            code = main(args, lookup=self.lookup(lookup))
         out, err = self.capsys.readouterr()
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
         return Run(code, out, err, report)
@@ -175,10 +213,19 @@ class Platform:
 
 @pytest.fixture
 def platform(
-    ca: trustme.CA, ca_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ca: trustme.CA,
+    ca_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Platform:
     """A working dev stack: GitLab on the ALB, Argo CD on an HTTP2Optional NLB, every
-    Application Synced and Healthy, every name on a load balancer."""
+    Application Synced and Healthy, every name on a load balancer; KUBECONFIG the stack's
+    own kubeconfig (components/clusters/eks_access.py: context and cluster named after it)."""
+    config = kubeconfig(
+        tmp_path / "kubeconfig.json", CLUSTER, {CLUSTER: ENDPOINT}, {CLUSTER: CLUSTER}
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
     return Platform(
         ca=ca,
         ca_file=ca_file,
@@ -188,7 +235,6 @@ def platform(
         gitlab_http=FakeServer(http1=ssl_redirect()),
         argocd=argocd_nlb(ca, "HTTP2Optional"),
         kubectl={
-            "config current-context": "gitops-platform-dev",
             "get applications.argoproj.io -n argocd -o json": listing(*APPLICATIONS),
             **LOAD_BALANCERS,
         },
@@ -278,6 +324,61 @@ def test_the_grpc_call_is_a_unary_call_as_grpc_frames_it(platform: Platform) -> 
     assert call.body == b"\x00\x00\x00\x00\x00"  # not compressed, length 0: an Empty
 
 
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/grpc", "pass"),
+        ("application/grpc+proto", "pass"),
+        ("application/grpc-web+proto", "fail"),
+        ("application/grpc-web", "fail"),
+        ("application/grpcweb", "fail"),
+    ],
+)
+def test_native_grpc_takes_only_grpcs_content_type(
+    platform: Platform, content_type: str, status: str
+) -> None:
+    # A gRPC-web answer to a native gRPC call is another protocol, whatever its grpc-status.
+    answer = argocd_grpc(content_type=content_type)
+    platform.argocd = argocd_nlb(platform.ca, "HTTP2Optional", h2=answer)
+    run = platform.run()
+    assert run.statuses["argocd.grpc"] == status, run.detail("argocd.grpc")
+    if status == "fail":
+        assert run.detail("argocd.grpc").endswith(
+            f"200, content-type {content_type}, expected 200 with content-type application/grpc"
+        )
+
+
+@pytest.mark.parametrize("at", ["before", "after-headers", "after"])
+def test_a_graceful_goaway_that_keeps_our_stream_passes(platform: Platform, at: str) -> None:
+    # A server draining the connection (GOAWAY, last stream 1) still answers stream 1.
+    platform.argocd = FakeServer(
+        http1=argocd_http(),
+        h2=argocd_grpc(),
+        cert=platform.cert(ARGOCD),
+        alpn=ALPN_POLICIES["HTTP2Optional"],
+        goaway=(at, 1),
+    )
+    run = platform.run()
+    assert run.statuses["argocd.grpc"] == "pass", run.detail("argocd.grpc")
+    assert run.detail("argocd.grpc").endswith("grpc-status 0, Argo CD v3.4.4")
+
+
+def test_a_goaway_below_our_stream_fails(platform: Platform) -> None:
+    platform.argocd = FakeServer(
+        http1=argocd_http(),
+        h2=argocd_grpc(),
+        cert=platform.cert(ARGOCD),
+        alpn=ALPN_POLICIES["HTTP2Optional"],
+        goaway=("before", 0),
+    )
+    run = platform.run()
+    assert run.statuses == {**WORKING, "argocd.grpc": "fail"}
+    assert run.detail("argocd.grpc") == (
+        f"{ARGOCD} ended the connection (GOAWAY: last stream 0, NO_ERROR) before our stream 1, "
+        "without answering POST /version.VersionService/Version over HTTP/2"
+    )
+
+
 def test_fails_when_browsers_get_http2_that_only_takes_grpc(platform: Platform) -> None:
     # The historical regression: the NLB agreed h2 with browsers (HTTP2Preferred), and
     # argocd-server's plain listener takes HTTP/2 only as gRPC. HTTP/1.1 and the CLI work.
@@ -357,6 +458,37 @@ def test_fails_the_ingress_exposure_without_grpc_web(platform: Platform) -> None
     assert "405, expected 200 with content-type application/grpc-web+proto" in run.detail(
         "argocd.grpc-web"
     )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/grpc-web", "pass"),
+        ("application/grpc-web+proto", "pass"),
+        ("application/grpc-web+proto; charset=utf-8", "pass"),
+        ("application/grpc-web-text", "pass"),
+        ("application/grpc-web+protobuf", "fail"),
+        ("application/grpc-web-texts", "fail"),
+        ("application/grpc", "fail"),
+    ],
+)
+def test_grpc_web_takes_only_grpc_webs_content_types(
+    platform: Platform, content_type: str, status: str
+) -> None:
+    platform.argocd = FakeServer(
+        http1=argocd_http(content_type=content_type),
+        h2=argocd_grpc(ui=True),
+        cert=platform.cert(ARGOCD),
+        alpn=("h2", "http/1.1"),
+    )
+    run = platform.run(stack=ingress_stack(platform.tmp))
+    assert run.statuses["argocd.grpc-web"] == status, run.detail("argocd.grpc-web")
+    if status == "pass":
+        assert run.detail("argocd.grpc-web").endswith("grpc-status 0, Argo CD v3.4.4")
+    else:
+        assert f"content-type {content_type}, expected 200 with content-type" in run.detail(
+            "argocd.grpc-web"
+        )
 
 
 # GitLab.
@@ -540,7 +672,9 @@ def test_stops_waiting_when_the_time_is_up(platform: Platform) -> None:
         application("minio-helm"), application("my-app", sync="OutOfSync")
     )
     started = time.monotonic()
-    run = platform.run("--wait", "0.3")
+    # The deadline runs from the start: the checks before this one must leave it time to retry
+    # even on a loaded machine.
+    run = platform.run("--wait", "2")
     assert time.monotonic() - started < 10
     assert run.statuses["argocd.applications"] == "fail"
     assert "my-app: OutOfSync/Healthy (attempt " in run.detail("argocd.applications")
@@ -555,27 +689,256 @@ def test_without_wait_a_check_is_tried_once(platform: Platform) -> None:
     assert run.detail("argocd.applications") == "not Synced/Healthy: minio-helm: OutOfSync/Healthy"
 
 
+def flaky(failures: int, then: fakes.Handler) -> fakes.Handler:
+    """`then`, after answering 503 to the first `failures` requests (a target not yet
+    healthy behind a new load balancer)."""
+    answered = [0]
+
+    def answer(seen: fakes.Seen) -> fakes.Answer | None:
+        answered[0] += 1
+        if answered[0] <= failures:
+            return fakes.Answer(
+                503, fakes.HTML, b"<title>503 Service Temporarily Unavailable</title>"
+            )
+        return then(seen)
+
+    return answer
+
+
+def test_waits_for_the_web_checks_to_pass(platform: Platform) -> None:
+    platform.gitlab = FakeServer(http1=flaky(2, gitlab()), cert=platform.cert(GITLAB))
+    run = platform.run("--wait", "5")
+    assert run.code == 0, run.out
+    assert f"certificate valid for {GITLAB} (attempt 3, after " in run.detail("gitlab.sign-in")
+
+
+def test_a_web_check_that_never_passes_reports_its_last_failure(platform: Platform) -> None:
+    platform.gitlab = FakeServer(http1=flaky(1000, gitlab()), cert=platform.cert(GITLAB))
+    run = platform.run("--wait", "1")
+    assert run.statuses == {**WORKING, "gitlab.sign-in": "fail"}
+    detail = run.detail("gitlab.sign-in")
+    assert detail.startswith(f"https://{GITLAB}/users/sign_in: 503, expected 200")
+    assert " (attempt " in detail
+    assert platform.gitlab is not None
+    assert len(platform.gitlab.seen) > 1
+
+
 def test_kubectl_finds_the_cluster_through_kubeconfig(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(platform.tmp / "dev.kubeconfig"))
+    config = kubeconfig(
+        platform.tmp / "dev.kubeconfig", CLUSTER, {CLUSTER: ENDPOINT}, {CLUSTER: CLUSTER}
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
     assert platform.run().code == 0
     calls = [json.loads(line) for line in (platform.tmp / "kubectl.log").read_text().splitlines()]
     assert {c["KUBECONFIG"] for c in calls} == {str(platform.tmp / "dev.kubeconfig")}
     assert all("--request-timeout=2s" in c["args"] for c in calls)
 
 
-def test_fails_when_kubectl_points_at_another_cluster(platform: Platform) -> None:
-    platform.kubectl["config current-context"] = "gitops-platform-rehearsal"
+def use_kubeconfig(
+    platform: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+    current: str | None,
+    clusters: dict[str, str],
+    contexts: dict[str, str],
+) -> None:
+    path = kubeconfig(platform.tmp / "other.kubeconfig", current, clusters, contexts)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+
+
+def calls(platform: Platform) -> list[dict[str, Any]]:
+    log = (platform.tmp / "kubectl.log").read_text().splitlines()
+    return [json.loads(line) for line in log]
+
+
+def test_the_report_names_the_context_and_cluster_checked(platform: Platform) -> None:
     run = platform.run()
-    assert run.statuses == {**WORKING, "kubectl.context": "fail"}
-    assert "not the stack's cluster 'gitops-platform-dev'" in run.detail("kubectl.context")
+    assert run.detail("kubectl.context") == (
+        f"context {CLUSTER!r}, cluster {CLUSTER!r} ({ENDPOINT}): the stack's cluster {CLUSTER!r}"
+    )
 
 
-def test_an_eks_context_arn_names_the_cluster(platform: Platform) -> None:
-    arn = "arn:aws:eks:eu-west-1:123456789012:cluster/gitops-platform-dev"
-    platform.kubectl["config current-context"] = arn
-    assert platform.run().statuses["kubectl.context"] == "pass"
+def test_every_kubectl_call_is_pinned_to_the_context_checked(platform: Platform) -> None:
+    # The first call asks which context is current; every one after it names that context.
+    assert platform.run().code == 0
+    first, *rest = calls(platform)
+    assert first["args"][:4] == ["config", "view", "--minify", "-o"]
+    assert first["context"] is None
+    assert len(rest) >= 3
+    assert {c["context"] for c in rest} == {CLUSTER}
+
+
+def test_refuses_a_context_on_another_cluster(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = "gitops-platform-rehearsal"
+    use_kubeconfig(platform, monkeypatch, other, {other: ENDPOINT}, {other: other})
+    run = platform.run()
+    assert run.code == 2
+    assert run.out == ""
+    assert run.report == {}
+    (line,) = [line for line in run.err.splitlines() if line.startswith("error: ")]
+    assert line == (
+        f"error: kubectl's context {other!r} is cluster {other!r} ({ENDPOINT}), not the "
+        f"stack's cluster {CLUSTER!r} in eu-west-1: the checks would look at another cluster "
+        "(set KUBECONFIG to the stack's kubeconfig, or give --context)"
+    )
+    assert [c["args"][:2] for c in calls(platform)] == [["config", "view"]]
+
+
+def test_an_eks_cluster_arn_names_the_cluster(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `aws eks update-kubeconfig` writes it: context and cluster entries named by the ARN.
+    use_kubeconfig(
+        platform, monkeypatch, CLUSTER_ARN, {CLUSTER_ARN: ENDPOINT}, {CLUSTER_ARN: CLUSTER_ARN}
+    )
+    run = platform.run()
+    assert run.code == 0, run.out + run.err
+    assert run.detail("kubectl.context").startswith(
+        f"context {CLUSTER_ARN!r}, cluster {CLUSTER_ARN!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:eks:eu-west-1:123456789012:cluster/gitops-platform-rehearsal",
+        f"arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}",
+    ],
+)
+def test_refuses_an_eks_arn_of_another_name_or_region(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, arn: str
+) -> None:
+    use_kubeconfig(platform, monkeypatch, "dev", {arn: ENDPOINT}, {"dev": arn})
+    run = platform.run()
+    assert run.code == 2
+    assert f"error: kubectl's context 'dev' is cluster {arn!r}" in run.err
+
+
+def test_the_context_option_picks_the_context(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The current context is another cluster; --context names the stack's.
+    use_kubeconfig(
+        platform,
+        monkeypatch,
+        "kind-kind",
+        {"kind-kind": "https://127.0.0.1:6443", CLUSTER_ARN: ENDPOINT},
+        {"kind-kind": "kind-kind", "dev": CLUSTER_ARN},
+    )
+    run = platform.run("--context", "dev")
+    assert run.code == 0, run.out + run.err
+    assert run.detail("kubectl.context").startswith(f"context 'dev', cluster {CLUSTER_ARN!r}")
+    assert {c["context"] for c in calls(platform)[1:]} == {"dev"}
+
+
+@pytest.mark.parametrize(
+    ("args", "current", "said"),
+    [
+        (
+            ("--context", "nosuch"),
+            CLUSTER,
+            "error: `kubectl config view --minify -o json` failed (1): error: cannot locate "
+            "context nosuch",
+        ),
+        ((), None, "error: current-context must exist in order to minify"),
+    ],
+)
+def test_no_such_context_exits_2(
+    platform: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    current: str | None,
+    said: str,
+) -> None:
+    use_kubeconfig(platform, monkeypatch, current, {CLUSTER: ENDPOINT}, {CLUSTER: CLUSTER})
+    run = platform.run(*args)
+    assert run.code == 2
+    assert run.out == ""
+    (line,) = [line for line in run.err.splitlines() if line.startswith("error: ")]
+    assert said in line
+
+
+KOPS_STACK = ("--stack-file", str(PROJECT_DIR / "tests" / "stacks" / "Pulumi.kops.yaml"))
+
+
+def test_a_kubeconfig_made_outside_the_stack_that_cannot_tell_is_a_warning(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kops mode: the kubeconfig is made outside the stack and names its cluster as it likes.
+    use_kubeconfig(
+        platform, monkeypatch, "admin", {"study": "https://api.study"}, {"admin": "study"}
+    )
+    run = platform.run(stack=KOPS_STACK)
+    assert run.statuses["kubectl.context"] == "pass"
+    detail = run.detail("kubectl.context")
+    assert detail.startswith("warning: context 'admin', cluster 'study' (https://api.study): ")
+    assert "cannot tell whether this is the stack's cluster 'study.k8s.local'" in detail
+    assert "warning: cannot tell whether this is the stack's cluster" in run.err
+
+
+def test_a_kubeconfig_made_outside_the_stack_naming_another_eks_cluster_is_refused(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_kubeconfig(platform, monkeypatch, "admin", {CLUSTER_ARN: ENDPOINT}, {"admin": CLUSTER_ARN})
+    run = platform.run(stack=KOPS_STACK)
+    assert run.code == 2
+    assert "not the stack's cluster 'study.k8s.local' in ap-northeast-2" in run.err
+
+
+REAL_KUBECTL = PROJECT_DIR / ".venv" / "bin" / "kubectl"
+
+
+@pytest.mark.skipif(not REAL_KUBECTL.exists(), reason="no kubectl in .venv/bin (make tools)")
+@pytest.mark.parametrize(
+    ("current", "context"),
+    [
+        ("dev", None),
+        ("kind-kind", None),
+        ("kind-kind", "dev"),
+        ("dev", "nosuch"),
+        (None, None),
+        ("dangling", None),
+    ],
+)
+def test_the_fake_kubectl_reads_kubeconfigs_as_kubectl_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, current: str | None, context: str | None
+) -> None:
+    """The fake's `config view --minify` against the real one's (it runs no API call)."""
+    first = kubeconfig(
+        tmp_path / "first.json",
+        current,
+        {CLUSTER_ARN: ENDPOINT},
+        {"dev": CLUSTER_ARN, "dangling": "missing"},
+    )
+    second = kubeconfig(
+        tmp_path / "second.json",
+        "dev",
+        {"kind-kind": "https://127.0.0.1:6443", CLUSTER_ARN: "https://shadowed"},
+        {"kind-kind": "kind-kind", "dev": "kind-kind"},
+    )
+    monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fake = fake_kubectl(tmp_path, {})
+
+    def verdict(path: Path) -> Target | str:
+        try:
+            return cluster_target(Kubectl(str(path), 5, context), CLUSTER, "eu-west-1", "eks")
+        except (CheckError, WrongClusterError) as error:
+            return f"{type(error).__name__}: {str(error).replace(str(path), 'kubectl')}"
+
+    real = verdict(REAL_KUBECTL)
+    assert verdict(fake) == real
+    expected = {("dangling", None): "CheckError", ("dev", "nosuch"): "CheckError"}
+    expected[("kind-kind", None)] = "WrongClusterError"
+    if (current, context) in expected:
+        assert isinstance(real, str)
+        assert real.startswith(expected[(current, context)])
+    else:
+        assert isinstance(real, Target)
+        assert real.server == ENDPOINT  # the first file's entry, not the second's
 
 
 def test_fails_when_kubectl_fails(platform: Platform) -> None:
@@ -595,9 +958,10 @@ def test_fails_when_a_name_resolves_elsewhere_than_the_load_balancers(platform: 
     run = platform.run()
     assert run.code == 1
     assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
-    detail = run.detail(f"dns:{REGISTRY}")
-    assert detail.startswith(f"{REGISTRY} resolves to 203.0.113.9, no load balancer's address")
-    assert f"{ALB} (ingress gitlab/gitlab-webservice-default): 192.0.2.10, 192.0.2.11" in detail
+    assert run.detail(f"dns:{REGISTRY}") == (
+        f"{REGISTRY} resolves to 203.0.113.9, not to its own load balancer's addresses: "
+        f"{ALB} (ingress gitlab/gitlab-registry): 192.0.2.10, 192.0.2.11"
+    )
 
 
 def test_a_name_passes_on_the_load_balancer_it_shares_an_address_with(platform: Platform) -> None:
@@ -606,6 +970,50 @@ def test_a_name_passes_on_the_load_balancer_it_shares_an_address_with(platform: 
         run.detail(f"dns:{ARGOCD}")
         == f"{ARGOCD} -> 192.0.2.20: {NLB} (service argocd/argocd-server)"
     )
+
+
+def test_fails_when_a_name_resolves_to_another_of_the_stacks_load_balancers(
+    platform: Platform,
+) -> None:
+    # The registry's Ingress is on the ALB: the NLB's address is not its own.
+    platform.dns[REGISTRY] = NLB_ADDRESSES
+    run = platform.run()
+    assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
+    assert run.detail(f"dns:{REGISTRY}") == (
+        f"{REGISTRY} resolves to 192.0.2.20, not to its own load balancer's addresses: "
+        f"{ALB} (ingress gitlab/gitlab-registry): 192.0.2.10, 192.0.2.11"
+    )
+
+
+def test_the_dns_checks_ask_the_resolver_not_resolve(platform: Platform) -> None:
+    # --resolve says where to connect (as curl's); the name's DNS record is elsewhere.
+    platform.dns[GITLAB] = "203.0.113.9"
+    run = platform.run("--resolve", f"{GITLAB}:443:192.0.2.10")
+    assert run.statuses == {**WORKING, f"dns:{GITLAB}": "fail"}
+    assert run.detail(f"dns:{GITLAB}").startswith(f"{GITLAB} resolves to 203.0.113.9, not to")
+
+
+def test_fails_when_no_object_publishes_a_name(platform: Platform) -> None:
+    platform.kubectl["get ingress -A -o json"] = listing(
+        with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB, GITLAB),
+        with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB),
+    )
+    run = platform.run()
+    assert run.statuses == {**WORKING, f"dns:{REGISTRY}": "fail"}
+    assert run.detail(f"dns:{REGISTRY}").startswith(f"no Ingress or Service publishes {REGISTRY}")
+
+
+def test_a_name_is_published_by_an_ingress_tls_host_or_annotation(platform: Platform) -> None:
+    registry = with_load_balancer("Ingress", "gitlab", "gitlab-registry", ALB)
+    registry["spec"] = {"tls": [{"hosts": [REGISTRY]}]}
+    webservice = with_load_balancer("Ingress", "gitlab", "gitlab-webservice-default", ALB)
+    webservice["metadata"]["annotations"] = {
+        "external-dns.alpha.kubernetes.io/hostname": f"other.example.com, {GITLAB}"
+    }
+    platform.kubectl["get ingress -A -o json"] = listing(webservice, registry)
+    run = platform.run()
+    assert run.code == 0, run.out
+    assert run.detail(f"dns:{REGISTRY}").endswith(f"{ALB} (ingress gitlab/gitlab-registry)")
 
 
 def test_fails_when_a_name_does_not_resolve(platform: Platform) -> None:
@@ -703,6 +1111,25 @@ def test_an_answer_that_never_comes_fails_within_the_timeout(platform: Platform)
     )
 
 
+def test_an_answer_trickled_a_byte_at_a_time_fails_within_the_timeout(platform: Platform) -> None:
+    # Every read gets a byte within 0.1s; the request as a whole gets 0.5s.
+    platform.argocd = fakes.TrickleServer(
+        every=0.1, cert=platform.cert(ARGOCD), alpn=ALPN_POLICIES["HTTP2Optional"]
+    )
+    started = time.monotonic()
+    run = within(10, lambda: platform.run("--timeout", "0.5"))
+    assert time.monotonic() - started < 8
+    assert run.detail("argocd.ui-http1") == (
+        f"{ARGOCD}: no answer to GET / over HTTP/1.1 within 0.5s"
+    )
+    assert run.detail("argocd.ui-browser") == (
+        f"{ARGOCD}: no answer to GET / over HTTP/1.1 within 0.5s"
+    )
+    assert run.detail("argocd.grpc") == (
+        f"{ARGOCD}: no answer to POST /version.VersionService/Version over HTTP/2 within 0.5s"
+    )
+
+
 def test_a_silent_resolver_fails_within_the_timeout(platform: Platform) -> None:
     del platform.dns[REGISTRY]
 
@@ -779,7 +1206,13 @@ def make_smoke(platform: Platform, report: Path) -> subprocess.CompletedProcess[
     command += [f"SMOKE_JSON={report}", f"SMOKE_ARGS={' '.join(platform.args())}"]
     with platform.serving():
         return subprocess.run(
-            command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=False
+            command,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=platform.sitecustomize(),
         )
 
 
