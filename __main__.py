@@ -146,6 +146,7 @@ def main() -> None:
             gitops_project=f"{config.gitops.group}/{config.gitops.project}",
             # Its volumes (if any) go while the volume driver still runs.
             depends_on=[*edge, *cluster.storage_ready],
+            highly_available=config.production,
         ),
         in_cluster,
     )
