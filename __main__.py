@@ -173,6 +173,7 @@ def main() -> None:
             # Its volumes (if any) go while the volume driver still runs; a hub's pods start
             # with the management role bound.
             depends_on=[*edge, *cluster.storage_ready, *(hub.ready if hub else [])],
+            highly_available=config.production,
         ),
         in_cluster,
     )

@@ -51,6 +51,19 @@ class HelmReleaseArgs:
     """Labels of the namespace this creates (with a namespace name)."""
 
 
+def layered(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """`overlay` over `base` as Helm layers values files: mappings merge key by key, anything
+    else the overlay replaces."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = layered(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def helm_release(name: str, args: HelmReleaseArgs, parent: pulumi.Resource) -> k8s.helm.v3.Release:
     """Install `args.chart` at exactly `args.source.version`, waiting at most the timeout."""
     target: pulumi.Input[str]

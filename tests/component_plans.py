@@ -237,6 +237,7 @@ def argocd(config: PlatformConfig, secrets: PlatformSecrets) -> None:
             gitlab_url=f"https://{config.gitlab.hostname}.{config.domain}",
             gitops_project=f"{config.gitops.group}/{config.gitops.project}",
             depends_on=[],
+            highly_available=config.production,
         ),
         opts,
     )

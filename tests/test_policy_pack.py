@@ -93,6 +93,8 @@ def test_production_config_makes_the_production_rules_bite(dev_plan: Plan) -> No
         "production-highly-available",
         # Dev keeps Argo CD's local admin on, which production allows only for break-glass.
         "argocd-local-admin-off-in-production",
+        # Dev runs one pod of each Argo CD service and the single Redis.
+        "argocd-highly-available-in-production",
         # Dev's previews deploy to `preview-*`, a wildcard production's config allows nowhere.
         "argocd-project-no-wildcards",
     }

@@ -21,7 +21,14 @@ import the rest of the program uses.
 """
 
 from components.config.across import MAX_ALB_SOURCE_RANGES
-from components.config.argocd import ArgoCdConfig, ArgoCdRole, Duration, GroupRole, SsoConfig
+from components.config.argocd import (
+    HA_REPLICAS,
+    ArgoCdConfig,
+    ArgoCdRole,
+    Duration,
+    GroupRole,
+    SsoConfig,
+)
 from components.config.charts import ChartConfig, ChartsConfig
 from components.config.cluster import (
     CLUSTER_MODES,
@@ -82,6 +89,7 @@ __all__ = [
     "CONFIG_KEYS",
     "DEFAULT_APPLICATIONS",
     "GITOPS_DIR",
+    "HA_REPLICAS",
     "MAX_ALB_SOURCE_RANGES",
     "RESERVED_NAMESPACES",
     "SECRET_KEYS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from components.config.gitops import GroupPath
 from components.config.values import DnsLabel, _matching, _Strict, across
@@ -13,6 +13,24 @@ from components.config.values import DnsLabel, _matching, _Strict, across
 _DURATION = re.compile(r"^[1-9]\d*(s|m|h)$")
 Duration = Annotated[str, _matching(_DURATION, "a duration such as '120s', '5m' or '1h'")]
 
+
+HA_REPLICAS = 2
+"""The fewest pods of each Argo CD service in a production stack, which runs Argo CD highly
+available (components/argocd.py, docs/sizing.md)."""
+
+
+def _highly_available_in_production(value: int | None, info: ValidationInfo) -> int | None:
+    if value is not None and value < HA_REPLICAS and (info.context or {}).get("production"):
+        raise ValueError(
+            f"expected at least {HA_REPLICAS} in a production stack, where Argo CD runs highly "
+            "available (or leave it unset)"
+        )
+    return value
+
+
+Replicas = Annotated[
+    int | None, Field(ge=1, le=10), AfterValidator(_highly_available_in_production)
+]
 
 ArgoCdRole = Literal["admin", "readonly", "deployer"]
 BUILT_IN_SUBJECT = "admin"
@@ -130,9 +148,15 @@ class ArgoCdConfig(_Strict):
     reconciliation_timeout: Duration = Field(
         default="120s", description="How often applications are compared with Git."
     )
-    server_replicas: int = Field(default=1, ge=1, le=10, description="argocd-server pods.")
-    repo_server_replicas: int = Field(
-        default=1, ge=1, le=10, description="argocd-repo-server pods."
+    server_replicas: Replicas = Field(
+        default=None,
+        description=f"argocd-server pods. Default: {HA_REPLICAS} in production stacks (at least "
+        f"{HA_REPLICAS} there: Argo CD runs highly available), 1 elsewhere.",
+    )
+    repo_server_replicas: Replicas = Field(
+        default=None,
+        description=f"argocd-repo-server pods. Default: {HA_REPLICAS} in production stacks (at "
+        f"least {HA_REPLICAS} there), 1 elsewhere.",
     )
     sso: SsoConfig = Field(
         default=SsoConfig(), description="Signing in with GitLab, roles, the local admin."

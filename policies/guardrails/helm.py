@@ -1,5 +1,6 @@
-"""Helm releases: pinned, given time to finish, no credentials in their values, and the
-platform charts' settings that keep GitLab, ExternalDNS and Argo CD on TLS and least access."""
+"""Helm releases: pinned, given time to finish, no credentials in their values, the
+platform charts' settings that keep GitLab, ExternalDNS and Argo CD on TLS and least access,
+and production's Argo CD highly available."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from guardrails._common import (
     helm_values,
     resource_rule,
 )
+from guardrails.graph import PRODUCTION
 from guardrails.tls import ALB_CERTIFICATE_ARN, NLB, NLB_SSL_CERT, dotted, walk
 
 EXACT_VERSION = re.compile(
@@ -296,3 +298,63 @@ def _swagger_ui_off(env: Any) -> bool:
         and is_true(var.get("value"))
         for var in env
     )
+
+
+ZONE = "topology.kubernetes.io/zone"
+ARGOCD_HA_CHART = "argo-helm argo-cd-10.1.1 charts/argo-cd"
+# The chart's values of the services that must run twice, and how messages name them.
+ARGOCD_SERVICES = {
+    "controller": "application controller",
+    "server": "argocd-server",
+    "repoServer": "repo-server",
+}
+
+
+def _count(value: Any) -> int | None:
+    """A replica count as the chart reads it (JSON numbers arrive as floats); None if not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def _zone_spread(constraints: Any) -> bool:
+    return isinstance(constraints, Sequence) and any(
+        isinstance(c, Mapping) and c.get("topologyKey") == ZONE for c in constraints
+    )
+
+
+@resource_rule(
+    "argocd-highly-available-in-production",
+    "In a production stack Argo CD survives the loss of a node or a zone: the argo-cd "
+    "release runs Redis HA (`redis-ha.enabled`), at least two application controllers, "
+    "argocd-servers and repo-servers (`<service>.replicas`, or autoscaling with minReplicas "
+    "2 or more for the two servers), each with a PodDisruptionBudget (`<service>.pdb.enabled`) "
+    f"and spread over {ZONE} (its own `topologySpreadConstraints` or the chart's "
+    f"`global.topologySpreadConstraints`) ({ARGOCD_HA_CHART} values.yaml and README, "
+    '"High Availability"; the chart\'s defaults are one of each and the single Redis).',
+    types=[HELM_RELEASE],
+    remediation="Set production: true, which sizes Argo CD for it "
+    "(components/argocd_availability.py), and leave argocd.server_replicas and "
+    "argocd.repo_server_replicas unset or at 2 or more.",
+    severity=Severity.MEDIUM,
+    config_schema=PRODUCTION,
+)
+def argocd_highly_available_in_production(args: ResourceValidationArgs) -> Iterator[str]:
+    if not args.get_config().get("production") or chart_of(args) != ARGOCD_CHART:
+        return
+    values = helm_values(args)
+    if dig(values, "redis-ha", "enabled") is not True:
+        yield "redis-ha.enabled is not true: Argo CD's cache is a single Redis pod."
+    spread_everywhere = _zone_spread(dig(values, "global", "topologySpreadConstraints"))
+    for key, service in ARGOCD_SERVICES.items():
+        replicas = _count(dig(values, key, "replicas"))
+        if key != "controller" and dig(values, key, "autoscaling", "enabled") is True:
+            replicas = _count(dig(values, key, "autoscaling", "minReplicas"))
+        if replicas is None or replicas < 2:
+            shown = "not set (the chart's 1)" if replicas is None else replicas
+            yield f"{key}.replicas is {shown}: fewer than two {service} pods."
+        if dig(values, key, "pdb", "enabled") is not True:
+            yield f"{key}.pdb.enabled is not true: a node drain may evict every {service} pod."
+        own = dig(values, key, "topologySpreadConstraints")
+        if not (_zone_spread(own) if own else spread_everywhere):
+            yield f"The {service} pods are not spread over {ZONE}."

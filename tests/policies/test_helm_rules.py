@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from plans import stack_file_config
-from policy_harness import UNKNOWN, Resource, analyze, changed, mandatory, undecided
+from plans import plan_for, stack_file_config
+from policy_harness import (
+    UNKNOWN,
+    Resource,
+    analyze,
+    changed,
+    mandatory,
+    plan_decisions,
+    undecided,
+)
 
 from guardrails import REGISTRY, helm
 from guardrails._common import HELM_RELEASE
@@ -278,3 +286,76 @@ def test_rules_ignore_other_resource_types() -> None:
 
 KOPS = stack_file_config("kops")
 DEV = stack_file_config("dev")
+
+
+# --- argocd-highly-available-in-production ------------------------------------------------
+
+PRODUCTION = {"production": True}
+ZONE_SPREAD = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone"}]
+BUDGET = {"enabled": True, "maxUnavailable": 1}
+ARGOCD_HA_VALUES = {
+    **ARGOCD_VALUES,
+    "global": {"topologySpreadConstraints": ZONE_SPREAD},
+    "redis-ha": {"enabled": True},
+    "controller": {"replicas": 2, "pdb": BUDGET},
+    "repoServer": {"replicas": 2, "pdb": BUDGET},
+    "server": {**ARGOCD_VALUES["server"], "replicas": 2, "pdb": BUDGET},
+}
+
+
+def ha_violations(values: dict[str, Any], config: dict[str, Any] | None = PRODUCTION) -> list[str]:
+    policy = helm.argocd_highly_available_in_production
+    return mandatory(analyze(policy, release("argo-cd", values), config))
+
+
+def test_a_highly_available_argo_cd_passes_in_production() -> None:
+    assert ha_violations(ARGOCD_HA_VALUES) == []
+    # The chart README's other HA shape: the servers autoscaled from two.
+    autoscaled = changed(
+        ARGOCD_HA_VALUES, "server/autoscaling", {"enabled": True, "minReplicas": 2}
+    )
+    assert ha_violations(changed(autoscaled, "server/replicas", 1)) == []
+
+
+def test_a_single_argo_cd_trips_only_in_production() -> None:
+    assert ha_violations(ARGOCD_VALUES, None) == []
+    assert ha_violations(ARGOCD_VALUES, {"production": False}) == []
+    problems = ha_violations(ARGOCD_VALUES)
+    assert len(problems) == 10, problems
+    assert "redis-ha.enabled is not true: Argo CD's cache is a single Redis pod." in problems[0]
+
+
+def test_each_missing_piece_of_high_availability_is_named() -> None:
+    for path, value, words in (
+        ("redis-ha/enabled", False, "redis-ha.enabled is not true"),
+        ("controller/replicas", 1, "controller.replicas is 1: fewer than two application"),
+        ("repoServer/replicas", None, "repoServer.replicas is not set (the chart's 1)"),
+        ("server/pdb", None, "server.pdb.enabled is not true: a node drain may evict every"),
+        ("global/topologySpreadConstraints", None, "pods are not spread over topology."),
+    ):
+        problems = ha_violations(changed(ARGOCD_HA_VALUES, path, value))
+        assert problems, path
+        assert all(words in p for p in problems), (path, problems)
+    # A service's own constraints replace the chart's global ones.
+    by_host = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname"}]
+    (problem,) = ha_violations(
+        changed(ARGOCD_HA_VALUES, "repoServer/topologySpreadConstraints", by_host)
+    )
+    assert "The repo-server pods are not spread over topology.kubernetes.io/zone." in problem
+
+
+def test_the_ha_rule_reads_only_argo_cd_and_never_decides_on_unknowns() -> None:
+    policy = helm.argocd_highly_available_in_production
+    assert mandatory(analyze(policy, release("gitlab", {}), PRODUCTION)) == []
+    unknown = changed(ARGOCD_HA_VALUES, "controller/replicas", UNKNOWN)
+    assert undecided(analyze(policy, release("argo-cd", unknown), PRODUCTION))
+
+
+def test_the_prod_stack_runs_argo_cd_highly_available_and_dev_would_not() -> None:
+    policy = helm.argocd_highly_available_in_production
+    prod = plan_for(stack_file_config("prod"), stack="prod")
+    assert plan_decisions([policy], prod, PRODUCTION) == []
+    dev = plan_for(DEV, stack="dev")
+    assert {name for name, _ in plan_decisions([policy], dev, PRODUCTION)} == {
+        "gitops-platform-dev-argocd"
+    }
