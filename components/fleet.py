@@ -16,16 +16,18 @@ listed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components import iam
 from components.clusters.outputs import ClusterOutputs
 from components.config import PlatformConfig
+from components.config.fleet import FleetApplicationConfig
 from components.iam import partition_of, policy_document
 
 HUB_OUTPUT = "fleet_hub"
@@ -40,6 +42,11 @@ SPOKE_LABEL = {f"{LABEL_PREFIX}fleet-role": "spoke"}
 """On every spoke's Secret: a selector with it never matches the hub's own (local) cluster,
 which has no Secret (docs/operator-manual/applicationset/Generators-Cluster.md, "Deploying to
 the local cluster")."""
+DRAINING_LABEL = {f"{LABEL_PREFIX}fleet-role": "draining"}
+"""Instead, on a spoke listed in the hub's `fleet.draining`: no ApplicationSet selects it, so
+its Applications are deleted while Argo CD can still reach it (docs/fleet.md, "Leaving")."""
+FLEET_NAMESPACE = {f"{LABEL_PREFIX}fleet-namespace": "true"}
+"""On the Namespaces a namespace-scoped spoke makes for the hub."""
 CLUSTER_SECRET_TYPE = {"argocd.argoproj.io/secret-type": "cluster"}
 # The service accounts that talk to clusters and must assume the spokes' roles: argo-cd
 # v3.4.4 docs/operator-manual/declarative-setup.md, "Argo CD Management Role" (the chart's
@@ -127,6 +134,17 @@ class FleetSpoke(pulumi.ComponentResource):
             opts=child,
         )
         namespaces = list(fleet.namespaces)
+        # A namespace-scoped access entry cannot create Namespaces (cluster-wide objects), so
+        # the ones the hub may deploy into are made here: Argo CD's CreateNamespace=true then
+        # finds them and creates nothing (gitops-engine v3.4.4 pkg/sync/sync_context.go
+        # autoCreateNamespace: it creates a Namespace only when the GET answers not found).
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.kubernetes)
+        for namespace in namespaces:
+            k8s.core.v1.Namespace(
+                f"{name}-{namespace}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels=FLEET_NAMESPACE),
+                opts=in_cluster,
+            )
         policy = NAMESPACE_ADMIN_POLICY if namespaces else CLUSTER_ADMIN_POLICY
         aws.eks.AccessPolicyAssociation(
             f"{name}-argocd",
@@ -195,3 +213,39 @@ def checked_member(spoke: str, member: Any) -> dict[str, Any]:
             f"hub reads version {CONTRACT_VERSION}: update one of them"
         )
     return dict(member)
+
+
+def admitted(
+    members: Sequence[Mapping[str, Any]], applications: Sequence[FleetApplicationConfig]
+) -> Sequence[Mapping[str, Any]]:
+    """`members`, or one error naming each fleet application that would be generated for a
+    spoke that does not admit its namespace (its Application would fail: "namespace ... is
+    not permitted in project")."""
+    problems = [
+        f"fleet.applications {app.name}: selects spoke {m.get('stack')} ({m['cluster_name']}), "
+        f"whose fleet.namespaces {m['namespaces']} leave out its namespace {app.namespace}"
+        for m in members
+        for app in applications
+        if m.get("namespaces")
+        and app.namespace not in m["namespaces"]
+        and all(m.get("labels", {}).get(k) == v for k, v in app.selector.items())
+    ]
+    if problems:
+        raise ValueError(
+            "; ".join(problems) + ": add the namespace to the spoke, or narrow "
+            "the application's selector"
+        )
+    return members
+
+
+def project_destinations(
+    members: Sequence[Mapping[str, Any]], namespaces: Sequence[str]
+) -> list[dict[str, str]]:
+    """Exactly the fleet's destinations: each spoke's API server, with each namespace the
+    fleet's applications deploy into (that the spoke admits)."""
+    return [
+        {"server": member["server"], "namespace": namespace}
+        for member in sorted(members, key=lambda m: str(m["cluster_name"]))
+        for namespace in namespaces
+        if not member.get("namespaces") or namespace in member["namespaces"]
+    ]

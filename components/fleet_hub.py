@@ -20,12 +20,15 @@ from components.config import PlatformConfig
 from components.config.fleet import FleetApplicationConfig
 from components.fleet import (
     CLUSTER_SECRET_TYPE,
+    DRAINING_LABEL,
     FLEET_PROJECT,
     MANAGEMENT_SERVICE_ACCOUNTS,
     MEMBER_OUTPUT,
     SPOKE_LABEL,
+    admitted,
     checked_member,
     label,
+    project_destinations,
     stack_reference_name,
 )
 from components.iam import policy_document
@@ -118,9 +121,7 @@ class FleetHub(pulumi.ComponentResource):
         self.secrets = {
             spoke: k8s.core.v1.Secret(
                 f"{name}-{spoke.replace('/', '-')}-cluster-secret",
-                metadata=member.apply(
-                    lambda m: k8s.meta.v1.ObjectMetaArgs(**cluster_secret_metadata(m))
-                ),
+                metadata=member.apply(functools.partial(object_meta, spoke in fleet.draining)),
                 string_data=member.apply(cluster_secret_data),
                 opts=after_argocd,
             )
@@ -128,7 +129,9 @@ class FleetHub(pulumi.ComponentResource):
         }
         namespaces = sorted({app.namespace for app in fleet.applications})
         destinations = pulumi.Output.all(*members.values()).apply(
-            lambda all_members: project_destinations(all_members, namespaces)
+            lambda all_members: project_destinations(
+                admitted(all_members, fleet.applications), namespaces
+            )
         )
         project = k8s.apiextensions.CustomResource(
             f"{name}-project",
@@ -140,7 +143,13 @@ class FleetHub(pulumi.ComponentResource):
                 "sourceRepos": [args.repo_url],
                 "destinations": destinations,
                 # CreateNamespace=true needs to create Namespaces; nothing else cluster-wide.
-                "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+                # CreateNamespace=true needs to create its Namespaces: only those, by name
+                # (argo-cd v3.4.4 pkg/apis/application/v1alpha1/types.go
+                # ClusterResourceRestrictionItem.Name); nothing else cluster-wide.
+                "clusterResourceWhitelist": [
+                    {"group": "", "kind": "Namespace", "name": namespace}
+                    for namespace in namespaces
+                ],
             },
             # After the Secrets, and so before them on destroy: the ApplicationSets (which
             # depend on the project) and their Applications go while Argo CD can still reach
@@ -167,11 +176,15 @@ class FleetHub(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def cluster_secret_metadata(member: Mapping[str, Any]) -> dict[str, Any]:
+def object_meta(draining: bool, member: Mapping[str, Any]) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(**cluster_secret_metadata(member, draining))
+
+
+def cluster_secret_metadata(member: Mapping[str, Any], draining: bool = False) -> dict[str, Any]:
     """The Secret's name, and the contract's labels and annotations (docs/fleet.md)."""
     labels = {
         **CLUSTER_SECRET_TYPE,
-        **SPOKE_LABEL,
+        **(DRAINING_LABEL if draining else SPOKE_LABEL),
         label("environment"): member["environment"],
         label("region"): member["region"],
         label("cluster"): member["cluster_name"],
@@ -214,19 +227,6 @@ def cluster_secret_data(member: Mapping[str, Any]) -> dict[str, str]:
         data["namespaces"] = ",".join(member["namespaces"])
         data["clusterResources"] = "false"
     return data
-
-
-def project_destinations(
-    members: Sequence[Mapping[str, Any]], namespaces: Sequence[str]
-) -> list[dict[str, str]]:
-    """Exactly the fleet's destinations: each spoke's API server, with each namespace the
-    fleet's applications deploy into (that the spoke admits)."""
-    return [
-        {"server": member["server"], "namespace": namespace}
-        for member in sorted(members, key=lambda m: str(m["cluster_name"]))
-        for namespace in namespaces
-        if not member.get("namespaces") or namespace in member["namespaces"]
-    ]
 
 
 def application_set_spec(

@@ -77,11 +77,25 @@ class ServiceAccountRole(pulumi.ComponentResource):
         if identity.mechanism == "irsa":
             trust = _irsa_trust(identity, subjects)
         else:
+            # Only the associations of these service accounts in this cluster: Pod Identity
+            # tags its sessions with them (Amazon EKS User Guide, "Create IAM role with trust
+            # policy required by EKS Pod Identity", Setting Conditions:
+            # https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html); without the
+            # condition any association in the account could take the role.
             trust = policy_document(
                 {
                     "Effect": "Allow",
                     "Principal": {"Service": POD_IDENTITY_SERVICE},
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": identity.cluster_name.apply(
+                        lambda cluster: {
+                            "StringEquals": {
+                                "aws:RequestTag/eks-cluster-name": cluster,
+                                "aws:RequestTag/kubernetes-namespace": args.namespace,
+                                "aws:RequestTag/kubernetes-service-account": accounts,
+                            }
+                        }
+                    ),
                 }
             )
         role = iam.role(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plans import plan_for, stack_file_config
@@ -60,3 +61,15 @@ def dev_commands(tmp_path_factory: pytest.TempPathFactory) -> tuple[CommandRun, 
 
 # The policy pack's rules live in policies/guardrails, importable as `guardrails`.
 sys.path.insert(0, str(PROJECT_DIR / "policies"))
+
+
+@pytest.fixture(scope="session")
+def argo_cd_crds() -> Any:
+    """The CRDs of the pinned argo-cd chart (10.1.1), as JSON schemas (offline.validate)."""
+    from offline.validate import crd_schemas
+    from tests.upstream import chart_archive, helm_template
+
+    archive = chart_archive("argo-cd", "10.1.1")
+    if archive.name != "argo-cd-10.1.1.tgz":
+        pytest.skip(f"the chart cache has {archive.name}, not the pinned argo-cd 10.1.1")
+    return crd_schemas(helm_template(archive, {}, "argocd", "argocd"))

@@ -150,6 +150,14 @@ def test_pod_identity_binds_the_role_without_an_annotation() -> None:
     (statement,) = trust_of(plan, "alb")["Statement"]
     assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+    # Only this cluster's association of this service account may take it.
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "aws:RequestTag/eks-cluster-name": plan.outputs["cluster_name"],
+            "aws:RequestTag/kubernetes-namespace": "kube-system",
+            "aws:RequestTag/kubernetes-service-account": ["aws-load-balancer-controller"],
+        }
+    }
     association = one(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "-alb-role")
     assert association["inputs"]["namespace"] == "kube-system"
     assert association["inputs"]["serviceAccount"] == "aws-load-balancer-controller"

@@ -26,7 +26,7 @@ from guardrails import REGISTRY, argocd
 from offline.plan import PROJECT_DIR, SECRET, Plan
 from offline.render import render
 from offline.sources import Tools
-from offline.validate import crd_schemas, validate
+from offline.validate import validate
 from tests.upstream import chart_archive, helm_template, tool
 
 APPLICATION_SET = "kubernetes:argoproj.io/v1alpha1:ApplicationSet"
@@ -434,14 +434,6 @@ def test_the_default_preview_path_is_a_kustomization_of_gitops() -> None:
 
 
 # --- against the CRDs the pinned chart installs -------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def argo_cd_crds() -> Any:
-    archive = chart_archive("argo-cd", "10.1.1")
-    if archive.name != "argo-cd-10.1.1.tgz":
-        pytest.skip(f"the chart cache has {archive.name}, not the pinned argo-cd 10.1.1")
-    return crd_schemas(helm_template(archive, {}, "argocd", "argocd"))
 
 
 def test_the_application_set_project_and_a_preview_validate_against_argo_cds_crds(

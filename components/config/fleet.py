@@ -50,7 +50,7 @@ class FleetApplicationConfig(_Strict):
     namespace: DnsLabel = Field(description="Namespace it deploys into on each spoke.")
     selector: dict[DnsLabel, LabelValue] = Field(
         default={},
-        description="Contract labels a spoke must carry, without the `fleet.gitops-platform.io/` "
+        description="Contract labels a spoke must carry, without the `gitops-platform/` "
         "prefix (`environment`, `region`, `cluster`, or one of the spoke's `fleet.labels`); "
         "empty: every spoke.",
     )
@@ -78,6 +78,12 @@ class FleetConfig(_Strict):
         default=[],
         description="Hub: the spokes' stacks, each deployed once before it is listed here.",
     )
+    draining: list[StackName] = Field(
+        default=[],
+        description="Hub: spokes of `spokes` being removed: their cluster Secrets stay, but no "
+        "ApplicationSet selects them, so their Applications (and what they deployed) are "
+        "deleted while Argo CD can still reach them; then remove them from both lists.",
+    )
     namespaces: list[DnsLabel] = Field(
         default=[],
         description="Spoke: the only namespaces the hub's Argo CD may deploy into (EKS "
@@ -98,6 +104,7 @@ class FleetConfig(_Strict):
         misplaced = {
             "hub": self.role != "spoke" and self.hub is not None,
             "spokes": self.role != "hub" and bool(self.spokes),
+            "draining": self.role != "hub" and bool(self.draining),
             "applications": self.role != "hub" and bool(self.applications),
             "namespaces": self.role != "spoke" and bool(self.namespaces),
             "labels": self.role != "spoke" and bool(self.labels),
@@ -106,6 +113,11 @@ class FleetConfig(_Strict):
             raise ValueError(
                 f"fleet.role is {self.role!r}, but {', '.join(f'fleet.{k}' for k in wrong)} "
                 "belong to another role; remove them"
+            )
+        if unknown := sorted(set(self.draining) - set(self.spokes)):
+            raise ValueError(
+                f"fleet.draining {unknown}: not in fleet.spokes; a spoke drains while it is "
+                "still listed there"
             )
         if self.role == "spoke" and self.hub is None:
             raise ValueError("fleet.role is 'spoke': expected fleet.hub, the hub's stack")

@@ -12,7 +12,7 @@ errors just where pydantic would have reported it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,17 +140,8 @@ def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[s
     value files given to a Kustomize folder, which Argo CD would render as a chart instead
     (an explicit `helm` source makes it one: argo-cd v3.4.4
     `pkg/apis/application/v1alpha1/types.go`, ExplicitType)."""
-    applications = raw.get("applications")
-    if not isinstance(applications, list | tuple):
-        return []  # not a list: the model reports it
     errors = []
-    for index, application in enumerate(applications):
-        if not isinstance(application, dict) or "path" not in application:
-            continue
-        try:
-            path = _AS_REPO_PATH.validate_python(application["path"])
-        except ValidationError:
-            continue
+    for index, application, path in _with_paths(raw.get("applications")):
         at = ("applications", index)
         problem = _folder_problem(path, folders)
         if problem:
@@ -171,6 +162,20 @@ def _uncommitted_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[s
                 message = f"expected a file of gitops/{path}: {present}"
                 errors.append(_error((*at, "value_files", position), name, message))
     return errors
+
+
+def _with_paths(entries: Any) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(index, entry, path) of each entry of a list with a well-formed `path`: the model
+    reports any other, and a value that is no list."""
+    if not isinstance(entries, list | tuple):
+        return
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "path" not in entry:
+            continue
+        try:
+            yield index, entry, _AS_REPO_PATH.validate_python(entry["path"])
+        except ValidationError:
+            continue
 
 
 def _folder_problem(path: str, folders: set[str]) -> str | None:
@@ -204,17 +209,10 @@ def _fleet_paths(raw: Mapping[str, Any], folders: set[str]) -> list[dict[str, An
     is no folder a spoke can be deployed from: with `overlays`, `<path>/overlays` must hold
     at least one overlay (each spoke gets its environment's)."""
     fleet = raw.get("fleet")
-    applications = fleet.get("applications") if isinstance(fleet, dict) else None
-    if not isinstance(applications, list):
-        return []
     errors = []
-    for index, application in enumerate(applications):
-        if not isinstance(application, dict) or "path" not in application:
-            continue
-        try:
-            path = _AS_REPO_PATH.validate_python(application["path"])
-        except ValidationError:
-            continue
+    for index, application, path in _with_paths(
+        fleet.get("applications") if isinstance(fleet, dict) else None
+    ):
         at = ("fleet", "applications", index, "path")
         if application.get("overlays") is True:
             overlays = sorted(

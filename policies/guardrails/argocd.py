@@ -271,6 +271,9 @@ def cluster_config_problems(fields: Mapping[str, Any]) -> Iterator[str]:
         yield "The cluster Secret does not sign in with IAM (awsAuthConfig.clusterName)."
     elif not aws_auth.get("roleARN"):
         yield "The cluster Secret's awsAuthConfig names no roleARN to assume for the cluster."
+    if isinstance(aws_auth, Mapping) and aws_auth.get("profile"):
+        # A named profile reads credentials from a file mounted into the pods.
+        yield "The cluster Secret's awsAuthConfig names a `profile`: credentials from a file."
 
 
 @resource_rule(

@@ -302,6 +302,10 @@ def test_clusters_sign_in_with_iam() -> None:
         ({**IAM_CONFIG, "tlsClientConfig": {**tls, "insecure": True}}, "skips TLS verification"),
         ({"tlsClientConfig": tls}, "does not sign in with IAM"),
         ({**IAM_CONFIG, "awsAuthConfig": {"clusterName": "x"}}, "names no roleARN"),
+        (
+            {**IAM_CONFIG, "awsAuthConfig": {**IAM_CONFIG["awsAuthConfig"], "profile": "ci"}},
+            "names a `profile`",
+        ),
         ("not json", "not JSON"),
     ):
         messages = mandatory(analyze(policy, cluster_secret(bad)))
