@@ -410,8 +410,8 @@ chart cache (`CHARTS`; {f["rendered"]}); all but the cold row find their renders
 
 A hub (examples/fleet/Pulumi.hub.yaml) with {FLEET_APPLICATIONS} fleet applications
 (ApplicationSets) and 1 or {SPOKE_COUNTS[-1]} spokes, each spoke's outputs answered offline
-from its stack file (docs/fleet.md): one cluster Secret per spoke, and every ApplicationSet
-after every Secret.
+from its stack file (docs/fleet.md): one cluster Secret per spoke, the fleet's project after
+every Secret, and every ApplicationSet after the project.
 
 | Spokes | Resources | Median s | Min-max s | Peak MiB |
 |---|---|---|---|---|

@@ -212,6 +212,14 @@ def checked_member(spoke: str, member: Any) -> dict[str, Any]:
             f"fleet.spokes: {spoke}'s {MEMBER_OUTPUT} is version {member['version']}, this "
             f"hub reads version {CONTRACT_VERSION}: update one of them"
         )
+    # The contract's labels carry these values: a label value has at most 63 characters
+    # (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set),
+    # an EKS cluster name up to 100.
+    if long := [k for k in ("cluster_name", "environment") if len(str(member[k])) > 63]:
+        raise ValueError(
+            f"fleet.spokes: {spoke}'s {', '.join(long)} is longer than the 63 characters a "
+            "Kubernetes label value may have; rename it (cluster.name) to join the fleet"
+        )
     return dict(member)
 
 

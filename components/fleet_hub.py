@@ -241,7 +241,8 @@ def application_set_spec(
         "goTemplate": True,
         # A parameter a template names but a cluster lacks fails the ApplicationSet rather
         # than rendering `<no value>` (Go template option; docs/operator-manual/
-        # applicationset/GoTemplate.md).
+        # applicationset/GoTemplate.md). `index` of a missing label still gives "": the hub
+        # sets the environment label on every Secret.
         "goTemplateOptions": ["missingkey=error"],
         "generators": [
             {

@@ -524,3 +524,20 @@ def test_an_application_selected_onto_a_spoke_without_its_namespace_is_refused(
         run_plan(
             settings, references=References(PROJECT, search=[tmp_path], project_dir=PROJECT_DIR)
         )
+
+
+def test_a_spoke_whose_cluster_name_cannot_be_a_label_is_refused() -> None:
+    from components.fleet import checked_member
+
+    member = {
+        "version": 1,
+        "cluster_name": "c" * 64,
+        "server": "https://x",
+        "ca_data": "y",
+        "region": "eu-west-1",
+        "environment": "dev",
+        "argocd_role_arn": "arn:aws:iam::123456789012:role/r",
+    }
+    with pytest.raises(ValueError, match="longer than the 63 characters"):
+        checked_member("spoke-x", member)
+    assert checked_member("spoke-x", {**member, "cluster_name": "c" * 63})["cluster_name"]
