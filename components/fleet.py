@@ -49,17 +49,19 @@ FLEET_NAMESPACE = {f"{LABEL_PREFIX}fleet-namespace": "true"}
 """On the Namespaces a namespace-scoped spoke makes for the hub."""
 CLUSTER_SECRET_TYPE = {"argocd.argoproj.io/secret-type": "cluster"}
 # The service accounts that talk to clusters and must assume the spokes' roles: argo-cd
-# v3.4.4 docs/operator-manual/declarative-setup.md, "Argo CD Management Role" (the chart's
-# default names for release `argocd`: argoproj/argo-helm charts/argo-cd/templates/_helpers.tpl
-# at argo-cd-10.1.1).
+# v3.4.4 docs/operator-manual/declarative-setup.md, "Argo CD Management Role". Their names are
+# the chart's, whatever the release is called (argoproj/argo-helm charts/argo-cd/values.yaml at
+# argo-cd-10.1.1: controller.serviceAccount.name, applicationSet.serviceAccount.name,
+# server.serviceAccount.name; components/argocd.py overrides none).
 MANAGEMENT_SERVICE_ACCOUNTS = (
     "argocd-application-controller",
     "argocd-applicationset-controller",
     "argocd-server",
 )
 FLEET_PROJECT = "fleet"
-# EKS access policies (Amazon EKS User Guide, "Review access policy permissions"):
-# cluster admin cluster-wide, or admin in the listed namespaces only.
+# EKS access policies (Amazon EKS User Guide, "Review access policy permissions":
+# https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html): cluster
+# admin cluster-wide, or admin in the listed namespaces only.
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 NAMESPACE_ADMIN_POLICY = "AmazonEKSAdminPolicy"
 

@@ -34,8 +34,6 @@ from components.fleet import (
 from components.iam import policy_document
 from components.workload_identity import ServiceAccountRole, ServiceAccountRoleArgs
 
-# -- the hub -----------------------------------------------------------------------------
-
 
 @dataclass
 class FleetHubIdentityArgs:
@@ -121,7 +119,9 @@ class FleetHub(pulumi.ComponentResource):
         self.secrets = {
             spoke: k8s.core.v1.Secret(
                 f"{name}-{spoke.replace('/', '-')}-cluster-secret",
-                metadata=member.apply(functools.partial(object_meta, spoke in fleet.draining)),
+                metadata=member.apply(
+                    functools.partial(cluster_secret_metadata, spoke in fleet.draining)
+                ),
                 string_data=member.apply(cluster_secret_data),
                 opts=after_argocd,
             )
@@ -142,7 +142,6 @@ class FleetHub(pulumi.ComponentResource):
                 "description": "What the hub deploys to the fleet's spokes",
                 "sourceRepos": [args.repo_url],
                 "destinations": destinations,
-                # CreateNamespace=true needs to create Namespaces; nothing else cluster-wide.
                 # CreateNamespace=true needs to create its Namespaces: only those, by name
                 # (argo-cd v3.4.4 pkg/apis/application/v1alpha1/types.go
                 # ClusterResourceRestrictionItem.Name); nothing else cluster-wide.
@@ -176,11 +175,9 @@ class FleetHub(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def object_meta(draining: bool, member: Mapping[str, Any]) -> k8s.meta.v1.ObjectMetaArgs:
-    return k8s.meta.v1.ObjectMetaArgs(**cluster_secret_metadata(member, draining))
-
-
-def cluster_secret_metadata(member: Mapping[str, Any], draining: bool = False) -> dict[str, Any]:
+def cluster_secret_metadata(
+    draining: bool, member: Mapping[str, Any]
+) -> k8s.meta.v1.ObjectMetaArgs:
     """The Secret's name, and the contract's labels and annotations (docs/fleet.md)."""
     labels = {
         **CLUSTER_SECRET_TYPE,
@@ -199,12 +196,12 @@ def cluster_secret_metadata(member: Mapping[str, Any], draining: bool = False) -
             for addon, arn in sorted(member.get("addon_role_arns", {}).items())
         },
     }
-    return {
-        "name": f"cluster-{member['cluster_name']}"[:253],
-        "namespace": ARGOCD_NAMESPACE,
-        "labels": labels,
-        "annotations": {k: v for k, v in annotations.items() if v},
-    }
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=f"cluster-{member['cluster_name']}",  # at most 63 characters: checked_member
+        namespace=ARGOCD_NAMESPACE,
+        labels=labels,
+        annotations={k: v for k, v in annotations.items() if v},
+    )
 
 
 def cluster_secret_data(member: Mapping[str, Any]) -> dict[str, str]:
