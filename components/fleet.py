@@ -27,7 +27,6 @@ import pulumi_kubernetes as k8s
 from components import iam
 from components.clusters.outputs import ClusterOutputs
 from components.config import PlatformConfig
-from components.config.fleet import FleetApplicationConfig
 from components.iam import partition_of, policy_document
 
 HUB_OUTPUT = "fleet_hub"
@@ -223,29 +222,6 @@ def checked_member(spoke: str, member: Any) -> dict[str, Any]:
             "Kubernetes label value may have; rename it (cluster.name) to join the fleet"
         )
     return dict(member)
-
-
-def admitted(
-    members: Sequence[Mapping[str, Any]], applications: Sequence[FleetApplicationConfig]
-) -> Sequence[Mapping[str, Any]]:
-    """`members`, or one error naming each fleet application that would be generated for a
-    spoke that does not admit its namespace (its Application would fail: "namespace ... is
-    not permitted in project")."""
-    problems = [
-        f"fleet.applications {app.name}: selects spoke {m.get('stack')} ({m['cluster_name']}), "
-        f"whose fleet.namespaces {m['namespaces']} leave out its namespace {app.namespace}"
-        for m in members
-        for app in applications
-        if m.get("namespaces")
-        and app.namespace not in m["namespaces"]
-        and all(m.get("labels", {}).get(k) == v for k, v in app.selector.items())
-    ]
-    if problems:
-        raise ValueError(
-            "; ".join(problems) + ": add the namespace to the spoke, or narrow "
-            "the application's selector"
-        )
-    return members
 
 
 def project_destinations(

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from components.applications import ARGOCD_NAMESPACE, FINALIZER, RETRY
 from components.clusters.outputs import ClusterOutputs
 from components.config import PlatformConfig
-from components.config.fleet import FleetApplicationConfig
+from components.config.fleet import FleetApplicationConfig, FleetConfig
 from components.fleet import (
     CLUSTER_SECRET_TYPE,
     DRAINING_LABEL,
@@ -25,7 +25,6 @@ from components.fleet import (
     MANAGEMENT_SERVICE_ACCOUNTS,
     MEMBER_OUTPUT,
     SPOKE_LABEL,
-    admitted,
     checked_member,
     label,
     project_destinations,
@@ -130,7 +129,7 @@ class FleetHub(pulumi.ComponentResource):
         namespaces = sorted({app.namespace for app in fleet.applications})
         destinations = pulumi.Output.all(*members.values()).apply(
             lambda all_members: project_destinations(
-                admitted(all_members, fleet.applications), namespaces
+                admitted(dict(zip(members, all_members, strict=True)), fleet), namespaces
             )
         )
         project = k8s.apiextensions.CustomResource(
@@ -179,14 +178,6 @@ def cluster_secret_metadata(
     draining: bool, member: Mapping[str, Any]
 ) -> k8s.meta.v1.ObjectMetaArgs:
     """The Secret's name, and the contract's labels and annotations (docs/fleet.md)."""
-    labels = {
-        **CLUSTER_SECRET_TYPE,
-        **(DRAINING_LABEL if draining else SPOKE_LABEL),
-        label("environment"): member["environment"],
-        label("region"): member["region"],
-        label("cluster"): member["cluster_name"],
-        **{label(k): v for k, v in sorted(member.get("labels", {}).items())},
-    }
     annotations = {
         label("stack"): member.get("stack", ""),
         label("cluster-arn"): member.get("cluster_arn", ""),
@@ -199,9 +190,53 @@ def cluster_secret_metadata(
     return k8s.meta.v1.ObjectMetaArgs(
         name=f"cluster-{member['cluster_name']}",  # at most 63 characters: checked_member
         namespace=ARGOCD_NAMESPACE,
-        labels=labels,
+        labels=secret_labels(draining, member),
         annotations={k: v for k, v in annotations.items() if v},
     )
+
+
+def secret_labels(draining: bool, member: Mapping[str, Any]) -> dict[str, str]:
+    """The contract's labels of a spoke's cluster Secret: what ApplicationSets select on."""
+    return {
+        **CLUSTER_SECRET_TYPE,
+        **(DRAINING_LABEL if draining else SPOKE_LABEL),
+        label("environment"): member["environment"],
+        label("region"): member["region"],
+        label("cluster"): member["cluster_name"],
+        **{label(k): v for k, v in sorted(member.get("labels", {}).items())},
+    }
+
+
+def selected_by(app: FleetApplicationConfig) -> dict[str, str]:
+    """The labels an application's ApplicationSet selects spokes by."""
+    return {**SPOKE_LABEL, **{label(k): v for k, v in sorted(app.selector.items())}}
+
+
+def admitted(members: Mapping[str, Mapping[str, Any]], fleet: FleetConfig) -> list[Any]:
+    """The members, or one error naming each fleet application that would be generated for
+    a spoke that does not admit its namespace (its Application would fail: "namespace ... is
+    not permitted in project"). Selected as the ApplicationSets select: by the labels each
+    spoke's Secret carries."""
+    problems = []
+    for spoke, member in members.items():
+        carried = secret_labels(spoke in fleet.draining, member)
+        for app in fleet.applications:
+            if (
+                member.get("namespaces")
+                and app.namespace not in member["namespaces"]
+                and all(carried.get(k) == v for k, v in selected_by(app).items())
+            ):
+                problems.append(
+                    f"fleet.applications {app.name}: selects spoke {spoke} "
+                    f"({member['cluster_name']}), whose fleet.namespaces {member['namespaces']} "
+                    f"leave out its namespace {app.namespace}"
+                )
+    if problems:
+        raise ValueError(
+            "; ".join(problems) + ": add the namespace to the spoke, or narrow the "
+            "application's selector"
+        )
+    return list(members.values())
 
 
 def cluster_secret_data(member: Mapping[str, Any]) -> dict[str, str]:
@@ -241,18 +276,7 @@ def application_set_spec(
         # applicationset/GoTemplate.md). `index` of a missing label still gives "": the hub
         # sets the environment label on every Secret.
         "goTemplateOptions": ["missingkey=error"],
-        "generators": [
-            {
-                "clusters": {
-                    "selector": {
-                        "matchLabels": {
-                            **SPOKE_LABEL,
-                            **{label(k): v for k, v in sorted(app.selector.items())},
-                        }
-                    }
-                }
-            }
-        ],
+        "generators": [{"clusters": {"selector": {"matchLabels": selected_by(app)}}}],
         "template": {
             "metadata": {
                 "name": "{{ .nameNormalized }}-" + app.name,

@@ -541,3 +541,36 @@ def test_a_spoke_whose_cluster_name_cannot_be_a_label_is_refused() -> None:
     with pytest.raises(ValueError, match="longer than the 63 characters"):
         checked_member("spoke-x", member)
     assert checked_member("spoke-x", {**member, "cluster_name": "c" * 63})["cluster_name"]
+
+
+def test_the_namespace_check_selects_spokes_as_the_application_sets_do() -> None:
+    """By the labels the Secret carries: a contract label selects, a draining spoke is not
+    selected."""
+    from components.config.fleet import FleetConfig
+    from components.fleet_hub import admitted
+
+    member = {
+        "cluster_name": "gitops-platform-spoke-us",
+        "environment": "ops",
+        "region": "us-east-1",
+        "namespaces": ["my-app"],
+        "labels": {},
+    }
+    other = {"name": "other", "path": "my-app", "namespace": "other"}
+    by_environment = FleetConfig(
+        role="hub",
+        spokes=["spoke-us"],
+        applications=[{**other, "selector": {"environment": "ops"}}],
+    )
+    with pytest.raises(ValueError, match="leave out its namespace other"):
+        admitted({"spoke-us": member}, by_environment)
+    elsewhere = FleetConfig(
+        role="hub",
+        spokes=["spoke-us"],
+        applications=[{**other, "selector": {"environment": "dev"}}],
+    )
+    assert admitted({"spoke-us": member}, elsewhere) == [member]
+    draining = FleetConfig(
+        role="hub", spokes=["spoke-us"], draining=["spoke-us"], applications=[other]
+    )
+    assert admitted({"spoke-us": member}, draining) == [member]
