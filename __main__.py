@@ -136,7 +136,11 @@ def main() -> None:
         spoke = FleetSpoke(
             f"{naming.prefix}-fleet",
             FleetSpokeArgs(
-                config=config,
+                fleet=config.fleet,
+                project=config.project,
+                stack=config.stack,
+                region=config.region,
+                environment=config.environment,
                 cluster=cluster,
                 addon_role_arns={
                     "load-balancer-controller": load_balancer_controller.role_arn,
@@ -149,7 +153,9 @@ def main() -> None:
         return
     hub = (
         FleetHubIdentity(
-            f"{naming.prefix}-fleet", FleetHubIdentityArgs(config=config, cluster=cluster), on_aws
+            f"{naming.prefix}-fleet",
+            FleetHubIdentityArgs(fleet=config.fleet, project=config.project, cluster=cluster),
+            on_aws,
         )
         if config.fleet.role == "hub"
         else None
@@ -278,7 +284,7 @@ def main() -> None:
         FleetHub(
             f"{naming.prefix}-fleet-hub",
             FleetHubArgs(
-                config=config,
+                fleet=config.fleet,
                 identity=hub,
                 repo_url=repository.clone_url,
                 argocd=[argocd.release],

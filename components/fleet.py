@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 
 from components import iam
 from components.clusters.outputs import ClusterOutputs
-from components.config import PlatformConfig
+from components.config.fleet import FleetConfig
 from components.iam import partition_of, policy_document
 
 HUB_OUTPUT = "fleet_hub"
@@ -86,7 +86,11 @@ def label(key: str) -> str:
 
 @dataclass
 class FleetSpokeArgs:
-    config: PlatformConfig
+    fleet: FleetConfig
+    project: str
+    stack: str
+    region: str
+    environment: str
     cluster: ClusterOutputs
     addon_role_arns: Mapping[str, pulumi.Input[str]]
     """The IAM roles of the spoke's add-ons (load balancer controller, ExternalDNS), by name:
@@ -102,12 +106,11 @@ class FleetSpoke(pulumi.ComponentResource):
     ) -> None:
         super().__init__("gitops-platform:fleet:FleetSpoke", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        config, cluster = args.config, args.cluster
-        fleet = config.fleet
+        cluster, fleet = args.cluster, args.fleet
         assert fleet.hub is not None  # validated: a spoke names its hub
         assert cluster.api is not None  # validated: a spoke is an EKS cluster
         hub = pulumi.StackReference(
-            f"{name}-hub", stack_name=stack_reference_name(fleet.hub, config.project), opts=child
+            f"{name}-hub", stack_name=stack_reference_name(fleet.hub, args.project), opts=child
         )
         management_role = hub.require_output(HUB_OUTPUT).apply(
             lambda outputs: str(outputs["management_role_arn"])
@@ -151,7 +154,7 @@ class FleetSpoke(pulumi.ComponentResource):
             f"{name}-argocd",
             cluster_name=cluster.name,
             principal_arn=entry.principal_arn,
-            policy_arn=f"arn:{partition_of(config.region)}:eks::aws:cluster-access-policy/{policy}",
+            policy_arn=f"arn:{partition_of(args.region)}:eks::aws:cluster-access-policy/{policy}",
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
                 type="namespace", namespaces=namespaces
             )
@@ -170,13 +173,13 @@ class FleetSpoke(pulumi.ComponentResource):
         ).apply(
             lambda v: {
                 "version": CONTRACT_VERSION,
-                "stack": config.stack,
+                "stack": args.stack,
                 "cluster_name": v["name"],
                 "cluster_arn": v["arn"],
                 "server": v["server"],
                 "ca_data": v["ca"],
-                "region": config.region,
-                "environment": config.environment,
+                "region": args.region,
+                "environment": args.environment,
                 "vpc_id": v["vpc_id"],
                 "argocd_role_arn": v["role_arn"],
                 "namespaces": namespaces,

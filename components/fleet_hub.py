@@ -16,7 +16,6 @@ import pulumi_kubernetes as k8s
 
 from components.applications import ARGOCD_NAMESPACE, FINALIZER, RETRY
 from components.clusters.outputs import ClusterOutputs
-from components.config import PlatformConfig
 from components.config.fleet import FleetApplicationConfig, FleetConfig
 from components.fleet import (
     CLUSTER_SECRET_TYPE,
@@ -36,7 +35,8 @@ from components.workload_identity import ServiceAccountRole, ServiceAccountRoleA
 
 @dataclass
 class FleetHubIdentityArgs:
-    config: PlatformConfig
+    fleet: FleetConfig
+    project: str
     cluster: ClusterOutputs
 
 
@@ -54,12 +54,11 @@ class FleetHubIdentity(pulumi.ComponentResource):
     ) -> None:
         super().__init__("gitops-platform:fleet:FleetHubIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        config = args.config
         self.members = {}
-        for spoke in config.fleet.spokes:
+        for spoke in args.fleet.spokes:
             reference = pulumi.StackReference(
                 f"{name}-{spoke.replace('/', '-')}",
-                stack_name=stack_reference_name(spoke, config.project),
+                stack_name=stack_reference_name(spoke, args.project),
                 opts=child,
             )
             self.members[spoke] = reference.require_output(MEMBER_OUTPUT).apply(
@@ -92,7 +91,7 @@ class FleetHubIdentity(pulumi.ComponentResource):
 
 @dataclass
 class FleetHubArgs:
-    config: PlatformConfig
+    fleet: FleetConfig
     identity: FleetHubIdentity
     repo_url: pulumi.Input[str]
     argocd: Sequence[pulumi.Resource]
@@ -113,7 +112,7 @@ class FleetHub(pulumi.ComponentResource):
     ) -> None:
         super().__init__("gitops-platform:fleet:FleetHub", name, None, opts)
         after_argocd = pulumi.ResourceOptions(parent=self, depends_on=list(args.argocd))
-        fleet = args.config.fleet
+        fleet = args.fleet
         members = args.identity.members
         self.secrets = {
             spoke: k8s.core.v1.Secret(
