@@ -300,7 +300,10 @@ def record(
         loop.close()
         asyncio.set_event_loop(None)
         if references is not None:
-            plan.diagnostics += [{"severity": "info", "message": m} for m in references.answered]
+            # Sorted: references are answered in whatever order the event loop runs them.
+            plan.diagnostics += [
+                {"severity": "info", "message": m} for m in sorted(references.answered)
+            ]
     return plan
 
 

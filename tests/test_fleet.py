@@ -574,3 +574,13 @@ def test_the_namespace_check_selects_spokes_as_the_application_sets_do() -> None
         role="hub", spokes=["spoke-us"], draining=["spoke-us"], applications=[other]
     )
     assert admitted({"spoke-us": member}, draining) == [member]
+
+
+def test_repeated_runs_give_the_same_hub_plan_whatever_order_references_are_answered_in() -> None:
+    settings = load_stack(PROJECT_DIR, "hub", FLEET_DIR / "Pulumi.hub.yaml")
+
+    def once() -> str:
+        references = References(PROJECT, search=[FLEET_DIR], project_dir=PROJECT_DIR)
+        return run_plan(settings, references=references).to_json()
+
+    assert len({once() for _ in range(3)}) == 1
